@@ -1,0 +1,55 @@
+/* The table of every configuration option (an X-macro list).
+ *
+ * NORN_OPT(name, type, default, min, max, help)
+ *   type: BOOL, INT (int64), SIZE (bytes; accepts K/M/G/T suffixes),
+ *         MS (durations in milliseconds; accepts ms/s/m/h suffixes), STR.
+ *   min/max bound INT, SIZE and MS values; ignored for BOOL and STR.
+ * Each module appends its options in its own block; keep names
+ * <module>_<what>_<unit>.
+ */
+
+/* --- global ----------------------------------------------------------- */
+NORN_OPT(fsid,          STR,  "", 0, 0, "cluster fsid (uuid), set by mkfs")
+NORN_OPT(mon_host,      STR,  "127.0.0.1:6789", 0, 0, "comma-separated monitor addresses, name=host:port or host:port")
+NORN_OPT(keyring,       STR,  "", 0, 0, "path of the keyring file with this entity's secret")
+NORN_OPT(data_dir,      STR,  "", 0, 0, "daemon data directory")
+NORN_OPT(run_dir,       STR,  "", 0, 0, "directory for pid files and admin sockets")
+NORN_OPT(log_file,      STR,  "", 0, 0, "log file path (empty: stderr)")
+NORN_OPT(log_level,     STR,  "info", 0, 0, "default log level: err, warn, info, debug, trace")
+NORN_OPT(public_addr,   STR,  "127.0.0.1", 0, 0, "address this daemon binds to")
+NORN_OPT(port,          INT,  0, 0, 65535, "port this daemon binds to (0: pick per daemon type)")
+
+/* --- messenger -------------------------------------------------------- */
+NORN_OPT(msg_max_frame_bytes,   SIZE, 128u << 20, 4096, 1ull << 30, "largest frame accepted (header + payload)")
+NORN_OPT(msg_send_queue_bytes,  SIZE, 256u << 20, 65536, 1ull << 34, "per-connection send queue limit before backpressure")
+NORN_OPT(msg_keepalive_ms,      MS,   2000, 100, 600000, "idle time before a keepalive is sent")
+NORN_OPT(msg_timeout_ms,        MS,   15000, 500, 3600000, "a connection silent this long is closed")
+NORN_OPT(msg_reconnect_min_ms,  MS,   50, 1, 60000, "first reconnect delay")
+NORN_OPT(msg_reconnect_max_ms,  MS,   5000, 10, 600000, "largest reconnect delay (exponential backoff)")
+NORN_OPT(msg_tls,               BOOL, 0, 0, 0, "wrap every messenger connection in TLS")
+NORN_OPT(tls_cert,              STR,  "", 0, 0, "TLS certificate (PEM)")
+NORN_OPT(tls_key,               STR,  "", 0, 0, "TLS private key (PEM)")
+NORN_OPT(tls_ca,                STR,  "", 0, 0, "CA certificate used to verify TLS peers (PEM)")
+
+/* --- mon -------------------------------------------------------------- */
+NORN_OPT(mon_osd_down_out_interval_ms, MS, 600000, 0, 86400000ull * 30, "a down OSD is marked out after this long")
+NORN_OPT(mon_osd_beacon_grace_ms,      MS, 20000, 500, 3600000, "an OSD whose beacons stop this long is marked down")
+NORN_OPT(mon_election_timeout_ms,      MS, 1000, 50, 60000, "base Raft election timeout")
+NORN_OPT(mon_tick_ms,                  MS, 100, 5, 10000, "Raft tick interval")
+NORN_OPT(mon_snapshot_every,           INT, 1000, 10, 100000000, "entries between Raft snapshots")
+NORN_OPT(mon_pool_near_full_ratio_pct, INT, 85, 1, 100, "POOL_NEAR_FULL threshold (percent)")
+
+/* --- osd -------------------------------------------------------------- */
+NORN_OPT(osd_id,                 INT,  -1, -1, 1000000, "this OSD's id")
+NORN_OPT(osd_heartbeat_interval_ms, MS, 1000, 50, 60000, "peer heartbeat interval")
+NORN_OPT(osd_heartbeat_grace_ms, MS,   6000, 200, 600000, "peer silent this long is reported failed")
+NORN_OPT(osd_beacon_interval_ms, MS,   2000, 100, 600000, "beacon interval to the mon")
+NORN_OPT(osd_max_recovery,       INT,  4, 1, 1024, "concurrent recovery/backfill ops per OSD")
+NORN_OPT(osd_memory_budget_bytes, SIZE, 192u << 20, 16u << 20, 1ull << 40, "memory budget for caches and queues")
+
+/* --- store ------------------------------------------------------------ */
+NORN_OPT(store_path,             STR,  "", 0, 0, "block device or file holding the object store data")
+NORN_OPT(store_size_bytes,       SIZE, 1ull << 30, 16u << 20, 1ull << 50, "size of a file-backed store created by mkfs")
+NORN_OPT(store_queue_depth,      INT,  128, 1, 4096, "io_uring queue depth")
+NORN_OPT(store_commit_wait_us,   INT,  200, 0, 100000, "group commit: longest wait for more transactions")
+NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB map size for metadata")
