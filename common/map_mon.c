@@ -159,6 +159,7 @@ void map_addr_encode(struct enc *e, const struct map_addr *a)
 
 void map_addr_decode(struct dec *d, struct map_addr *a)
 {
+	memset(a, 0, sizeof(*a));
 	dec_str(d, a->host, sizeof(a->host));
 	a->port = dec_u16(d);
 	if (d->err)
