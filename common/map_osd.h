@@ -185,8 +185,9 @@ const struct osdmap_pool *osdmap_pool_by_name(const struct osdmap *m, const char
 int osdmap_encode(const struct osdmap *m, struct enc *e);
 /* Decode exactly @len bytes into @m (initialised; old contents freed on
  * success). Validates the whole map: bounds, uniqueness and order of
- * pools, OSD fields, CRUSH blob (crush_decode), pool rules exist in it,
- * and no CRUSH device beyond max_osd. Returns 0, NORN_ECORRUPT, NORN_ECRC,
+ * pools, OSD fields, CRUSH blob (crush_decode), pool rules exist in it.
+ * (CRUSH devices >= max_osd are allowed: placement treats them as out.)
+ * Returns 0, NORN_ECORRUPT, NORN_ECRC,
  * NORN_EVERSION or -ENOMEM; on error @m is unchanged. */
 int osdmap_decode(struct osdmap *m, const void *buf, size_t len);
 
