@@ -124,11 +124,7 @@ int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term_out)
 {
 	const struct raft_entry *e;
 
-	if (index == 0) {
-		*term_out = 0;
-		return 0;
-	}
-	if (index == r->snap.index) {
+	if (index == r->snap.index) {   /* also index 0 (term 0) before any snapshot */
 		*term_out = r->snap.term;
 		return 0;
 	}
