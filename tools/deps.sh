@@ -10,6 +10,7 @@ PKGS=(
   # libraries named by the design
   libuv1-dev liburing-dev libisal-dev libssl-dev liblmdb-dev
   libhttp-parser-dev libxml2-dev libinih-dev
+  libjansson-dev
   # tools the tests drive: real clients, real disks, namespaces
   fio libnbd-bin nbdkit qemu-utils e2fsprogs fuse3 iproute2 iptables
   python3 python3-boto3 python3-requests python3-pytest
