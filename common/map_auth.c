@@ -445,7 +445,7 @@ int authmap_decode(struct authmap *m, const void *buf, size_t len)
 		if (!d.err)
 			t.n_keys++;
 	}
-	dec_struct_end(&d, &tok);
+	map__struct_end(&d, &tok, v, AUTHMAP_VERSION);
 	if (!d.err && dec_left(&d))
 		dec_fail(&d, NORN_ECORRUPT);
 	if (d.err) {

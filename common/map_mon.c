@@ -42,6 +42,13 @@ int map__frame_open(const void *buf, size_t len, uint32_t magic, struct dec *bod
 	return 0;
 }
 
+void map__struct_end(struct dec *d, const struct dec_struct *tok, uint8_t version, uint8_t known)
+{
+	if (!d->err && version <= known && dec_left(d))
+		dec_fail(d, NORN_ECORRUPT);
+	dec_struct_end(d, tok);
+}
+
 /* ---- addresses -------------------------------------------------------- */
 
 static int host_char_ok(int c)
@@ -417,7 +424,7 @@ int monmap_decode(struct monmap *m, const void *buf, size_t len)
 		if (monmap_add(m, name, &a))
 			dec_fail(&d, NORN_ECORRUPT);
 	}
-	dec_struct_end(&d, &tok);
+	map__struct_end(&d, &tok, v, MONMAP_VERSION);
 	if (!d.err && dec_left(&d))
 		dec_fail(&d, NORN_ECORRUPT);
 	if (d.err) {

@@ -69,6 +69,12 @@ void map__frame_end(struct enc *e, size_t start);
  * exactly @len bytes, and point @body at the bytes between them. */
 int map__frame_open(const void *buf, size_t len, uint32_t magic, struct dec *body);
 
+/* End a versioned struct opened with dec_struct_begin(): a struct written
+ * at a version this reader knows (@version <= @known) must have been read
+ * to its end (unread bytes: NORN_ECORRUPT), so accepted encodings are
+ * canonical; newer versions' extra fields are skipped. */
+void map__struct_end(struct dec *d, const struct dec_struct *tok, uint8_t version, uint8_t known);
+
 /* ---- uuids ------------------------------------------------------------ */
 
 #define MAP_UUID_LEN 16

@@ -499,7 +499,7 @@ static void osd_decode(struct dec *d, struct osdmap_osd *o)
 	o->down_at = dec_u64(d);
 	o->last_clean_begin = dec_u64(d);
 	o->last_clean_end = dec_u64(d);
-	dec_struct_end(d, &tok);
+	map__struct_end(d, &tok, v, 1);
 }
 
 static void pool_encode(struct enc *e, const struct osdmap_pool *p)
@@ -549,7 +549,7 @@ static void pool_decode(struct dec *d, struct osdmap_pool *p)
 	p->quota_max_bytes = dec_u64(d);
 	p->quota_max_objects = dec_u64(d);
 	dec_str(d, p->application, sizeof(p->application));
-	dec_struct_end(d, &tok);
+	map__struct_end(d, &tok, v, 1);
 	if (d->err)
 		return;
 	if (osdmap_pool_validate(p)) {
@@ -651,7 +651,7 @@ int osdmap_decode(struct osdmap *m, const void *buf, size_t len)
 			t.n_pools++;
 	}
 	blob = dec_blob(&d, &blob_len);
-	dec_struct_end(&d, &tok);
+	map__struct_end(&d, &tok, v, OSDMAP_VERSION);
 	if (!d.err && dec_left(&d))
 		dec_fail(&d, NORN_ECORRUPT);
 	if (d.err) {
@@ -1163,7 +1163,7 @@ static void change_decode(struct dec *d, struct osdmap_change *c)
 	default:
 		ok = 0;
 	}
-	dec_struct_end(d, &tok);
+	map__struct_end(d, &tok, v, 1);
 	if (!ok)
 		dec_fail(d, NORN_ECORRUPT);
 }
@@ -1214,7 +1214,7 @@ int osdmap_inc_decode(struct osdmap_inc *inc, const void *buf, size_t len)
 		change_decode(&d, &inc->ch[i]);
 		inc->n++;   /* counted even on error so its blob is freed */
 	}
-	dec_struct_end(&d, &tok);
+	map__struct_end(&d, &tok, v, OSDMAP_INC_VERSION);
 	if (!d.err && dec_left(&d))
 		dec_fail(&d, NORN_ECORRUPT);
 	if (!d.err && inc->epoch == 0)

@@ -106,10 +106,19 @@ static void fuzz_monmap(const uint8_t *b, size_t n)
 	if (monmap_decode(&m, b, n) == 0) {
 		struct enc e;
 
+		struct monmap r;
+		struct enc e2;
+
+		/* Not byte-identical to the input (a newer struct version's
+		 * extra fields are skipped), but a fixed point after one trip. */
 		enc_init(&e, 0);
 		NORN_ASSERT(monmap_encode(&m, &e) == 0);
-		NORN_ASSERT(e.len == n && memcmp(e.buf, b, n) == 0);
+		NORN_ASSERT(monmap_decode(&r, e.buf, e.len) == 0);
+		enc_init(&e2, 0);
+		NORN_ASSERT(monmap_encode(&r, &e2) == 0);
+		NORN_ASSERT(same_bytes(&e, &e2));
 		enc_free(&e);
+		enc_free(&e2);
 	}
 }
 
@@ -121,9 +130,18 @@ static void fuzz_authmap(const uint8_t *b, size_t n)
 	if (authmap_decode(&m, b, n) == 0) {
 		struct enc e;
 
+		struct authmap r;
+		struct enc e2;
+
 		enc_init(&e, 0);
 		NORN_ASSERT(authmap_encode(&m, &e) == 0);
-		NORN_ASSERT(e.len == n && memcmp(e.buf, b, n) == 0);
+		authmap_init(&r);
+		NORN_ASSERT(authmap_decode(&r, e.buf, e.len) == 0);
+		enc_init(&e2, 0);
+		NORN_ASSERT(authmap_encode(&r, &e2) == 0);
+		NORN_ASSERT(same_bytes(&e, &e2));
+		authmap_free(&r);
+		enc_free(&e2);
 		for (uint32_t i = 0; i < m.n_entities; i++)
 			(void)auth_caps_allow(&m.entities[i].caps, AUTH_SVC_OSD, 1, "rbd", AUTH_CAP_R);
 		enc_free(&e);

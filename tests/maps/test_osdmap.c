@@ -24,7 +24,14 @@ static const struct golden_hash GOLDEN_HASH[] = {
 };
 struct golden_up { uint32_t seed; int32_t up[3]; };
 static const struct golden_up GOLDEN_UP[] = {
-	{ 0, { 0, 0, 0 } },
+	{ 0, { 0, 9, 3 } },
+	{ 1, { 11, 6, 4 } },
+	{ 2, { 6, 11, 5 } },
+	{ 3, { 9, 6, 4 } },
+	{ 4, { 0, 4, 8 } },
+	{ 5, { 6, 10, 4 } },
+	{ 6, { 8, 5, 2 } },
+	{ 7, { 5, 8, 9 } },
 };
 
 static void encode(const struct osdmap *m, struct enc *e)
