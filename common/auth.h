@@ -128,4 +128,7 @@ int auth_ticket_verify(const uint8_t service_key[AUTH_KEY_LEN],
 int auth_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 int auth_b64_decode_exact(const char *in, uint8_t *out, size_t want);
 
+/* Module-internal (auth/keyring/msg): 1 if @s is a valid "type.id". */
+int auth__entity_ok(const char *s);
+
 #endif

@@ -255,7 +255,10 @@ int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
 /* Close @c: stop reconnecting, drop queued messages (free callbacks get
  * -ECANCELED), close the socket, and drop the caller's reference (the one
  * from msgr_connect(), or one taken with msgr_conn_get()). @cb (may be
- * NULL) runs once the socket is closed. No state callback follows. */
+ * NULL) runs when the conn is freed: once its socket and timer are closed
+ * and its last reference is gone (possibly inside this call when it was
+ * already closed, e.g. by msgr_close()). No state callback follows. Works
+ * on incoming conns too. */
 void msgr_conn_close(struct msgr_conn *c, void (*cb)(void *arg), void *arg);
 
 /* Reference counting: a conn is freed when its last reference is put and
