@@ -124,6 +124,10 @@ struct crush_map {
 	char type_names[CRUSH_MAX_TYPES][CRUSH_MAX_NAME]; /* "" = undefined */
 	uint32_t choose_total_tries; /* indep rounds before giving up a position */
 	uint32_t behavior;          /* CRUSH_BEHAVIOR_V1 */
+	/* Derived, not encoded: name -> item id hash index (builder.c). */
+	int32_t *name_slots;
+	uint32_t name_cap;          /* slots, a power of two (or 0) */
+	uint32_t name_used;         /* live entries + tombstones */
 };
 
 /* ---- Building and editing a map ----
