@@ -53,3 +53,17 @@ NORN_OPT(store_size_bytes,       SIZE, 1ull << 30, 16u << 20, 1ull << 50, "size 
 NORN_OPT(store_queue_depth,      INT,  128, 1, 4096, "io_uring queue depth")
 NORN_OPT(store_commit_wait_us,   INT,  200, 0, 100000, "group commit: longest wait for more transactions")
 NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB map size for metadata")
+
+/* --- nbd (norn-nbd) ----------------------------------------------------- */
+NORN_OPT(nbd_listen,               STR,  "127.0.0.1:10809", 0, 0, "norn-nbd listen addresses, comma-separated: HOST:PORT, [V6]:PORT, unix:PATH")
+NORN_OPT(nbd_backend,              STR,  "file", 0, 0, "norn-nbd block backend (file: development backend on local files)")
+NORN_OPT(nbd_export_dir,           STR,  "", 0, 0, "file backend: directory whose files are the exports")
+NORN_OPT(nbd_default_export,       STR,  "", 0, 0, "export served to clients that ask for the empty name")
+NORN_OPT(nbd_read_only,            BOOL, 0, 0, 0, "serve every export read-only")
+NORN_OPT(nbd_pid_file,             STR,  "", 0, 0, "norn-nbd pid file")
+NORN_OPT(nbd_max_connections,      INT,  64, 1, 65536, "client connections served at once")
+NORN_OPT(nbd_max_inflight,         INT,  64, 1, 4096, "requests in flight per connection before reading pauses")
+NORN_OPT(nbd_max_buffer_bytes,     SIZE, 64u << 20, 1u << 20, 1ull << 34, "READ/WRITE payload bytes held per connection before reading pauses")
+NORN_OPT(nbd_max_payload_bytes,    SIZE, 32u << 20, 4096, 32u << 20, "largest READ/WRITE accepted (advertised maximum block size)")
+NORN_OPT(nbd_handshake_timeout_ms, MS,   30000, 100, 3600000, "a client must finish negotiating within this")
+NORN_OPT(nbd_threads,              INT,  16, 1, 1024, "file backend I/O threads (libuv thread pool size)")
