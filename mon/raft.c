@@ -899,9 +899,13 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_SNAPSHOT:
 		if (r->role == RAFT_LEADER) {
-			/* Two leaders in one term would break election safety. */
-			NORN_ASSERT(m->term != r->hs.term);
-			return 0;
+			/* Another leader of our own term: impossible among correct
+			 * peers (one vote per term), so the sender is broken or
+			 * hostile. Refuse it rather than assert on network input. */
+			NLOG(RAFT, ERR, "raft %llu: node %llu claims to lead our term %llu",
+			     (unsigned long long)r->id, (unsigned long long)m->from,
+			     (unsigned long long)m->term);
+			return -EPROTO;
 		}
 		if (r->role != RAFT_FOLLOWER || r->leader != m->from)
 			become_follower(r, r->hs.term, m->from);

@@ -222,7 +222,9 @@ void raft_tick(struct raft *r);
 /* Feed one message addressed to this node. Returns 0 (handled or ignored
  * as stale), -EINVAL if the message is malformed for its type (wrong
  * recipient, from == to, entries not consecutive; the host should log it
- * and may drop the connection). */
+ * and may drop the connection), -EPROTO if a peer claims to lead this
+ * leader's own term (a broken or hostile peer), -ENOMEM (copying entries
+ * failed; nothing was acknowledged, the leader will retry). */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Append a NORMAL entry with a copy of @data (@len bytes) to the leader's
