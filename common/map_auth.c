@@ -2,6 +2,7 @@
  * syntax and the encoding. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/map_auth.h"
@@ -459,4 +460,29 @@ fail:
 	authmap_free(&t);
 	authmap_free(m);
 	return rc;
+}
+
+int authmap_dump_json(const struct authmap *m, int with_secrets, struct enc *out)
+{
+	map__printf(out, "{\"epoch\":%" PRIu64 ",\"entities\":[", m->epoch);
+	for (uint32_t i = 0; i < m->n_entities; i++) {
+		const struct auth_entity *en = &m->entities[i];
+
+		map__printf(out, "%s{\"entity\":", i ? "," : "");
+		map__json_str(out, en->name);
+		map__printf(out, ",\"caps\":");
+		map__json_str(out, en->caps_str);
+		if (with_secrets) {
+			map__printf(out, ",\"key\":\"");
+			for (int b = 0; b < AUTH_SECRET_LEN; b++)
+				map__printf(out, "%02x", en->secret[b]);
+			map__printf(out, "\"");
+		}
+		map__printf(out, "}");
+	}
+	map__printf(out, "],\"rotating_key_ids\":[");
+	for (uint32_t i = 0; i < m->n_keys; i++)
+		map__printf(out, "%s%" PRIu64, i ? "," : "", m->keys[i].id);
+	map__printf(out, "]}");
+	return enc_error(out);
 }

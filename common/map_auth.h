@@ -138,4 +138,10 @@ int authmap_encode(const struct authmap *m, struct enc *e);
  * @m is empty. */
 int authmap_decode(struct authmap *m, const void *buf, size_t len);
 
+/* Append a JSON object {epoch, entities: [{entity, caps[, key]}],
+ * rotating_key_ids} to @out (a growing encoder used as a text buffer; no
+ * NUL). Secrets (as 64 lower-case hex digits) only if @with_secrets; the
+ * rotating keys' secrets never. Returns 0 or the encoder's error. */
+int authmap_dump_json(const struct authmap *m, int with_secrets, struct enc *out);
+
 #endif

@@ -1,6 +1,8 @@
 /* The monmap and the shared map value types (addresses, uuids, framing).
  * See map_mon.h for the model and the encoding. */
 #include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +49,56 @@ void map__struct_end(struct dec *d, const struct dec_struct *tok, uint8_t versio
 	if (!d->err && version <= known && dec_left(d))
 		dec_fail(d, NORN_ECORRUPT);
 	dec_struct_end(d, tok);
+}
+
+/* ---- text output ---------------------------------------------------- */
+
+void map__printf(struct enc *e, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		if (!e->err)
+			e->err = -EINVAL;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		enc_bytes(e, small, (size_t)n);
+		return;
+	}
+	{
+		char *d = enc_reserve(e, (size_t)n + 1);
+
+		if (!d)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(d, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		e->len--;   /* drop the NUL */
+	}
+}
+
+/* A JSON string literal. Map strings are validated to a safe alphabet,
+ * but escape anyway so the dump is correct whatever they hold. */
+void map__json_str(struct enc *e, const char *s)
+{
+	enc_u8(e, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			map__printf(e, "\\%c", c);
+		else if (c < 0x20)
+			map__printf(e, "\\u%04x", c);
+		else
+			enc_u8(e, c);
+	}
+	enc_u8(e, '"');
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -432,4 +484,25 @@ int monmap_decode(struct monmap *m, const void *buf, size_t len)
 		return d.err;
 	}
 	return 0;
+}
+
+int monmap_dump_json(const struct monmap *m, struct enc *out)
+{
+	char fsid[MAP_UUID_STR_LEN], addr[MAP_ADDR_STR_MAX];
+
+	map_uuid_format(m->fsid, fsid);
+	map__printf(out, "{\"epoch\":%" PRIu64 ",\"fsid\":\"%s\",\"created_ns\":%" PRIu64
+	            ",\"modified_ns\":%" PRIu64 ",\"mons\":[", m->epoch, fsid, m->created_ns,
+	            m->modified_ns);
+	for (uint32_t i = 0; i < m->n_mons; i++) {
+		if (map_addr_format(&m->mons[i].addr, addr, sizeof(addr)) < 0)
+			addr[0] = 0;
+		map__printf(out, "%s{\"rank\":%u,\"name\":", i ? "," : "", m->mons[i].rank);
+		map__json_str(out, m->mons[i].name);
+		map__printf(out, ",\"addr\":");
+		map__json_str(out, addr);
+		map__printf(out, "}");
+	}
+	map__printf(out, "]}");
+	return enc_error(out);
 }

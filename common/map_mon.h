@@ -75,6 +75,11 @@ int map__frame_open(const void *buf, size_t len, uint32_t magic, struct dec *bod
  * canonical; newer versions' extra fields are skipped. */
 void map__struct_end(struct dec *d, const struct dec_struct *tok, uint8_t version, uint8_t known);
 
+/* Text output into a growing encoder used as a byte buffer (no NUL
+ * appended): printf-style, and a JSON string literal with escaping. */
+void map__printf(struct enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void map__json_str(struct enc *e, const char *s);
+
 /* ---- uuids ------------------------------------------------------------ */
 
 #define MAP_UUID_LEN 16
@@ -142,5 +147,10 @@ int monmap_encode(const struct monmap *m, struct enc *e);
  * trailing bytes, bad magic, invalid content), NORN_ECRC or NORN_EVERSION.
  * On error @m is left initialised (empty). */
 int monmap_decode(struct monmap *m, const void *buf, size_t len);
+
+/* Append a JSON object {epoch, fsid, created_ns, modified_ns, mons: [{rank,
+ * name, addr}]} to @out (a growing encoder used as a text buffer; no NUL).
+ * Returns 0 or the encoder's error. */
+int monmap_dump_json(const struct monmap *m, struct enc *out);
 
 #endif

@@ -1667,55 +1667,6 @@ int osdmap_object_locate(const struct osdmap *m, int64_t pool, const void *name,
 
 /* ---- dumps -------------------------------------------------------------- */
 
-static void out_printf(struct enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(struct enc *e, const char *fmt, ...)
-{
-	va_list ap;
-	char small[256];
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		if (!e->err)
-			e->err = -EINVAL;
-		return;
-	}
-	if ((size_t)n < sizeof(small)) {
-		enc_bytes(e, small, (size_t)n);
-		return;
-	}
-	{
-		char *d = enc_reserve(e, (size_t)n + 1);
-
-		if (!d)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(d, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-		e->len--;   /* drop the NUL */
-	}
-}
-
-/* A JSON string literal. Map strings are validated to a safe alphabet,
- * but escape anyway so the dump is correct whatever they hold. */
-static void out_json_str(struct enc *e, const char *s)
-{
-	enc_u8(e, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			out_printf(e, "\\%c", c);
-		else if (c < 0x20)
-			out_printf(e, "\\u%04x", c);
-		else
-			enc_u8(e, c);
-	}
-	enc_u8(e, '"');
-}
-
 static const char *pool_type_name(uint8_t t)
 {
 	return t == POOL_TYPE_REPLICATED ? "replicated" : t == POOL_TYPE_ERASURE ? "erasure" : "?";
@@ -1729,7 +1680,7 @@ int osdmap_dump_json(const struct osdmap *m, struct enc *out)
 	map_uuid_format(m->fsid, fsid);
 	if (osdmap_flags_format(m->flags, flags, sizeof(flags)) < 0)
 		flags[0] = 0;
-	out_printf(out, "{\"epoch\":%" PRIu64 ",\"fsid\":\"%s\",\"created_ns\":%" PRIu64
+	map__printf(out, "{\"epoch\":%" PRIu64 ",\"fsid\":\"%s\",\"created_ns\":%" PRIu64
 	           ",\"modified_ns\":%" PRIu64 ",\"flags\":\"%s\",\"max_osd\":%u"
 	           ",\"next_pool_id\":%" PRId64 ",\"osds\":[",
 	           m->epoch, fsid, m->created_ns, m->modified_ns, flags, m->max_osd,
@@ -1745,34 +1696,34 @@ int osdmap_dump_json(const struct osdmap *m, struct enc *out)
 			;
 		else
 			addr[0] = 0;
-		out_printf(out, "%s{\"osd\":%u,\"uuid\":\"%s\",\"up\":%d,\"in\":%d,\"weight\":%.5f,"
+		map__printf(out, "%s{\"osd\":%u,\"uuid\":\"%s\",\"up\":%d,\"in\":%d,\"weight\":%.5f,"
 		           "\"addr\":", first ? "" : ",", i, uuid, o->up, o->weight > 0,
 		           o->weight / 65536.0);
-		out_json_str(out, addr);
-		out_printf(out, ",\"host\":");
-		out_json_str(out, o->host);
-		out_printf(out, ",\"up_from\":%" PRIu64 ",\"up_thru\":%" PRIu64 ",\"down_at\":%" PRIu64
+		map__json_str(out, addr);
+		map__printf(out, ",\"host\":");
+		map__json_str(out, o->host);
+		map__printf(out, ",\"up_from\":%" PRIu64 ",\"up_thru\":%" PRIu64 ",\"down_at\":%" PRIu64
 		           ",\"last_clean_begin\":%" PRIu64 ",\"last_clean_end\":%" PRIu64 "}",
 		           o->up_from, o->up_thru, o->down_at, o->last_clean_begin, o->last_clean_end);
 		first = 0;
 	}
-	out_printf(out, "],\"pools\":[");
+	map__printf(out, "],\"pools\":[");
 	for (uint32_t i = 0; i < m->n_pools; i++) {
 		const struct osdmap_pool *p = &m->pools[i];
 
-		out_printf(out, "%s{\"pool\":%" PRId64 ",\"name\":", i ? "," : "", p->id);
-		out_json_str(out, p->name);
-		out_printf(out, ",\"type\":\"%s\",\"size\":%u,\"min_size\":%u,\"ec_k\":%u,\"ec_m\":%u,"
+		map__printf(out, "%s{\"pool\":%" PRId64 ",\"name\":", i ? "," : "", p->id);
+		map__json_str(out, p->name);
+		map__printf(out, ",\"type\":\"%s\",\"size\":%u,\"min_size\":%u,\"ec_k\":%u,\"ec_m\":%u,"
 		           "\"ec_stripe_unit\":%u,\"pg_num\":%u,\"pgp_num\":%u,\"crush_rule\":%d,"
 		           "\"flags\":%u,\"created_epoch\":%" PRIu64 ",\"quota_max_bytes\":%" PRIu64
 		           ",\"quota_max_objects\":%" PRIu64 ",\"application\":",
 		           pool_type_name(p->type), p->size, p->min_size, p->ec_k, p->ec_m,
 		           p->ec_stripe_unit, p->pg_num, p->pgp_num, p->crush_rule, p->flags,
 		           p->created_epoch, p->quota_max_bytes, p->quota_max_objects);
-		out_json_str(out, p->application);
-		out_printf(out, "}");
+		map__json_str(out, p->application);
+		map__printf(out, "}");
 	}
-	out_printf(out, "]}");
+	map__printf(out, "]}");
 	return enc_error(out);
 }
 
@@ -1783,27 +1734,27 @@ int osdmap_dump_text(const struct osdmap *m, struct enc *out)
 	map_uuid_format(m->fsid, fsid);
 	if (osdmap_flags_format(m->flags, flags, sizeof(flags)) < 0)
 		flags[0] = 0;
-	out_printf(out, "epoch %" PRIu64 "\nfsid %s\nflags %s\nmax_osd %u\n\n",
+	map__printf(out, "epoch %" PRIu64 "\nfsid %s\nflags %s\nmax_osd %u\n\n",
 	           m->epoch, fsid, flags, m->max_osd);
 	for (uint32_t i = 0; i < m->n_pools; i++) {
 		const struct osdmap_pool *p = &m->pools[i];
 
-		out_printf(out, "pool %" PRId64 " '%s' %s size %u min_size %u", p->id, p->name,
+		map__printf(out, "pool %" PRId64 " '%s' %s size %u min_size %u", p->id, p->name,
 		           pool_type_name(p->type), p->size, p->min_size);
 		if (p->type == POOL_TYPE_ERASURE)
-			out_printf(out, " k %u m %u stripe_unit %u", p->ec_k, p->ec_m, p->ec_stripe_unit);
-		out_printf(out, " crush_rule %d pg_num %u pgp_num %u created %" PRIu64, p->crush_rule,
+			map__printf(out, " k %u m %u stripe_unit %u", p->ec_k, p->ec_m, p->ec_stripe_unit);
+		map__printf(out, " crush_rule %d pg_num %u pgp_num %u created %" PRIu64, p->crush_rule,
 		           p->pg_num, p->pgp_num, p->created_epoch);
 		if (p->application[0])
-			out_printf(out, " application %s", p->application);
+			map__printf(out, " application %s", p->application);
 		if (p->quota_max_bytes)
-			out_printf(out, " max_bytes %" PRIu64, p->quota_max_bytes);
+			map__printf(out, " max_bytes %" PRIu64, p->quota_max_bytes);
 		if (p->quota_max_objects)
-			out_printf(out, " max_objects %" PRIu64, p->quota_max_objects);
-		out_printf(out, "\n");
+			map__printf(out, " max_objects %" PRIu64, p->quota_max_objects);
+		map__printf(out, "\n");
 	}
 	if (m->n_pools)
-		out_printf(out, "\n");
+		map__printf(out, "\n");
 	for (uint32_t i = 0; i < m->max_osd; i++) {
 		const struct osdmap_osd *o = &m->osds[i];
 
@@ -1811,7 +1762,7 @@ int osdmap_dump_text(const struct osdmap *m, struct enc *out)
 			continue;
 		if (!o->addr.host[0] || map_addr_format(&o->addr, addr, sizeof(addr)) < 0)
 			snprintf(addr, sizeof(addr), "-");
-		out_printf(out, "osd.%u %s %s weight %.5f up_from %" PRIu64 " up_thru %" PRIu64
+		map__printf(out, "osd.%u %s %s weight %.5f up_from %" PRIu64 " up_thru %" PRIu64
 		           " down_at %" PRIu64 " host %s addr %s\n", i, o->up ? "up" : "down",
 		           o->weight ? "in" : "out", o->weight / 65536.0, o->up_from, o->up_thru,
 		           o->down_at, o->host[0] ? o->host : "-", addr);

@@ -380,7 +380,45 @@ TEST(authmap_decode_rejects_unsorted)
 	enc_free(&e);
 }
 
-TEST_MAIN(TEST_ENTRY(addr_parse_format), TEST_ENTRY(uuid), TEST_ENTRY(mon_host_parse),
+static void check_json(struct enc *e)
+{
+	enc_u8(e, 0);
+	FILE *f = popen("/usr/bin/python3 -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null", "w");
+	if (f) {
+		fputs((const char *)e->buf, f);
+		int st = pclose(f);
+		CHECK(st == 0 || WEXITSTATUS(st) == 127);
+	}
+}
+
+TEST(json_dumps)
+{
+	struct monmap m;
+	struct authmap am;
+	struct enc e;
+
+	sample_monmap(&m);
+	enc_init(&e, 0);
+	CHECK_EQ(monmap_dump_json(&m, &e), 0);
+	check_json(&e);
+	CHECK(strstr((char *)e.buf, "{\"rank\":1,\"name\":\"b\",\"addr\":\"[::1]:6790\"}"));
+	CHECK(strstr((char *)e.buf, "\"fsid\":\"a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf\""));
+	enc_reset(&e);
+	sample_authmap(&am, 2);
+	CHECK_EQ(authmap_dump_json(&am, 0, &e), 0);
+	check_json(&e);
+	CHECK(strstr((char *)e.buf, "\"entity\":\"client.admin\",\"caps\":\"mon 'allow *' osd 'allow *'\"}"));
+	CHECK(!strstr((char *)e.buf, "\"key\""));
+	CHECK(strstr((char *)e.buf, "\"rotating_key_ids\":[1,2]"));
+	enc_reset(&e);
+	CHECK_EQ(authmap_dump_json(&am, 1, &e), 0);
+	check_json(&e);
+	CHECK(strstr((char *)e.buf, "\"key\":\"eeeeeeee"));
+	authmap_free(&am);
+	enc_free(&e);
+}
+
+TEST_MAIN(TEST_ENTRY(json_dumps), TEST_ENTRY(addr_parse_format), TEST_ENTRY(uuid), TEST_ENTRY(mon_host_parse),
           TEST_ENTRY(monmap_add_remove), TEST_ENTRY(monmap_roundtrip_truncation_corruption),
           TEST_ENTRY(monmap_decode_rejects_bad_content_with_good_crc), TEST_ENTRY(caps_parse),
           TEST_ENTRY(caps_allow), TEST_ENTRY(authmap_ops),
