@@ -29,6 +29,17 @@
 #include "norn/errors.h"
 #include "tests/harness.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_LSAN 1
+#endif
+#endif
+#ifdef HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define T_PING 300
 #define T_DATA 301
 
@@ -277,6 +288,11 @@ static void teardown(struct msgr_conn **conns, int n)
 	uv_run(&loop, UV_RUN_NOWAIT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	tls_teardown();
+#ifdef HAVE_LSAN
+	/* The harness ends tests with _exit(), which skips LeakSanitizer's
+	 * exit-time check: run it here, after everything was closed. */
+	CHECK_EQ(__lsan_do_recoverable_leak_check(), 0);
+#endif
 }
 
 static void free_count(void *arg, int status)
