@@ -966,6 +966,28 @@ int osdmap_inc_crush(struct osdmap_inc *inc, const struct crush_map *crush)
 	return rc;
 }
 
+int osdmap_inc_crush_set_osd(struct osdmap_inc *inc, int32_t osd, const char *host, uint32_t weight)
+{
+	struct osdmap_change *c;
+	int rc;
+
+	if (!host || !name_ok(host, MAP_HOST_MAX, 0) || weight > OSDMAP_CRUSH_WEIGHT_MAX)
+		return -EINVAL;
+	rc = inc_osd_only(inc, OSDMAP_CH_CRUSH_SET_OSD, osd, &c);
+	if (c) {
+		snprintf(c->str, sizeof(c->str), "%s", host);
+		c->u32 = weight;
+	}
+	return rc;
+}
+
+int osdmap_inc_crush_rm_osd(struct osdmap_inc *inc, int32_t osd)
+{
+	struct osdmap_change *c;
+
+	return inc_osd_only(inc, OSDMAP_CH_CRUSH_RM_OSD, osd, &c);
+}
+
 int osdmap_inc_flags_set(struct osdmap_inc *inc, uint32_t flags)
 {
 	struct osdmap_change *c;
@@ -1053,6 +1075,14 @@ static void change_encode(struct enc *e, const struct osdmap_change *c)
 		break;
 	case OSDMAP_CH_CRUSH:
 		enc_blob(e, c->blob, c->blob_len);
+		break;
+	case OSDMAP_CH_CRUSH_SET_OSD:
+		enc_s32(e, c->osd);
+		enc_str(e, c->str);
+		enc_u32(e, c->u32);
+		break;
+	case OSDMAP_CH_CRUSH_RM_OSD:
+		enc_s32(e, c->osd);
 		break;
 	default:
 		NORN_ASSERT(!"unknown osdmap change type");
@@ -1160,6 +1190,17 @@ static void change_decode(struct dec *d, struct osdmap_change *c)
 		c->blob_len = n;
 		break;
 	}
+	case OSDMAP_CH_CRUSH_SET_OSD:
+		c->osd = dec_s32(d);
+		dec_str(d, c->str, sizeof(c->str));
+		c->u32 = dec_u32(d);
+		ok = osd_id_ok(c->osd) && name_ok(c->str, sizeof(c->str), 0) &&
+		     c->u32 <= OSDMAP_CRUSH_WEIGHT_MAX;
+		break;
+	case OSDMAP_CH_CRUSH_RM_OSD:
+		c->osd = dec_s32(d);
+		ok = osd_id_ok(c->osd);
+		break;
 	default:
 		ok = 0;
 	}
@@ -1305,6 +1346,50 @@ static int pool_insert(struct osdmap *m, const struct osdmap_pool *p)
 	return 0;
 }
 
+/* OSDMAP_CH_CRUSH_SET_OSD on the (copied) CRUSH map; see map_osd.h. */
+static int crush_set_osd(struct crush_map *c, int32_t osd, const char *host, uint32_t weight)
+{
+	int host_type, root, hid, rc;
+	const struct crush_bucket *hb;
+
+	if (!c)
+		return -EINVAL;
+	host_type = crush_type_by_name(c, "host");
+	if (host_type <= 0 || crush_item_by_name(c, "default", &root) || root >= 0)
+		return -EINVAL;
+	if (crush_item_by_name(c, host, &hid) == 0) {
+		hb = crush_bucket_get(c, hid);
+		if (!hb || hb->type != host_type)
+			return -EINVAL;
+	} else {
+		rc = crush_add_bucket(c, 0, host_type, host, &hid);
+		if (rc)
+			return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+		rc = crush_bucket_add_item(c, root, hid, 0);
+		if (rc)
+			return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	if (!crush_item_exists(c, osd)) {
+		rc = crush_add_device(c, osd, NULL);
+		if (rc)
+			return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	NORN_ASSERT((uint32_t)osd < c->max_devices);
+	if (c->devices[osd].parent == hid) {
+		rc = crush_adjust_item_weight(c, osd, weight);
+	} else {
+		if (c->devices[osd].parent != 0) {
+			rc = crush_bucket_remove_item(c, osd);
+			if (rc)
+				return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+		}
+		rc = crush_bucket_add_item(c, hid, osd, weight);
+	}
+	if (rc)
+		return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+	return 0;
+}
+
 static int apply_change(struct osdmap *m, const struct osdmap_change *c, uint64_t epoch)
 {
 	struct osdmap_osd *o = NULL;
@@ -1414,6 +1499,16 @@ static int apply_change(struct osdmap *m, const struct osdmap_change *c, uint64_
 		osdmap_set_crush(m, cm);
 		return 0;
 	}
+	case OSDMAP_CH_CRUSH_SET_OSD:
+		return crush_set_osd(m->crush, c->osd, c->str, c->u32);
+	case OSDMAP_CH_CRUSH_RM_OSD:
+		if (!m->crush || !crush_item_exists(m->crush, c->osd))
+			return -EINVAL;
+		switch (crush_remove_device(m->crush, c->osd)) {
+		case 0: return 0;
+		case -ENOMEM: return -ENOMEM;
+		default: return -EINVAL;
+		}
 	case OSDMAP_CH_FLAGS_SET:
 		if (c->u32 & ~OSDMAP_FLAG_ALL)
 			return -EINVAL;
@@ -1649,6 +1744,28 @@ int osdmap_pg_to_up_acting(const struct osdmap *m, int64_t pool, uint32_t pg_see
 	}
 	*up_n = n;
 	return 0;
+}
+
+int osdmap_pg_interval_changed(const struct osdmap *prev, const struct osdmap *cur, int64_t pool,
+                               uint32_t seed)
+{
+	const struct osdmap_pool *a = osdmap_pool(prev, pool), *b = osdmap_pool(cur, pool);
+	int32_t ua[OSDMAP_MAX_POOL_SIZE], ub[OSDMAP_MAX_POOL_SIZE], pa, pb;
+	uint32_t na, nb;
+	int ra, rb;
+
+	if (!a || !b)
+		return a != b;
+	if (a->size != b->size || a->min_size != b->min_size || a->pg_num != b->pg_num ||
+	    a->pgp_num != b->pgp_num)
+		return 1;
+	ra = osdmap_pg_to_up_acting(prev, pool, seed, ua, &na, &pa);
+	rb = osdmap_pg_to_up_acting(cur, pool, seed, ub, &nb, &pb);
+	if (ra == -ENOMEM || rb == -ENOMEM)
+		return -ENOMEM;
+	if (ra || rb)
+		return 1;
+	return na != nb || pa != pb || memcmp(ua, ub, na * sizeof(ua[0])) != 0;
 }
 
 int osdmap_object_locate(const struct osdmap *m, int64_t pool, const void *name, size_t len,

@@ -48,6 +48,7 @@ struct crush_map;
 #define OSDMAP_INC_MAX_CHANGES 65536
 #define OSDMAP_CRUSH_BLOB_MAX (16u << 20)
 #define OSDMAP_WEIGHT_IN 0x10000u        /* in-weight of a fully in OSD */
+#define OSDMAP_CRUSH_WEIGHT_MAX (1000u << 16) /* CRUSH weight of one OSD (16.16) */
 #define OSDMAP_MAGIC 0x44534f4eu         /* "NOSD" */
 #define OSDMAP_INC_MAGIC 0x49534f4eu     /* "NOSI" */
 
@@ -211,6 +212,8 @@ enum osdmap_change_type {
 	OSDMAP_CH_CRUSH,           /* blob = full CRUSH map (crush_encode) */
 	OSDMAP_CH_FLAGS_SET,       /* u32 = flags to set */
 	OSDMAP_CH_FLAGS_UNSET,     /* u32 = flags to clear */
+	OSDMAP_CH_CRUSH_SET_OSD,   /* osd, str = host, u32 = CRUSH weight (16.16): see below */
+	OSDMAP_CH_CRUSH_RM_OSD,    /* osd: remove the device from the CRUSH map */
 	OSDMAP_CH_TYPE_MAX
 };
 
@@ -288,6 +291,16 @@ int osdmap_inc_pool_app(struct osdmap_inc *inc, int64_t pool, const char *app);
 int osdmap_inc_crush(struct osdmap_inc *inc, const struct crush_map *crush);
 /* Same, with an already encoded CRUSH blob (copied). */
 int osdmap_inc_crush_blob(struct osdmap_inc *inc, const void *blob, size_t len);
+/* Simple CRUSH edits, so booting or retiring an OSD does not ship a whole
+ * CRUSH map. SET_OSD puts device @osd (named "osd.<id>", created if
+ * absent) under the bucket named @host of type "host", creating that host
+ * under the root bucket "default" if needed, moving the device there if it
+ * sits elsewhere, and sets its CRUSH weight (16.16, e.g. 0x10000 per TB).
+ * Apply fails (-EINVAL) without a CRUSH map, a "host" type or a "default"
+ * root, or if @host names something that is not a host bucket. RM_OSD
+ * removes the device (-EINVAL if absent). */
+int osdmap_inc_crush_set_osd(struct osdmap_inc *inc, int32_t osd, const char *host, uint32_t weight);
+int osdmap_inc_crush_rm_osd(struct osdmap_inc *inc, int32_t osd);
 int osdmap_inc_flags_set(struct osdmap_inc *inc, uint32_t flags);
 int osdmap_inc_flags_unset(struct osdmap_inc *inc, uint32_t flags);
 
@@ -369,6 +382,14 @@ int osdmap_pg_to_up_acting(const struct osdmap *m, int64_t pool, uint32_t pg_see
  * intervals. Same returns as osdmap_pg_to_up_acting. */
 int osdmap_pg_to_raw(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
                      int32_t raw[OSDMAP_MAX_POOL_SIZE], uint32_t *raw_n);
+
+/* Did PG (@pool, @seed) start a new peering interval between map @prev and
+ * map @cur? True (1) if the pool exists in only one of them, or the PG's
+ * up/acting set, primary, size, min_size, pg_num or pgp_num differ, or the
+ * PG cannot be mapped in one of them. 0 if the interval continues, or
+ * -ENOMEM. */
+int osdmap_pg_interval_changed(const struct osdmap *prev, const struct osdmap *cur, int64_t pool,
+                               uint32_t seed);
 
 /* Convenience: name -> PG -> up/acting set, as above. */
 int osdmap_object_locate(const struct osdmap *m, int64_t pool, const void *name, size_t len,

@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 	osdmap_inc_max_osd(&inc, 20);
 	osdmap_inc_new_osd(&inc, 15, FSID, "h5");
 	osdmap_inc_osd_up(&inc, 15, &a);
+	osdmap_inc_crush_set_osd(&inc, 15, "h5", 0x18000);
+	osdmap_inc_crush_rm_osd(&inc, 11);
 	enc_reset(&e);
 	NORN_ASSERT(osdmap_inc_encode(&inc, &e) == 0);
 	put(argv[1], "osdmap_inc", 1, &e);

@@ -615,6 +615,95 @@ TEST(placement_size_and_distribution)
 	osdmap_free(&m);
 }
 
+static void apply_via_encoding(struct osdmap *m, struct osdmap_inc *inc, int want)
+{
+	struct enc e;
+	struct osdmap_inc d;
+
+	enc_init(&e, 0);
+	CHECK_EQ(osdmap_inc_encode(inc, &e), 0);
+	memset(&d, 0, sizeof(d));
+	CHECK_EQ(osdmap_inc_decode(&d, e.buf, e.len), 0);
+	CHECK_EQ(osdmap_apply_incremental(m, &d), want);
+	osdmap_inc_free(&d);
+	osdmap_inc_free(inc);
+	enc_free(&e);
+}
+
+TEST(crush_edits_and_intervals)
+{
+	struct osdmap m, prev;
+	struct osdmap_inc inc;
+	struct map_addr a = { "127.0.0.1", 6899 };
+	int id, h0;
+
+	make_map(&m);
+	osdmap_init(&prev);
+	CHECK_EQ(osdmap_copy(&prev, &m), 0);
+	/* boot a new OSD on a new host in one incremental */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_max_osd(&inc, NOSD + 1), 0);
+	CHECK_EQ(osdmap_inc_new_osd(&inc, NOSD, FSID, "h4"), 0);
+	CHECK_EQ(osdmap_inc_crush_set_osd(&inc, NOSD, "h4", 0x10000), 0);
+	CHECK_EQ(osdmap_inc_osd_up(&inc, NOSD, &a), 0);
+	CHECK_EQ(osdmap_inc_osd_weight(&inc, NOSD, OSDMAP_WEIGHT_IN), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(crush_item_by_name(m.crush, "h4", &id), 0);
+	CHECK(id < 0);
+	CHECK_EQ(crush_item_weight(m.crush, NOSD), 0x10000);
+	CHECK_EQ(m.crush->devices[NOSD].parent, id);
+	int changed = 0, has_new = 0;
+	for (uint32_t s = 0; s < 64; s++) {
+		int32_t up[OSDMAP_MAX_POOL_SIZE], p1;
+		uint32_t n;
+		int c = osdmap_pg_interval_changed(&prev, &m, 0, s);
+
+		CHECK(c == 0 || c == 1);
+		changed += c;
+		up_set(&m, 0, s, up, &n, &p1);
+		for (uint32_t j = 0; j < n; j++)
+			has_new += up[j] == NOSD;
+		CHECK_EQ(osdmap_pg_interval_changed(&m, &m, 0, s), 0);
+	}
+	/* the new OSD takes its share (~1/5 of 64 PGs), and only PGs that
+	 * moved start a new interval */
+	CHECK(has_new > 0);
+	CHECK(changed >= has_new && changed < 40);
+	CHECK_EQ(osdmap_pg_interval_changed(&prev, &m, 7, 0), 0);   /* no such pool in either */
+	/* move it to host h0 with weight 2 */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_crush_set_osd(&inc, NOSD, "h0", 0x20000), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(crush_item_by_name(m.crush, "h0", &h0), 0);
+	CHECK_EQ(m.crush->devices[NOSD].parent, h0);
+	CHECK_EQ(crush_item_weight(m.crush, h0), 0x50000);
+	CHECK_EQ(crush_item_weight(m.crush, id), 0);
+	/* a non-host bucket is refused, map unchanged */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_crush_set_osd(&inc, NOSD, "default", 0x10000), 0);
+	apply_via_encoding(&m, &inc, -EINVAL);
+	CHECK_EQ(m.crush->devices[NOSD].parent, h0);
+	/* retire it: down, out, out of CRUSH, removed */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_osd_down(&inc, NOSD), 0);
+	CHECK_EQ(osdmap_inc_osd_weight(&inc, NOSD, 0), 0);
+	CHECK_EQ(osdmap_inc_crush_rm_osd(&inc, NOSD), 0);
+	CHECK_EQ(osdmap_inc_rm_osd(&inc, NOSD), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK(!crush_item_exists(m.crush, NOSD));
+	CHECK(!osdmap_osd_exists(&m, NOSD));
+	CHECK_EQ(crush_item_weight(m.crush, h0), 0x30000);
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_crush_rm_osd(&inc, NOSD), 0);
+	apply_via_encoding(&m, &inc, -EINVAL);
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_crush_set_osd(&inc, 1, "bad host", 1), -EINVAL);
+	CHECK_EQ(osdmap_inc_crush_set_osd(&inc, 1, "h1", OSDMAP_CRUSH_WEIGHT_MAX + 1), -EINVAL);
+	osdmap_inc_free(&inc);
+	osdmap_free(&m);
+	osdmap_free(&prev);
+}
+
 TEST(dumps)
 {
 	struct osdmap m;
@@ -659,4 +748,5 @@ TEST_MAIN(TEST_ENTRY(build_and_roundtrip), TEST_ENTRY(truncation_and_corruption)
           TEST_ENTRY(flags_names), TEST_ENTRY(pgid_text), TEST_ENTRY(str_hash_golden),
           TEST_ENTRY(stable_mod_properties), TEST_ENTRY(placement_basic_and_golden),
           TEST_ENTRY(placement_down_and_out), TEST_ENTRY(placement_ec_keeps_positions),
-          TEST_ENTRY(placement_size_and_distribution), TEST_ENTRY(dumps))
+          TEST_ENTRY(placement_size_and_distribution), TEST_ENTRY(crush_edits_and_intervals),
+          TEST_ENTRY(dumps))
