@@ -10,10 +10,10 @@
  *
  * Outgoing messages wait in a bounded outbox. Append and snapshot messages
  * do not hold pointers while they wait: they record an index range and are
- * resolved against the log at raft_ready_get() time, and dropped if this
- * node is no longer the leader of the term they were made in (a leader's
- * log only grows or loses a committed prefix within its term, so the range
- * still names the same entries). A full outbox drops the newest message:
+ * resolved against the log at raft_ready_get() time, and dropped if the
+ * term changed since they were made or compaction removed their entries
+ * (within its term a leader's log only grows or loses a committed prefix,
+ * so the range still names the same entries). A full outbox drops the newest message:
  * Raft tolerates loss, and the heartbeat repeats what matters.
  *
  * Flow control per follower: PROBE (one append in flight until the
@@ -1100,7 +1100,11 @@ static void outbox_resolve(struct raft *r)
 		int keep = 1;
 
 		if (m->type == RAFT_MSG_APPEND) {
-			if (r->role != RAFT_LEADER || m->term != r->hs.term) {
+			/* Within one term this node's log was only ever extended by
+			 * itself as leader (one leader per term), so an index range
+			 * made in this term still names the same entries, even if it
+			 * has stepped down since. */
+			if (m->term != r->hs.term) {
 				keep = 0;
 			} else if (m->n_entries) {
 				const struct raft_entry *e = entry_ptr(r, m->index + 1);
@@ -1111,7 +1115,7 @@ static void outbox_resolve(struct raft *r)
 					m->entries = e;
 			}
 		} else if (m->type == RAFT_MSG_SNAPSHOT) {
-			if (r->role != RAFT_LEADER || m->term != r->hs.term || r->snap.index == 0) {
+			if (m->term != r->hs.term || r->snap.index == 0) {
 				keep = 0;
 			} else {
 				m->snap = r->snap;

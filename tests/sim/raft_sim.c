@@ -241,7 +241,8 @@ static void disk_set_snapshot(struct sim_disk *d, const struct raft_snapshot_met
 		drop++;
 	for (size_t i = 0; i < drop; i++)
 		free((void *)d->ents[i].data);
-	memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof(*d->ents));
+	if (d->n > drop)
+		memmove(d->ents, d->ents + drop, (d->n - drop) * sizeof(*d->ents));
 	d->n -= drop;
 	free(d->snap_data);
 	d->snap = *m;
