@@ -1,0 +1,164 @@
+/* norn-s3: the S3 gateway daemon. Reads the cluster config for entity
+ * "client.s3" (section [client.s3] or [s3]-prefixed options in [global] /
+ * [client]), opens the storage backend, starts the HTTP server on one
+ * libuv loop and runs until SIGINT/SIGTERM.
+ *
+ *   norn-s3 [-c CONF] [--s3_backend=fs --s3_fs_root=DIR] [--s3_port=N] ...
+ *
+ * The "fs" backend is a development backend on a local directory; the
+ * cluster backend ("norn") plugs in through the same interface. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "client/s3/s3_api.h"
+#include "client/s3/s3_backend.h"
+#include "client/s3/s3_http.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "norn/errors.h"
+
+struct s3_main {
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	struct s3_http_server *srv;
+};
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct s3_main *m = h->data;
+	NLOG(S3, INFO, "signal %d, shutting down", sig);
+	if (m->srv) {
+		s3_http_server_close(m->srv);
+		m->srv = NULL;
+	}
+	uv_close((uv_handle_t *)&m->sigint, NULL);
+	uv_close((uv_handle_t *)&m->sigterm, NULL);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: norn-s3 [-c CONF] [--name=value ...]\n"
+	                "  e.g. norn-s3 --s3_backend=fs --s3_fs_root=/tmp/s3 --s3_port=7480\n"
+	                "  norn-s3 --help-config lists every option\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct norn_config cfg;
+	char err[512];
+	const char *conf = NULL;
+	int rc;
+	if (norn_config_init(&cfg, "client.s3"))
+		return 1;
+	/* The file first, then command-line overrides on top. */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "-c"))
+			conf = argv[i + 1];
+	if (conf && norn_config_load_file(&cfg, conf, err, sizeof(err))) {
+		fprintf(stderr, "norn-s3: %s: %s\n", conf, err);
+		return 2;
+	}
+	if (norn_config_parse_args(&cfg, &argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "norn-s3: %s\n", err);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			i++;
+		} else if (!strcmp(argv[i], "--help-config")) {
+			norn_config_print_help(stdout);
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	enum norn_log_level lvl = NORN_LOG_INFO;
+	norn_log_parse_level(cfg.log_level, &lvl);
+	FILE *logf = NULL;
+	if (cfg.log_file && cfg.log_file[0])
+		logf = fopen(cfg.log_file, "a");
+	norn_log_init("client.s3", logf, lvl);
+
+	struct s3_backend *be = NULL;
+	if (!strcmp(cfg.s3_backend, "fs")) {
+		if (!cfg.s3_fs_root[0]) {
+			fprintf(stderr, "norn-s3: --s3_fs_root is required with the fs backend\n");
+			return 2;
+		}
+		rc = s3_backend_fs_open(cfg.s3_fs_root, &be);
+		if (rc) {
+			fprintf(stderr, "norn-s3: fs backend %s: %s\n", cfg.s3_fs_root, norn_strerror(rc));
+			return 1;
+		}
+		NLOG(S3, WARN, "using the fs DEVELOPMENT backend at %s (not durable storage)",
+		     cfg.s3_fs_root);
+	} else {
+		fprintf(stderr, "norn-s3: backend '%s' is not available in this build\n", cfg.s3_backend);
+		return 2;
+	}
+
+	struct s3_api *api;
+	struct s3_api_config acfg = {
+		.region = cfg.s3_region,
+		.domain = cfg.s3_domain,
+		.max_skew_ms = cfg.s3_max_skew_ms,
+		.max_put_bytes = cfg.s3_max_put_bytes,
+		.io_chunk_bytes = (size_t)cfg.s3_io_chunk_bytes,
+	};
+	if (s3_api_create(&acfg, be, &api))
+		return 1;
+	FILE *alog = NULL;
+	if (cfg.s3_access_log[0])
+		alog = !strcmp(cfg.s3_access_log, "-") ? stdout : fopen(cfg.s3_access_log, "a");
+	struct s3_http_config hcfg = {
+		.addr = cfg.s3_addr,
+		.port = (int)cfg.s3_port,
+		.max_header_bytes = (size_t)cfg.s3_max_header_bytes,
+		.idle_timeout_ms = cfg.s3_idle_timeout_ms,
+		.request_timeout_ms = cfg.s3_request_timeout_ms,
+		.max_req_per_sec = (uint32_t)cfg.s3_max_req_per_sec,
+		.max_conns = (uint32_t)cfg.s3_max_conns,
+		.access_log = alog,
+	};
+	struct s3_http_handlers h = { s3_api_on_request, api };
+	struct s3_main m;
+	memset(&m, 0, sizeof(m));
+	uv_loop_init(&m.loop);
+	signal(SIGPIPE, SIG_IGN);
+	rc = s3_http_server_start(&m.loop, &hcfg, &h, &m.srv);
+	if (rc) {
+		fprintf(stderr, "norn-s3: listen %s:%d: %s\n", cfg.s3_addr, (int)cfg.s3_port, uv_strerror(rc));
+		return 1;
+	}
+	uv_signal_init(&m.loop, &m.sigint);
+	uv_signal_init(&m.loop, &m.sigterm);
+	m.sigint.data = m.sigterm.data = &m;
+	uv_signal_start(&m.sigint, on_signal, SIGINT);
+	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	if (cfg.s3_pid_file[0]) {
+		FILE *pf = fopen(cfg.s3_pid_file, "w");
+		if (pf) {
+			fprintf(pf, "%d\n", (int)getpid());
+			fclose(pf);
+		}
+	}
+	/* Scripts wait for this line (and read the port from it). */
+	printf("norn-s3 listening on %s:%d\n", cfg.s3_addr, s3_http_port(m.srv));
+	fflush(stdout);
+	NLOG(S3, INFO, "listening on %s:%d", cfg.s3_addr, s3_http_port(m.srv));
+	uv_run(&m.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&m.loop);
+	s3_api_destroy(api);
+	be->ops->destroy(be);
+	if (alog && alog != stdout)
+		fclose(alog);
+	norn_config_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* `norn s3 ...`: S3 gateway users and keys.
+ *
+ *   norn s3 user create UID [--display-name NAME] [--access-key AK --secret SK]
+ *   norn s3 user ls
+ *   norn s3 user info UID
+ *   norn s3 user rm UID
+ *   norn s3 key add UID [--access-key AK --secret SK]
+ *   norn s3 key rm UID ACCESS_KEY
+ *
+ * For now the user store is the gateway's development (fs) backend,
+ * found from --fs-root DIR, $NORN_S3_FS_ROOT or s3_fs_root in the config
+ * file (-c); it moves to the cluster with the libnorn backend. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/s3/s3_backend.h"
+#include "common/config.h"
+#include "norn/errors.h"
+#include "tools/cli.h"
+
+static void s3_usage(void)
+{
+	fprintf(stderr,
+	        "usage: norn s3 user create UID [--display-name NAME] [--access-key AK --secret SK]\n"
+	        "       norn s3 user ls | info UID | rm UID\n"
+	        "       norn s3 key add UID [--access-key AK --secret SK] | key rm UID ACCESS_KEY\n"
+	        "       (store: --fs-root DIR, $NORN_S3_FS_ROOT or s3_fs_root in -c CONF)\n");
+}
+
+static int open_store(struct norn_cli_ctx *ctx, const char *root, struct s3_backend **be)
+{
+	struct norn_config cfg;
+	char err[256];
+	int rc;
+	if (!root)
+		root = getenv("NORN_S3_FS_ROOT");
+	if (!root && ctx->conf_path) {
+		if (norn_config_init(&cfg, "client.s3") == 0) {
+			if (norn_config_load_file(&cfg, ctx->conf_path, err, sizeof(err)) == 0 &&
+			    cfg.s3_fs_root[0]) {
+				rc = s3_backend_fs_open(cfg.s3_fs_root, be);
+				norn_config_free(&cfg);
+				return rc;
+			}
+			norn_config_free(&cfg);
+		}
+	}
+	if (!root) {
+		fprintf(stderr, "norn s3: no user store: give --fs-root DIR or set NORN_S3_FS_ROOT\n");
+		return -EINVAL;
+	}
+	return s3_backend_fs_open(root, be);
+}
+
+static void print_user(struct norn_cli_ctx *ctx, const struct s3_user *u, int first)
+{
+	if (ctx->json)
+		printf("%s{\"uid\":\"%s\",\"access_key\":\"%s\",\"secret_key\":\"%s\"}", first ? "" : ",",
+		       u->uid, u->access_key, u->secret);
+	else
+		printf("%-24s %-24s %s\n", u->uid, u->access_key, u->secret);
+}
+
+static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
+{
+	const char *root = NULL, *display = NULL, *ak = NULL, *sk = NULL;
+	const char *pos[4] = { 0 };
+	int np = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--fs-root") && i + 1 < argc)
+			root = argv[++i];
+		else if (!strcmp(a, "--display-name") && i + 1 < argc)
+			display = argv[++i];
+		else if (!strcmp(a, "--access-key") && i + 1 < argc)
+			ak = argv[++i];
+		else if (!strcmp(a, "--secret") && i + 1 < argc)
+			sk = argv[++i];
+		else if (a[0] == '-' || np == 4) {
+			s3_usage();
+			return 2;
+		} else
+			pos[np++] = a;
+	}
+	if (np < 2 || (!!ak != !!sk)) {
+		s3_usage();
+		return 2;
+	}
+	const char *what = pos[0], *verb = pos[1], *uid = np > 2 ? pos[2] : NULL;
+	struct s3_backend *be = NULL;
+	int rc = open_store(ctx, root, &be);
+	if (rc) {
+		fprintf(stderr, "norn s3: cannot open the user store: %s\n", norn_strerror(rc));
+		return 1;
+	}
+	struct s3_user u;
+	memset(&u, 0, sizeof(u));
+	int ret = 0;
+	if (!strcmp(what, "user") && !strcmp(verb, "create") && uid && np == 3) {
+		rc = be->ops->user_create(be, uid, display ? display : uid, &u);
+		if (!rc && ak) {
+			/* Replace the generated key with the requested one. */
+			rc = s3_backend_fs_key_set(be, uid, ak, sk);
+			if (!rc)
+				rc = be->ops->key_remove(be, uid, u.access_key);
+			snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
+			snprintf(u.secret, sizeof(u.secret), "%s", sk);
+		}
+		if (!rc) {
+			if (ctx->json)
+				print_user(ctx, &u, 1), printf("\n");
+			else
+				printf("uid %s\naccess_key %s\nsecret_key %s\n", u.uid, u.access_key, u.secret);
+		}
+	} else if (!strcmp(what, "user") && (!strcmp(verb, "ls") || !strcmp(verb, "info")) &&
+	           (np == 2 || (uid && np == 3))) {
+		struct s3_user *all = NULL;
+		size_t n = 0;
+		rc = be->ops->user_list(be, &all, &n);
+		int found = 0;
+		if (!rc && ctx->json)
+			printf("[");
+		for (size_t i = 0; !rc && i < n; i++) {
+			if (uid && strcmp(all[i].uid, uid))
+				continue;
+			if (!strcmp(verb, "ls") && all[i].access_key[0])
+				continue;       /* ls: one line per user */
+			if (!strcmp(verb, "info") && !all[i].access_key[0]) {
+				if (!ctx->json)
+					printf("uid %s\ndisplay_name %s\n", all[i].uid, all[i].display_name);
+				found = 1;
+				continue;
+			}
+			if (ctx->json)
+				printf("%s{\"uid\":\"%s\",\"display_name\":\"%s\"%s%s%s}", found ? "," : "",
+				       all[i].uid, all[i].display_name, all[i].access_key[0] ? ",\"access_key\":\"" : "",
+				       all[i].access_key, all[i].access_key[0] ? "\"" : "");
+			else if (!strcmp(verb, "ls"))
+				printf("%s\n", all[i].uid);
+			else
+				printf("key %s %s\n", all[i].access_key, all[i].secret);
+			found = 1;
+		}
+		if (!rc && ctx->json)
+			printf("]\n");
+		if (!rc && uid && !found)
+			rc = -ENOENT;
+		free(all);
+	} else if (!strcmp(what, "user") && !strcmp(verb, "rm") && uid && np == 3) {
+		rc = be->ops->user_remove(be, uid);
+	} else if (!strcmp(what, "key") && !strcmp(verb, "add") && uid && np == 3) {
+		if (ak) {
+			rc = s3_backend_fs_key_set(be, uid, ak, sk);
+			snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
+			snprintf(u.secret, sizeof(u.secret), "%s", sk);
+		} else {
+			rc = be->ops->key_add(be, uid, &u);
+		}
+		if (!rc)
+			printf("access_key %s\nsecret_key %s\n", u.access_key, u.secret);
+	} else if (!strcmp(what, "key") && !strcmp(verb, "rm") && uid && np == 4) {
+		rc = be->ops->key_remove(be, uid, pos[3]);
+	} else {
+		s3_usage();
+		ret = 2;
+	}
+	if (rc) {
+		fprintf(stderr, "norn s3 %s %s: %s\n", what, verb,
+		        rc == -EEXIST ? "already exists" : rc == -ENOENT ? "not found" : norn_strerror(rc));
+		ret = 1;
+	}
+	be->ops->destroy(be);
+	return ret;
+}
+
+NORN_CLI_COMMAND("s3", cmd_s3, "S3 gateway users and keys (user create|ls|info|rm, key add|rm)")
