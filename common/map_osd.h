@@ -198,12 +198,12 @@ enum osdmap_change_type {
 	OSDMAP_CH_MAX_OSD = 1,     /* u32 = new max_osd */
 	OSDMAP_CH_NEW_OSD,         /* osd, uuid, str = host; created down and out */
 	OSDMAP_CH_RM_OSD,          /* osd; must be down */
-	OSDMAP_CH_OSD_UP,          /* osd, addr; up_from = new epoch */
-	OSDMAP_CH_OSD_DOWN,        /* osd; down_at = new epoch */
+	OSDMAP_CH_OSD_UP,          /* osd (must be down), addr; up_from = new epoch */
+	OSDMAP_CH_OSD_DOWN,        /* osd (must be up); down_at = new epoch */
 	OSDMAP_CH_OSD_WEIGHT,      /* osd, u32 = in-weight (0 out, 0x10000 in) */
 	OSDMAP_CH_OSD_HOST,        /* osd, str = host */
-	OSDMAP_CH_OSD_UP_THRU,     /* osd, u64 = up_thru (must not decrease) */
-	OSDMAP_CH_OSD_LAST_CLEAN,  /* osd, u64 = begin, u64b = end */
+	OSDMAP_CH_OSD_UP_THRU,     /* osd, u64 = up_thru (must not decrease, <= new epoch) */
+	OSDMAP_CH_OSD_LAST_CLEAN,  /* osd, u64 = begin <= u64b = end <= new epoch */
 	OSDMAP_CH_POOL_CREATE,     /* pool_def (its id must be next_pool_id) */
 	OSDMAP_CH_POOL_RM,         /* pool */
 	OSDMAP_CH_POOL_SET,        /* pool, u32 = enum osdmap_pool_field, u64 = value */
