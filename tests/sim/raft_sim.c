@@ -574,7 +574,8 @@ static void check_log_matching(void)
 				NORN_ASSERT(raft_entry_at(y->r, i, &eb) == 0);
 				if (!matched && ea.term == eb.term)
 					matched = 1;
-				if (matched && (ea.term != eb.term || entry_hash(&ea) != entry_hash(&eb))) {
+				if (matched && (ea.term != eb.term || ea.type != eb.type || ea.len != eb.len ||
+				                (ea.len && memcmp(ea.data, eb.data, ea.len) != 0))) {
 					failf("log matching: nodes %u and %u differ at %" PRIu64
 					      " below a matching entry", a, b, i);
 					return;
