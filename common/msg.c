@@ -268,7 +268,7 @@ static void htimer_close_cb(uv_handle_t *h);
 int msgr_create(uv_loop_t *loop, const struct msgr_opts *opts, struct msgr **out)
 {
 	if (!loop || !auth__entity_ok(opts->entity) || opts->max_frame_bytes < 4096 ||
-	    opts->max_frame_bytes > (1ull << 32) || opts->send_queue_bytes == 0 ||
+	    opts->max_frame_bytes > (1ull << 31) || opts->send_queue_bytes == 0 ||
 	    opts->keepalive_ms == 0 || opts->timeout_ms == 0 || opts->reconnect_min_ms == 0 ||
 	    opts->reconnect_max_ms < opts->reconnect_min_ms || opts->handshake_timeout_ms == 0 ||
 	    opts->cred.ticket_len > AUTH_TICKET_MAX)
@@ -1006,6 +1006,11 @@ static bool check_hdr(struct msgr_conn *c, const uint8_t *p, struct msg_hdr *h)
 	}
 	if (h->type <= MSG_T_INTERNAL_MAX && h->payload_len > HANDSHAKE_PAYLOAD_MAX) {
 		bad_frame(c, "oversized internal frame");
+		return false;
+	}
+	/* Refuse before allocating anything for an unauthenticated peer. */
+	if (h->type > MSG_T_INTERNAL_MAX && c->hs != HS_UP) {
+		bad_frame(c, "message before authentication");
 		return false;
 	}
 	return true;

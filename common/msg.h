@@ -192,7 +192,7 @@ struct msgr_opts {
 	uint8_t fsid[MSG_FSID_LEN];         /* every frame must carry it */
 	struct msgr_cred cred;              /* default outgoing credentials */
 	struct msgr_callbacks cb;
-	uint64_t max_frame_bytes;
+	uint64_t max_frame_bytes;           /* 4096 .. 2^31 */
 	uint64_t send_queue_bytes;
 	uint64_t keepalive_ms;
 	uint64_t timeout_ms;
@@ -242,7 +242,10 @@ typedef void (*msgr_free_cb)(void *cb_arg, int status);
 /* Queue one message. Only the header is built; the @iovcnt (<=
  * MSG_MAX_IOV) payload iovecs are referenced, never copied, and must stay
  * valid and unchanged until @free_cb (may be NULL) runs, which happens
- * exactly once, later, from the loop. @type must be >= MSG_T_USER_MIN.
+ * exactly once on the loop thread -- possibly before msgr_send() returns
+ * (with TLS the payload is encrypted at once; a socket error can drop it
+ * at once), so after a 0 return the caller must not touch the payload or
+ * @cb_arg unless its free_cb allows it. @type must be >= MSG_T_USER_MIN.
  * Returns 0 (queued), or, with nothing queued and @free_cb never called:
  *   NORN_EAGAIN  the send queue is full (wait for on_writable)
  *   -ENOTCONN    the connection is closed (or incoming and down, or
@@ -253,8 +256,11 @@ int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
               const struct iovec *iov, int iovcnt, msgr_free_cb free_cb, void *cb_arg);
 
 /* Close @c: stop reconnecting, drop queued messages (free callbacks get
- * -ECANCELED), close the socket, and drop the caller's reference (the one
- * from msgr_connect(), or one taken with msgr_conn_get()). @cb (may be
+ * -ECANCELED) and close the socket. For an outgoing conn this also drops
+ * the reference msgr_connect() returned (call it exactly once per
+ * outgoing conn; release outgoing conns this way, never with
+ * msgr_conn_put() alone); references taken with msgr_conn_get() must
+ * still be put. For an incoming conn it drops the msgr's reference. @cb (may be
  * NULL) runs when the conn is freed: once its socket and timer are closed
  * and its last reference is gone (possibly inside this call when it was
  * already closed, e.g. by msgr_close()). No state callback follows. Works
