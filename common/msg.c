@@ -105,6 +105,7 @@ struct msgr_conn {
 	bool writing;
 	bool fail_pending;       /* close once the FAIL frame is written */
 	bool in_rx;
+	bool flushing;
 	enum msgr_conn_state reported;
 	enum hs_state hs;
 	struct msgr_sock *sock;
@@ -622,45 +623,81 @@ static void complete_batch(struct msgr_conn *c, struct msg_out *head, int status
 	}
 }
 
+/* Plain TCP: write batches synchronously with uv_try_write() while the
+ * socket takes them (the common case: no write request, no deferred
+ * callback, no epoll change); hand the rest of a batch the kernel did not
+ * take to uv_write() and wait for its completion. */
 static void flush_plain(struct msgr_conn *c)
 {
-	struct msg_out *batch[BATCH_MAX_MSGS];
-	unsigned n = 0, nbufs = 0;
-	struct msg_out *mo;
-	while (n < BATCH_MAX_MSGS && (mo = next_out(c))) {
-		batch[n++] = mo;
-		nbufs += 1 + (unsigned)mo->iovcnt;
-	}
-	if (!n)
-		return;
-	struct wreq *w = malloc(sizeof(*w) + nbufs * sizeof(uv_buf_t));
-	if (!w) {
+	struct msgr_sock *s = c->sock;
+	for (int rounds = 0; rounds < 64 && c->sock == s && !c->closed && !c->writing; rounds++) {
+		struct msg_out *batch[BATCH_MAX_MSGS];
+		unsigned n = 0, nbufs = 0;
+		struct msg_out *mo;
+		while (n < BATCH_MAX_MSGS && (mo = next_out(c))) {
+			batch[n++] = mo;
+			nbufs += 1 + (unsigned)mo->iovcnt;
+		}
+		if (!n)
+			return;
 		for (unsigned i = 0; i < n; i++)
 			batch[i]->next = i + 1 < n ? batch[i + 1] : NULL;
-		complete_batch(c, batch[0], -ENOMEM);
-		conn_lost(c, MSGR_CONN_DOWN);
+		struct wreq *w = malloc(sizeof(*w) + nbufs * sizeof(uv_buf_t));
+		if (!w) {
+			complete_batch(c, batch[0], -ENOMEM);
+			conn_lost(c, MSGR_CONN_DOWN);
+			return;
+		}
+		w->c = c;
+		w->sock = s;
+		w->tlsbuf = NULL;
+		w->head = batch[0];
+		unsigned b = 0;
+		uint64_t total = 0;
+		for (unsigned i = 0; i < n; i++) {
+			mo = batch[i];
+			total += mo->bytes;
+			w->bufs[b++] = uv_buf_init((char *)mo->hdr, MSG_HDR_LEN);
+			for (int k = 0; k < mo->iovcnt; k++)
+				w->bufs[b++] = uv_buf_init(mo->iov[k].iov_base,
+				                           (unsigned)mo->iov[k].iov_len);
+		}
+		/* The last round always goes through uv_write so a producer that
+		 * refills the queue from its free callbacks cannot keep us here
+		 * (bounded work per event) nor leave the queue stalled. */
+		int rc = rounds < 63 ? uv_try_write((uv_stream_t *)&s->tcp, w->bufs, nbufs) : 0;
+		if (rc == UV_EAGAIN || rc == UV_ENOSYS)
+			rc = 0;
+		if (rc >= 0 && (uint64_t)rc == total) {
+			c->last_tx_ms = uv_now(c->m->loop);
+			free(w);
+			/* May run application code (free callbacks). */
+			complete_batch(c, batch[0], 0);
+			continue;
+		}
+		if (rc >= 0) {
+			/* Skip what the kernel took; write the rest. */
+			w->nbufs = nbufs;
+			size_t skip = (size_t)rc;
+			unsigned first = 0;
+			while (skip >= w->bufs[first].len) {
+				skip -= w->bufs[first].len;
+				first++;
+			}
+			w->bufs[first].base += skip;
+			w->bufs[first].len -= (unsigned)skip;
+			memmove(w->bufs, w->bufs + first, (nbufs - first) * sizeof(uv_buf_t));
+			w->nbufs = nbufs - first;
+			rc = start_write(c, w);
+		}
+		if (rc) {
+			complete_batch(c, w->head, -ECONNRESET);
+			free(w);
+			CONN_LOG(c, WARN, "write to %s (%s) failed: %s", c->peer_addr,
+			         peer_name(c), uv_strerror(rc));
+			conn_lost(c, MSGR_CONN_DOWN);
+		}
 		return;
-	}
-	w->c = c;
-	w->sock = c->sock;
-	w->tlsbuf = NULL;
-	w->nbufs = nbufs;
-	unsigned b = 0;
-	for (unsigned i = 0; i < n; i++) {
-		mo = batch[i];
-		mo->next = i + 1 < n ? batch[i + 1] : NULL;
-		w->bufs[b++] = uv_buf_init((char *)mo->hdr, MSG_HDR_LEN);
-		for (int k = 0; k < mo->iovcnt; k++)
-			w->bufs[b++] = uv_buf_init(mo->iov[k].iov_base, (unsigned)mo->iov[k].iov_len);
-	}
-	w->head = batch[0];
-	int rc = start_write(c, w);
-	if (rc) {
-		complete_batch(c, w->head, -ECONNRESET);
-		free(w);
-		CONN_LOG(c, WARN, "write to %s (%s) failed: %s", c->peer_addr,
-		         peer_name(c), uv_strerror(rc));
-		conn_lost(c, MSGR_CONN_DOWN);
 	}
 }
 
@@ -712,14 +749,23 @@ static void flush_tls(struct msgr_conn *c)
 
 static void conn_flush(struct msgr_conn *c)
 {
-	if (c->closed || !c->sock || c->writing || c->hs == HS_CONNECTING || c->hs == HS_NONE)
+	/* Free callbacks run inside the flush may send again: the running
+	 * flush picks those messages up, so do not recurse. */
+	if (c->flushing || c->closed || !c->sock || c->writing || c->hs == HS_CONNECTING ||
+	    c->hs == HS_NONE)
 		return;
+	c->flushing = true;
+	msgr_conn_get(c);
 	if (c->tls)
 		flush_tls(c);
 	else
 		flush_plain(c);
-	if (c->sock && !c->writing && c->fail_pending)
+	c->flushing = false;
+	if (c->sock && !c->closed && !c->writing && c->fail_pending)
 		conn_lost(c, c->outgoing ? MSGR_CONN_AUTH_FAILED : MSGR_CONN_DOWN);
+	else if (!c->writing)
+		maybe_writable(c);
+	msgr_conn_put(c);
 }
 
 static void write_cb(uv_write_t *req, int status)
