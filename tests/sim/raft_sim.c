@@ -59,7 +59,7 @@
 #define TICK_MS 10
 #define ELECTION_TICKS 10
 #define HEARTBEAT_TICKS 2
-#define LIVENESS_MS 4000        /* a commit within 400 ticks after healing */
+#define LIVENESS_MS 1500        /* a commit within 150 ticks after healing */
 #define CHECK_EVERY_MS 25
 #define MAX_READY_LOOPS 16
 #define MAX_INFLIGHT_MSGS 100000 /* fake network queue bound */
@@ -135,6 +135,7 @@ struct sim {
 	uint64_t g_max;
 	uint64_t heal_seq;         /* first client seq proposed after healing */
 	int live_ok;
+	int64_t heal_at, live_ms;  /* time from healing to the first commit */
 
 	char fail[512];
 	uint64_t stat_msgs, stat_elections, stat_snap_installs, stat_crashes;
@@ -497,6 +498,7 @@ static void sm_apply(struct sim_node *nd, const struct raft_entry *e)
 	if (e->type == RAFT_ENTRY_NORMAL && e->len == 16 && S.heal_seq &&
 	    norn_get_le64(e->data) >= S.heal_seq && !S.live_ok) {
 		S.live_ok = 1;
+		S.live_ms = S.now - S.heal_at;
 		vlog("liveness: post-heal entry committed at %" PRIu64, e->index);
 	}
 }
@@ -812,6 +814,7 @@ static int sim_run(uint64_t seed)
 	     S.delay_max_ms, S.snap_every, S.crash_per_mille, S.chaos_end);
 
 	heal_at = S.chaos_end;
+	S.heal_at = heal_at;
 	end = heal_at + LIVENESS_MS;
 	for (S.now = 0; S.now < end && !S.fail[0]; S.now++) {
 		if (S.now == heal_at) {
@@ -902,6 +905,7 @@ int main(int argc, char **argv)
 	int expect_failure = 0, failures = 0;
 	uint64_t tot_msgs = 0, tot_elections = 0, tot_snaps = 0, tot_crashes = 0, tot_entries = 0;
 	uint64_t tot_adds = 0, tot_removes = 0;
+	int64_t max_live_ms = 0;
 	const char *broken = NULL;
 
 	norn_log_init("raft_sim", stderr, NORN_LOG_ERR);
@@ -945,6 +949,8 @@ int main(int argc, char **argv)
 		tot_entries += S.g_max;
 		tot_adds += S.membership && S.add_done;
 		tot_removes += S.membership && S.remove_done;
+		if (S.live_ok && S.live_ms > max_live_ms)
+			max_live_ms = S.live_ms;
 		if (rc == 0)
 			continue;
 		failures++;
@@ -956,9 +962,10 @@ int main(int argc, char **argv)
 	sim_reset(0);
 	printf("raft_sim: seeds %" PRIu64 "..%" PRIu64 ": %d failed (%" PRIu64 " msgs, %" PRIu64
 	       " elections, %" PRIu64 " crashes, %" PRIu64 " snapshot installs, %" PRIu64
-	       " entries committed, %" PRIu64 " mons added, %" PRIu64 " removed)\n", a, b,
+	       " entries committed, %" PRIu64 " mons added, %" PRIu64 " removed; slowest"
+	       " commit after healing %" PRId64 " ms = %" PRId64 " ticks, bound %d)\n", a, b,
 	       failures, tot_msgs, tot_elections, tot_crashes, tot_snaps, tot_entries, tot_adds,
-	       tot_removes);
+	       tot_removes, max_live_ms, max_live_ms / TICK_MS, LIVENESS_MS / TICK_MS);
 	if (expect_failure) {
 		printf(failures ? "raft_sim: the checkers caught the broken mode, as expected\n"
 		                : "raft_sim: the broken mode went unnoticed\n");
