@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/assert.h"
 #include "common/auth.h"
 #include "common/crc32c.h"
 #include "common/encode.h"
@@ -834,8 +835,140 @@ TEST(keepalive_and_timeouts)
 	teardown(&c, 1);
 }
 
+/* ---- a recording TCP proxy (for "what is on the wire") ----------------- */
+
+struct pxside {
+	uv_tcp_t tcp;
+	struct pxside *other;
+	int record;
+	int closed;
+};
+static struct pxside px_a, px_b;     /* a: from the client, b: to the server */
+static uv_tcp_t px_listen;
+static uv_connect_t px_creq;
+static uint8_t px_rec[1 << 20];
+static size_t px_rec_len;
+static int px_server_port;
+static char px_rbuf[65536];
+
+static void px_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+	(void)h; (void)sz;
+	*b = uv_buf_init(px_rbuf, sizeof(px_rbuf));
+}
+
+static void px_wdone(uv_write_t *w, int st)
+{
+	(void)st;
+	free(w);
+}
+
+static void px_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct pxside *s = st->data;
+	if (n <= 0)
+		return;
+	if (s->record) {
+		size_t k = NORN_MIN((size_t)n, sizeof(px_rec) - px_rec_len);
+		memcpy(px_rec + px_rec_len, b->base, k);
+		px_rec_len += k;
+	}
+	/* Copy into the write request: the read buffer is reused. */
+	uv_write_t *w = malloc(sizeof(*w) + (size_t)n);
+	CHECK(w);
+	memcpy(w + 1, b->base, (size_t)n);
+	uv_buf_t wb = uv_buf_init((char *)(w + 1), (unsigned)n);
+	CHECK_EQ(uv_write(w, (uv_stream_t *)&s->other->tcp, &wb, 1, px_wdone), 0);
+}
+
+static void px_connected(uv_connect_t *r, int st)
+{
+	(void)r;
+	CHECK_EQ(st, 0);
+	uv_read_start((uv_stream_t *)&px_a.tcp, px_alloc, px_read);
+	uv_read_start((uv_stream_t *)&px_b.tcp, px_alloc, px_read);
+}
+
+static void px_accept(uv_stream_t *l, int st)
+{
+	CHECK_EQ(st, 0);
+	uv_tcp_init(&loop, &px_a.tcp);
+	CHECK_EQ(uv_accept(l, (uv_stream_t *)&px_a.tcp), 0);
+	uv_tcp_init(&loop, &px_b.tcp);
+	px_a.tcp.data = &px_a;
+	px_b.tcp.data = &px_b;
+	px_a.other = &px_b;
+	px_b.other = &px_a;
+	px_a.record = 1;
+	struct sockaddr_in a;
+	uv_ip4_addr("127.0.0.1", px_server_port, &a);
+	CHECK_EQ(uv_tcp_connect(&px_creq, &px_b.tcp, (struct sockaddr *)&a, px_connected), 0);
+}
+
+static int px_start(int server_port)
+{
+	px_server_port = server_port;
+	px_rec_len = 0;
+	uv_tcp_init(&loop, &px_listen);
+	struct sockaddr_in a;
+	uv_ip4_addr("127.0.0.1", 0, &a);
+	CHECK_EQ(uv_tcp_bind(&px_listen, (struct sockaddr *)&a, 0), 0);
+	CHECK_EQ(uv_listen((uv_stream_t *)&px_listen, 4, px_accept), 0);
+	struct sockaddr_storage b;
+	int bl = sizeof(b);
+	uv_tcp_getsockname(&px_listen, (struct sockaddr *)&b, &bl);
+	return ntohs(((struct sockaddr_in *)&b)->sin_port);
+}
+
+static void px_stop(void)
+{
+	uv_close((uv_handle_t *)&px_listen, NULL);
+	uv_close((uv_handle_t *)&px_a.tcp, NULL);
+	uv_close((uv_handle_t *)&px_b.tcp, NULL);
+}
+
+static int px_contains(const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; i + n <= px_rec_len; i++)
+		if (!memcmp(px_rec + i, needle, n))
+			return 1;
+	return 0;
+}
+
+TEST(wire_contents)
+{
+	setup();
+	start_server(NULL);
+	start_client(&cli, "client.admin");
+	int pport = px_start(srv.port);
+	struct msgr_conn *c;
+	CHECK_EQ(msgr_connect(cli.m, "127.0.0.1", pport, NULL, &c), 0);
+	static char secret[256];
+	for (size_t i = 0; i + 1 < sizeof(secret); i++)
+		secret[i] = "NORN-WIRE-MARKER-"[i % 17];
+	struct iovec iov = { secret, sizeof(secret) - 1 };
+	CHECK_EQ(msgr_send(c, T_DATA + 2, 0, 1, &iov, 1, NULL, NULL), 0);
+	CHECK(run_until(&srv.nmsgs, 1, 5000));
+	run_for(20);
+	CHECK(px_rec_len > 0);
+	if (tls) {
+		/* Neither the payload nor the entity name is visible. */
+		CHECK(!px_contains("NORN-WIRE-MARKER"));
+		CHECK(!px_contains("client.admin"));
+	} else {
+		/* The proxy really records the stream. */
+		CHECK(px_contains("NORN-WIRE-MARKER"));
+		CHECK(px_contains("client.admin"));
+	}
+	msgr_conn_close(c, NULL, NULL);
+	c = NULL;
+	px_stop();
+	teardown(&c, 1);
+}
+
 TEST_MAIN_TIMEOUT(90, TEST_ENTRY(order_10000), TEST_ENTRY(payload_64mib),
                   TEST_ENTRY(peer_killed_mid_frame), TEST_ENTRY(garbage_frames),
                   TEST_ENTRY(auth_failures), TEST_ENTRY(tickets_handshake),
                   TEST_ENTRY(reconnect_after_restart), TEST_ENTRY(backpressure),
-                  TEST_ENTRY(keepalive_and_timeouts))
+                  TEST_ENTRY(keepalive_and_timeouts), TEST_ENTRY(wire_contents))
