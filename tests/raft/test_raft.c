@@ -434,6 +434,79 @@ TEST(membership_add_and_remove_leader)
 	cl_free(&c);
 }
 
+/* Make node 1 (log: bootstrap conf {1,2,3} at 1, a term-2 entry at 2,
+ * current term 3) leader of term 4 by feeding it votes from node 2. */
+static struct raft *old_entry_leader(int unsafe)
+{
+	struct raft_config c = { .n = 3, .ids = { 1, 2, 3 } };
+	struct raft_opts o = opts_for(1, NULL);
+	struct raft_boot b;
+	struct raft_entry e[2];
+	struct raft_ready rd;
+	struct raft_msg m;
+	struct raft *r;
+	struct enc en;
+	size_t tok;
+
+	enc_init(&en, 64);
+	tok = enc_struct_begin(&en, 1, 1);
+	raft_config_encode(&en, &c);
+	enc_blob(&en, NULL, 0);
+	enc_struct_end(&en, tok);
+	memset(&b, 0, sizeof(b));
+	e[0] = (struct raft_entry){ .term = 1, .index = 1, .type = RAFT_ENTRY_CONF,
+	                            .len = (uint32_t)en.len, .data = en.buf };
+	e[1] = (struct raft_entry){ .term = 2, .index = 2, .type = RAFT_ENTRY_NORMAL,
+	                            .len = 3, .data = (const uint8_t *)"old" };
+	b.hs.term = 3;
+	b.hs.commit = 1;
+	b.entries = e;
+	b.n_entries = 2;
+	o.unsafe_commit_old_terms = unsafe;
+	CHECK_EQ(raft_create(&o, &b, &r), 0);
+	enc_free(&en);
+	for (int t = 0; t < 30 && raft_role(r) != RAFT_PRECANDIDATE; t++)
+		raft_tick(r);
+	CHECK_EQ(raft_role(r), RAFT_PRECANDIDATE);
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_MSG_PREVOTE_RESP; m.from = 2; m.to = 1; m.term = 4;
+	CHECK_EQ(raft_step(r, &m), 0);
+	m.type = RAFT_MSG_VOTE_RESP;
+	CHECK_EQ(raft_step(r, &m), 0);
+	CHECK_EQ(raft_role(r), RAFT_LEADER);
+	CHECK_EQ(raft_term(r), 4);
+	CHECK_EQ(raft_last_index(r), 3);              /* the term-4 no-op */
+	while (raft_ready_get(r, &rd))
+		raft_ready_advance(r, &rd);
+	return r;
+}
+
+TEST(commit_only_current_term_by_counting)
+{
+	/* Raft §5.4.2 (Figure 8): a majority holding the term-2 entry is not
+	 * enough to commit it; only the current term's entry can be committed
+	 * by counting, which then commits everything before it. */
+	struct raft_msg m;
+	struct raft *r = old_entry_leader(0);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RAFT_MSG_APPEND_RESP; m.from = 2; m.to = 1; m.term = 4; m.index = 2;
+	CHECK_EQ(raft_step(r, &m), 0);
+	CHECK_EQ(raft_commit_index(r), 1);
+	m.index = 3;
+	CHECK_EQ(raft_step(r, &m), 0);
+	CHECK_EQ(raft_commit_index(r), 3);
+	raft_destroy(r);
+
+	/* The deliberately broken mode commits it early (the simulator's
+	 * self-test relies on this switch doing what it says). */
+	r = old_entry_leader(1);
+	m.index = 2;
+	CHECK_EQ(raft_step(r, &m), 0);
+	CHECK_EQ(raft_commit_index(r), 2);
+	raft_destroy(r);
+}
+
 TEST(boot_validation)
 {
 	struct raft *r = NULL;
@@ -466,4 +539,5 @@ TEST(boot_validation)
 TEST_MAIN(TEST_ENTRY(msg_roundtrip), TEST_ENTRY(single_node),
           TEST_ENTRY(three_nodes_elect_and_replicate), TEST_ENTRY(leader_failover),
           TEST_ENTRY(vote_persisted_with_grant), TEST_ENTRY(snapshot_catches_up_lagging_node),
-          TEST_ENTRY(membership_add_and_remove_leader), TEST_ENTRY(boot_validation))
+          TEST_ENTRY(membership_add_and_remove_leader),
+          TEST_ENTRY(commit_only_current_term_by_counting), TEST_ENTRY(boot_validation))
