@@ -122,7 +122,8 @@ struct crush_map {
 	uint32_t max_rules;         /* rules[] length */
 	struct crush_rule **rules;      /* NULL for unused rule numbers */
 	char type_names[CRUSH_MAX_TYPES][CRUSH_MAX_NAME]; /* "" = undefined */
-	uint32_t choose_total_tries; /* indep rounds before giving up a position */
+	uint32_t choose_total_tries; /* tunable kept for later behaviours; V1 never
+	                              * retries (each choice is one bounded pass) */
 	uint32_t behavior;          /* CRUSH_BEHAVIOR_V1 */
 	/* Derived, not encoded: name -> item id hash index (builder.c). */
 	int32_t *name_slots;
@@ -236,7 +237,9 @@ size_t crush_scratch_size(const struct crush_map *map, int result_max);
  * firstn steps return the chosen items in order, fewer if not enough
  * distinct failure domains can be found; indep steps return exactly their
  * numrep positions, with CRUSH_ITEM_NONE where nothing could be placed, and
- * a position keeps its device while that device stays in.
+ * a position keeps its device while that device stays in (whatever the
+ * in/out state of the others). Every choice is one pass over the devices
+ * below the TAKE bucket, so the work is bounded without retry limits.
  * scratch must hold crush_scratch_size(map, result_max) bytes; nothing is
  * allocated. Pure: same inputs, same output on every machine.
  * Errors: -EINVAL (bad ruleno, NULL pointers, result_max out of

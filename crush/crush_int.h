@@ -82,6 +82,23 @@ static inline uint64_t crush__neglog2(uint32_t u)
 	return ((uint64_t)(32 - e) << 58) - (lg >> 4);
 }
 
+/* A cheap lower bound of crush__neglog2(u), from the exponent and the
+ * first table only: with m in [1 + i/256, 1 + (i+1)/256), log2(m) is below
+ * L1[i+1] (log2(2) = 1 for i = 255) plus a margin for the table's rounding.
+ * The mapper uses it to reject a straw that cannot win before paying for
+ * the exact logarithm; it never changes which straw wins. */
+static inline uint64_t crush__neglog2_lower(uint32_t u)
+{
+	uint64_t v = (uint64_t)u + 1;
+	if (v == (1ull << 32))
+		return 0;
+	int e = 63 - __builtin_clzll(v);
+	unsigned i = (unsigned)((v << (63 - e)) >> 55) & 0xffu;
+	uint64_t hi = i < 255 ? crush_ln_l1[i + 1] + (1ull << 12) : (1ull << 62);
+	uint64_t whole = (uint64_t)(32 - e) << 58, frac = (hi >> 4) + 1;
+	return whole > frac ? whole - frac : 0;
+}
+
 /* 1/weight as a 64-bit fraction, so a straw is one multiply, not a divide. */
 static inline uint64_t crush__inv_weight(uint32_t w)
 {
