@@ -52,7 +52,7 @@ int tls_ctx_create(const char *cert, const char *key, const char *ca, struct tls
 	if (!c->ssl)
 		goto fail_free;
 	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
-	SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
 		last_error(err, sizeof(err));
 		NLOG(MSG, ERR, "tls: cannot load certificate %s: %s", cert, err);
