@@ -1,0 +1,3123 @@
+/* The object store engine: mount, the transaction pipeline, reads, fsck.
+ *
+ * A transaction walks a pipeline, always in submission order:
+ *
+ *   prep queue --prepare--> pipeline (data writes in flight) --> commit
+ *   queue (commit thread: fdatasync + LMDB commit) --> done list --> callback
+ *
+ * Prepare runs on the loop, one transaction at a time. It applies the ops
+ * to private copies of the onodes (taken from the overlay of not yet
+ * committed objects, else from LMDB), allocates new blocks for every block
+ * written (copy-on-write) and builds the list of metadata mutations the
+ * commit thread will replay. When an op needs the old content of a block
+ * (a partial-block write, zero or truncate, a clone), prepare issues reads
+ * and re-runs that op when they complete; ops check everything they need
+ * before changing anything, so re-running is safe. Reads of blocks an
+ * earlier transaction is still writing are avoided by draining all data
+ * writes in flight first (rare: only partial-block updates pay for it).
+ *
+ * After prepare the transaction's data writes go to io_uring; once all
+ * completed the transaction is ready, and the longest ready prefix of the
+ * pipeline moves to the commit thread. The commit thread takes everything
+ * queued (group commit, waiting up to commit_wait_us for stragglers when
+ * more are on their way), fdatasyncs the data file, replays the metadata
+ * mutations and the allocator changes in one LMDB write transaction and
+ * commits it (synchronously durable). It then hands the batch back to the
+ * loop through a uv_async_t, where blocks the transactions replaced are
+ * released (once no read that might use them is in flight) and the
+ * callbacks run.
+ *
+ * Two allocator bitmaps exist: amap (loop thread) says what prepare may
+ * not hand out (committed + in flight + waiting release); dmap (commit
+ * thread) is the committed state, persisted chunk by chunk in LMDB.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/config.h"
+#include "common/crc32c.h"
+#include "common/encode.h"
+#include "common/env.h"
+#include "common/log.h"
+#include "norn/errors.h"
+#include "osd/store/store.h"
+#include "osd/store/store_int.h"
+
+#define BLK STORE_BLOCK_BYTES
+#define STORE__OVL_BUCKETS 4096u
+#define STORE__QUEUED_MAX  65536u
+#define NEED_READ 1
+
+/* ---- transaction representation -------------------------------------- */
+
+enum top_type {
+	TOP_TOUCH, TOP_WRITE, TOP_ZERO, TOP_TRUNCATE, TOP_REMOVE, TOP_CLONE,
+	TOP_SETXATTR, TOP_RMXATTR, TOP_OMAP_SET, TOP_OMAP_RM, TOP_OMAP_CLEAR,
+	TOP_OMAP_RMRANGE, TOP_COLL_CREATE, TOP_COLL_REMOVE, TOP_CMETA_SET, TOP_CMETA_RM,
+};
+
+struct top {
+	enum top_type type;
+	char cid[STORE_CID_MAX + 1];
+	char oid[STORE_OID_MAX + 1];
+	char oid2[STORE_OID_MAX + 1];
+	uint64_t off, len;
+	uint8_t *a; size_t alen;
+	uint8_t *b; size_t blen;
+};
+
+enum mop_type {
+	MOP_ONODE_PUT, MOP_ONODE_DEL, MOP_OMAP_SET, MOP_OMAP_RM, MOP_OMAP_RMRANGE,
+	MOP_OMAP_COPY, MOP_COLL_PUT, MOP_COLL_DEL, MOP_CMETA_PUT, MOP_CMETA_DEL,
+};
+
+/* A metadata mutation for the commit thread: plain bytes only. */
+struct mop {
+	enum mop_type type;
+	uint8_t *k; size_t klen;
+	uint8_t *v; size_t vlen;
+};
+
+struct run { uint64_t pblk; uint64_t n; };
+
+/* Blocks with known content: new data to write, or old data read back. */
+struct seg {
+	uint64_t pblk;
+	uint32_t n;
+	uint8_t *buf;       /* n blocks, 4 KiB aligned */
+	uint32_t want_crc;  /* read segs (n == 1): expected crc */
+	bool have;          /* read completed */
+	bool issued;        /* read submitted */
+};
+
+struct ovl;
+
+/* An object as this transaction sees it. */
+struct tobj {
+	char key[STORE_CID_MAX + 1 + STORE_OID_MAX + 1];
+	size_t klen;
+	bool exists;
+	bool dirty;
+	struct store__onode on;
+};
+
+struct tcoll { char cid[STORE_CID_MAX + 1]; bool exists; };
+
+enum txn_state { TS_NEW, TS_PREP, TS_WRITING, TS_READY };
+
+struct store_txn {
+	struct top *ops; uint32_t nops, capops;
+	int err;                 /* append error */
+	/* pipeline */
+	struct store *s;
+	store_txn_cb cb; void *arg;
+	struct store_txn *next;
+	enum txn_state state;
+	int result;
+	uint32_t op_idx;
+	uint32_t reads_pending, writes_pending;
+	bool has_data;
+	/* scratch */
+	struct tobj *objs; uint32_t nobjs, capobjs;
+	struct tcoll *colls; uint32_t ncolls, capcolls;
+	struct seg *wsegs; uint32_t nw, capw;
+	struct seg *rsegs; uint32_t nr, capr;
+	struct mop *mops; uint32_t nm, capm;
+	struct run *allocs; uint32_t na, capa;
+	struct run *frees; uint32_t nf, capf;
+	struct ovl **ovls; uint32_t novl, capovl;
+	char (*covls)[STORE_CID_MAX + 1]; uint32_t ncovl, capcovl;
+	uint64_t nid_next;       /* store's next nid after this txn */
+};
+
+/* Overlay: the newest state of objects with transactions not yet
+ * committed. refs counts those transactions. */
+struct ovl {
+	struct ovl *next;
+	char key[STORE_CID_MAX + 1 + STORE_OID_MAX + 1];
+	size_t klen;
+	bool exists;
+	uint32_t refs;
+	struct store__onode on;
+};
+
+struct covl {
+	struct covl *next;
+	char cid[STORE_CID_MAX + 1];
+	bool exists;
+	uint32_t refs;
+};
+
+/* ---- I/O requests ------------------------------------------------------ */
+
+struct sio {
+	struct sio *next;
+	bool write;
+	uint64_t off;
+	uint8_t *buf;
+	uint32_t len;
+	void (*done)(struct store *s, struct sio *io, int res);
+	void *ctx;
+	uint32_t idx;
+	int fault;              /* 1 fail, 2 tear */
+	uint8_t *tearbuf;
+};
+
+struct rd {
+	struct store *s;
+	store_read_cb cb; void *arg;
+	char cid[STORE_CID_MAX + 1];
+	char oid[STORE_OID_MAX + 1];
+	uint8_t *buf;
+	uint64_t b0; uint32_t nb;
+	uint32_t *crc;
+	uint64_t *pblk;
+	uint64_t skip; size_t len;
+	uint32_t pending;
+	int err;
+	struct rd *next;
+};
+
+struct store {
+	uv_loop_t *loop;
+	struct store_options o;
+	char dir[4096];
+	char data_path[4096];
+	const struct norn_clock *clock;
+	struct store__super sb;
+	int fd;
+	uint64_t nblocks;
+
+	/* io_uring */
+	struct io_uring ring;
+	int efd;
+	uv_poll_t poll;
+	bool polling;
+	struct sio *io_head, *io_tail;
+	uint32_t io_inflight;
+	uint32_t writes_inflight;
+	uint32_t nwrites, nreads_total;
+
+	/* LMDB */
+	MDB_env *env;
+	MDB_dbi db_super, db_coll, db_onode, db_omap, db_cmeta, db_alloc;
+	MDB_txn *rtxn;
+
+	/* allocator (loop) */
+	uint64_t *amap;
+	uint64_t free_blocks;
+	uint64_t cursor;
+	struct run *deferred; uint32_t ndef, capdef;
+	uint32_t reads_inflight;
+
+	/* allocator (commit thread) */
+	uint64_t *dmap;
+	uint8_t *dirty_chunks;
+	uint64_t nchunks;
+
+	/* pipeline (loop) */
+	struct store_txn *prep_head, *prep_tail;
+	struct store_txn *pipe_head, *pipe_tail;
+	uint32_t queued;
+	bool drain_wait;
+	uint64_t nid_next;
+	struct ovl *ovl[STORE__OVL_BUCKETS];
+	struct covl *covl;
+
+	/* commit thread */
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct store_txn *cq_head, *cq_tail;   /* to commit */
+	struct store_txn *dq_head, *dq_tail;   /* committed, for the loop */
+	struct rd *rdone;                      /* loop only: reads to complete */
+	bool stop;
+	atomic_int failed;
+	atomic_uint inflight_uncommitted;      /* queued but not yet in cq */
+	uint32_t nfsync, ncommit;
+	uv_async_t async;
+	uint32_t busy;
+
+	/* close */
+	bool closing;
+	int handles_open;
+	void (*close_cb)(void *);
+	void *close_arg;
+};
+
+static void pump(struct store *s);
+static void io_kick(struct store *s);
+static void busy_get(struct store *s);
+static void busy_put(struct store *s);
+static void maybe_finish_close(struct store *s);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* ---- small helpers ----------------------------------------------------- */
+
+#define GROW(arr, n, cap) \
+	((n) < (cap) ? 0 : grow_((void **)&(arr), &(cap), sizeof(*(arr))))
+
+static int grow_(void **arr, uint32_t *cap, size_t item)
+{
+	uint32_t nc = *cap ? *cap * 2 : 8;
+	void *p = realloc(*arr, (size_t)nc * item);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = nc;
+	return 0;
+}
+
+static void *blk_alloc(size_t nblocks)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, BLK, nblocks ? nblocks * BLK : BLK))
+		return NULL;
+	return p;
+}
+
+static void set_failed(struct store *s, const char *what, int err)
+{
+	int expect = 0;
+	if (atomic_compare_exchange_strong(&s->failed, &expect, 1))
+		NLOG(STORE, ERR, "%s failed (%s); store marked FAILED, no further I/O accepted",
+		     what, norn_strerror(err));
+}
+
+int store_failed(const struct store *s)
+{
+	return atomic_load(&((struct store *)s)->failed) ? NORN_EFAILED : 0;
+}
+
+static int mdb_err(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	if (rc == MDB_MAP_FULL)
+		return NORN_ENOSPC;
+	if (rc == ENOMEM)
+		return -ENOMEM;
+	return -EIO;
+}
+
+static size_t okey(char *buf, const char *cid, const char *oid)
+{
+	size_t a = strlen(cid), b = strlen(oid);
+	memcpy(buf, cid, a);
+	buf[a] = 0;
+	memcpy(buf + a + 1, oid, b);
+	return a + 1 + b;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+char *store_cid(char *buf, uint64_t pool, uint32_t pg)
+{
+	snprintf(buf, STORE_CID_MAX + 1, "%" PRIu64 ".%" PRIx32, pool, pg);
+	return buf;
+}
+
+void store_uuid(const struct store *s, uint8_t uuid_out[16]) { memcpy(uuid_out, s->sb.uuid, 16); }
+uint32_t store_osd_id(const struct store *s) { return s->sb.osd_id; }
+
+void store_statfs(const struct store *s, uint64_t *total_bytes, uint64_t *free_bytes)
+{
+	*total_bytes = (s->nblocks - STORE__RESERVED_BLOCKS) * BLK;
+	uint64_t f = s->free_blocks;
+	for (uint32_t i = 0; i < s->ndef; i++)
+		f += s->deferred[i].n;
+	*free_bytes = f * BLK;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+void store_options_init(struct store_options *o, const struct norn_config *cfg, const char *dir)
+{
+	memset(o, 0, sizeof(*o));
+	o->dir = dir;
+	o->size_bytes = 1ull << 30;
+	o->osd_id = UINT32_MAX;
+	o->queue_depth = 128;
+	o->commit_wait_us = 200;
+	o->commit_batch_max = 256;
+	o->lmdb_map_bytes = 1ull << 30;
+	o->max_object_bytes = 128u << 20;
+	if (cfg) {
+		if (cfg->store_path && cfg->store_path[0])
+			o->data_path = cfg->store_path;
+		o->size_bytes = cfg->store_size_bytes;
+		o->queue_depth = (uint32_t)cfg->store_queue_depth;
+		o->commit_wait_us = (uint32_t)cfg->store_commit_wait_us;
+		o->commit_batch_max = (uint32_t)cfg->store_commit_batch_max;
+		o->lmdb_map_bytes = cfg->store_lmdb_map_bytes;
+		o->max_object_bytes = cfg->store_max_object_bytes;
+	}
+}
+
+static void fault_from_env(struct store_fault *f)
+{
+	const char *e = getenv("NORN_STORE_FAULT");
+	if (!e || f->fail_write_n || f->tear_write_n || f->fail_fsync_n || f->fail_commit_n)
+		return;
+	const char *c = strchr(e, ':');
+	if (!c)
+		return;
+	uint32_t n = (uint32_t)strtoul(c + 1, NULL, 10);
+	if (!strncmp(e, "write:", 6)) f->fail_write_n = n;
+	else if (!strncmp(e, "tear:", 5)) f->tear_write_n = n;
+	else if (!strncmp(e, "fsync:", 6)) f->fail_fsync_n = n;
+	else if (!strncmp(e, "commit:", 7)) f->fail_commit_n = n;
+}
+
+static int paths(const struct store_options *o, char *dir, char *data, char *meta)
+{
+	if (!o->dir || !o->dir[0] || strlen(o->dir) > 4000)
+		return -EINVAL;
+	snprintf(dir, 4096, "%s", o->dir);
+	if (o->data_path && o->data_path[0])
+		snprintf(data, 4096, "%s", o->data_path);
+	else
+		snprintf(data, 4096, "%s/data", o->dir);
+	snprintf(meta, 4096, "%s/meta", o->dir);
+	return 0;
+}
+
+/* ---- LMDB setup --------------------------------------------------------- */
+
+static int env_open(const char *meta, uint64_t map_bytes, MDB_env **out)
+{
+	MDB_env *env;
+	int rc = mdb_env_create(&env);
+	if (rc)
+		return mdb_err(rc);
+	mdb_env_set_maxdbs(env, 8);
+	mdb_env_set_mapsize(env, map_bytes);
+	mdb_env_set_maxreaders(env, 64);
+	rc = mdb_env_open(env, meta, MDB_NOTLS | MDB_NORDAHEAD, 0644);
+	if (rc) {
+		NLOG(STORE, ERR, "cannot open LMDB at %s: %s", meta, mdb_strerror(rc));
+		mdb_env_close(env);
+		return rc == ENOENT ? -ENOENT : mdb_err(rc);
+	}
+	*out = env;
+	return 0;
+}
+
+static int dbs_open(struct store *s, MDB_txn *t, unsigned flags)
+{
+	int rc = 0;
+	rc = rc ? rc : mdb_dbi_open(t, "super", flags, &s->db_super);
+	rc = rc ? rc : mdb_dbi_open(t, "coll", flags, &s->db_coll);
+	rc = rc ? rc : mdb_dbi_open(t, "onode", flags, &s->db_onode);
+	rc = rc ? rc : mdb_dbi_open(t, "omap", flags, &s->db_omap);
+	rc = rc ? rc : mdb_dbi_open(t, "cmeta", flags, &s->db_cmeta);
+	rc = rc ? rc : mdb_dbi_open(t, "alloc", flags, &s->db_alloc);
+	return rc;
+}
+
+static void chunk_key(uint8_t k[8], uint64_t i) { be64(k, i); }
+
+/* ---- mkfs -------------------------------------------------------------- */
+
+int store_mkfs(const struct store_options *o)
+{
+	char dir[4096], data[4096], meta[4096];
+	int rc = paths(o, dir, data, meta);
+	if (rc)
+		return rc;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	struct stat st;
+	if (stat(meta, &st) == 0)
+		return -EEXIST;
+	int fd = open(data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	uint64_t size;
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		goto fail_fd;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		off_t end = lseek(fd, 0, SEEK_END);
+		if (end < 0) {
+			rc = -errno;
+			goto fail_fd;
+		}
+		size = (uint64_t)end;
+	} else {
+		size = o->size_bytes;
+		if (fallocate(fd, 0, 0, (off_t)size)) {
+			rc = -errno;
+			goto fail_fd;
+		}
+	}
+	size -= size % BLK;
+	if (size < (uint64_t)(STORE__RESERVED_BLOCKS + 16) * BLK) {
+		rc = -EINVAL;
+		goto fail_fd;
+	}
+	struct store__super sb = { .version = STORE_FORMAT_VERSION, .osd_id = o->osd_id,
+	                           .size_bytes = size };
+	if (sb.osd_id == UINT32_MAX)
+		sb.osd_id = 0;
+	rc = norn_random_bytes(sb.uuid, 16);
+	if (rc)
+		goto fail_fd;
+	uint8_t blk[BLK];
+	store__super_encode(&sb, blk);
+	if (pwrite(fd, blk, BLK, 0) != BLK || fdatasync(fd)) {
+		rc = -EIO;
+		goto fail_fd;
+	}
+	if (mkdir(meta, 0755)) {
+		rc = -errno;
+		goto fail_fd;
+	}
+	MDB_env *env;
+	rc = env_open(meta, o->lmdb_map_bytes ? o->lmdb_map_bytes : (1ull << 30), &env);
+	if (rc)
+		goto fail_fd;
+	struct store tmp;
+	MDB_txn *t;
+	rc = mdb_txn_begin(env, NULL, 0, &t);
+	if (rc)
+		goto fail_env;
+	rc = dbs_open(&tmp, t, MDB_CREATE);
+	if (rc)
+		goto fail_txn;
+	MDB_val k = { 2, (void *)"sb" }, v = { 44, blk };
+	rc = mdb_put(t, tmp.db_super, &k, &v, 0);
+	uint8_t nid[8];
+	norn_put_le64(nid, 1);
+	MDB_val k2 = { 3, (void *)"nid" }, v2 = { 8, nid };
+	rc = rc ? rc : mdb_put(t, tmp.db_super, &k2, &v2, 0);
+	/* Allocator bitmap: reserved blocks and anything past the end are used. */
+	uint64_t nblocks = size / BLK;
+	uint64_t nchunks = (nblocks + STORE__CHUNK_BLOCKS - 1) / STORE__CHUNK_BLOCKS;
+	for (uint64_t c = 0; c < nchunks && !rc; c++) {
+		uint8_t chunk[STORE__CHUNK_BYTES];
+		memset(chunk, 0, sizeof(chunk));
+		for (uint64_t b = 0; b < STORE__CHUNK_BLOCKS; b++) {
+			uint64_t g = c * STORE__CHUNK_BLOCKS + b;
+			if (g < STORE__RESERVED_BLOCKS || g >= nblocks)
+				chunk[b / 8] |= (uint8_t)(1u << (b % 8));
+		}
+		uint8_t ck[8];
+		chunk_key(ck, c);
+		MDB_val kk = { 8, ck }, vv = { sizeof(chunk), chunk };
+		rc = mdb_put(t, tmp.db_alloc, &kk, &vv, 0);
+	}
+	if (rc)
+		goto fail_txn;
+	rc = mdb_txn_commit(t);
+	if (rc)
+		goto fail_env;
+	mdb_env_close(env);
+	close(fd);
+	return 0;
+fail_txn:
+	mdb_txn_abort(t);
+fail_env:
+	mdb_env_close(env);
+	rc = rc < 0 ? rc : mdb_err(rc);
+fail_fd:
+	close(fd);
+	return rc;
+}
+
+/* ---- allocator ---------------------------------------------------------- */
+
+static inline bool bit_get(const uint64_t *m, uint64_t b) { return m[b / 64] >> (b % 64) & 1; }
+static inline void bit_set(uint64_t *m, uint64_t b) { m[b / 64] |= 1ull << (b % 64); }
+static inline void bit_clr(uint64_t *m, uint64_t b) { m[b / 64] &= ~(1ull << (b % 64)); }
+
+/* Next-fit: a run of up to @want free blocks. Returns its length (0 when
+ * the store is full). */
+static uint64_t alloc_run(struct store *s, uint64_t want, uint64_t *pblk)
+{
+	if (!s->free_blocks)
+		return 0;
+	uint64_t b = s->cursor;
+	for (uint64_t scanned = 0; scanned < s->nblocks; ) {
+		if (b >= s->nblocks)
+			b = 0;
+		if (b % 64 == 0 && s->amap[b / 64] == UINT64_MAX) {
+			b += 64;
+			scanned += 64;
+			continue;
+		}
+		if (!bit_get(s->amap, b)) {
+			uint64_t n = 0;
+			while (n < want && b + n < s->nblocks && !bit_get(s->amap, b + n)) {
+				bit_set(s->amap, b + n);
+				n++;
+			}
+			*pblk = b;
+			s->free_blocks -= n;
+			s->cursor = b + n;
+			return n;
+		}
+		b++;
+		scanned++;
+	}
+	return 0;
+}
+
+static void amap_release(struct store *s, uint64_t pblk, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		NORN_ASSERT(bit_get(s->amap, pblk + i));
+		bit_clr(s->amap, pblk + i);
+	}
+	s->free_blocks += n;
+}
+
+static void release_deferred(struct store *s)
+{
+	if (s->reads_inflight)
+		return;
+	for (uint32_t i = 0; i < s->ndef; i++)
+		amap_release(s, s->deferred[i].pblk, s->deferred[i].n);
+	s->ndef = 0;
+}
+
+/* ---- io_uring ------------------------------------------------------------ */
+
+static void io_submit_one(struct store *s, struct sio *io)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+	NORN_ASSERT(sqe);
+	if (io->write) {
+		s->nwrites++;
+		if (s->o.fault.fail_write_n && s->nwrites == s->o.fault.fail_write_n) {
+			NLOG(STORE, WARN, "fault injection: failing data write #%u", s->nwrites);
+			io->fault = 1;
+			io_uring_prep_nop(sqe);
+		} else if (s->o.fault.tear_write_n && s->nwrites == s->o.fault.tear_write_n) {
+			NLOG(STORE, WARN, "fault injection: tearing data write #%u", s->nwrites);
+			io->fault = 2;
+			/* Half the bytes reach the disk, the rest of the first block is garbage. */
+			uint32_t half = io->len / 2;
+			uint32_t wlen = half >= BLK ? half - half % BLK : BLK;
+			io->tearbuf = blk_alloc(wlen / BLK);
+			NORN_ASSERT(io->tearbuf);
+			memset(io->tearbuf, 0xA5, wlen);
+			memcpy(io->tearbuf, io->buf, half < wlen ? half : wlen);
+			io_uring_prep_write(sqe, s->fd, io->tearbuf, wlen, io->off);
+		} else {
+			io_uring_prep_write(sqe, s->fd, io->buf, io->len, io->off);
+		}
+	} else {
+		io_uring_prep_read(sqe, s->fd, io->buf, io->len, io->off);
+	}
+	io_uring_sqe_set_data(sqe, io);
+	s->io_inflight++;
+}
+
+static void io_kick(struct store *s)
+{
+	bool any = false;
+	while (s->io_head && s->io_inflight < s->o.queue_depth) {
+		struct sio *io = s->io_head;
+		s->io_head = io->next;
+		if (!s->io_head)
+			s->io_tail = NULL;
+		io_submit_one(s, io);
+		any = true;
+	}
+	if (any) {
+		int rc = io_uring_submit(&s->ring);
+		if (rc < 0) {
+			/* Nothing can be trusted about the requests now. */
+			set_failed(s, "io_uring_submit", rc);
+			NORN_ASSERT(!"io_uring_submit failed");
+		}
+	}
+	if (s->io_inflight && !s->polling) {
+		s->polling = true;
+		busy_get(s);
+		uv_poll_start(&s->poll, UV_READABLE, on_poll);
+	}
+}
+
+static void io_queue(struct store *s, struct sio *io)
+{
+	io->next = NULL;
+	if (s->io_tail)
+		s->io_tail->next = io;
+	else
+		s->io_head = io;
+	s->io_tail = io;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct store *s = h->data;
+	uint64_t cnt;
+	if (read(s->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		NLOG(STORE, WARN, "eventfd read: %s", strerror(errno));
+	for (unsigned guard = 0; guard < 1u << 20; guard++) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_peek_cqe(&s->ring, &cqe))
+			break;
+		struct sio *io = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&s->ring, cqe);
+		NORN_ASSERT(s->io_inflight > 0);
+		s->io_inflight--;
+		if (io->write) {
+			s->writes_inflight--;
+			if (io->fault)
+				res = -EIO;
+			free(io->tearbuf);
+			io->tearbuf = NULL;
+		}
+		if (res >= 0 && (uint32_t)res != io->len)
+			res = -EIO;     /* short I/O on a preallocated file is an error */
+		io->done(s, io, res);
+	}
+	io_kick(s);
+	pump(s);
+	if (!s->io_inflight && s->polling) {
+		s->polling = false;
+		uv_poll_stop(&s->poll);
+		busy_put(s);
+	}
+	maybe_finish_close(s);
+}
+
+/* ---- loop-side busy accounting ------------------------------------------ */
+
+/* The async handle keeps the loop alive only while work is outstanding, so
+ * an idle store does not stop the caller's uv_run() from returning. */
+static void busy_get(struct store *s)
+{
+	if (s->busy++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
+}
+
+static void busy_put(struct store *s)
+{
+	NORN_ASSERT(s->busy > 0);
+	if (--s->busy == 0)
+		uv_unref((uv_handle_t *)&s->async);
+}
+
+/* ---- read transactions on the loop -------------------------------------- */
+
+static int rtxn_get(struct store *s, MDB_txn **out)
+{
+	int rc;
+	if (s->rtxn)
+		rc = mdb_txn_renew(s->rtxn);
+	else
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
+	if (rc) {
+		NLOG(STORE, ERR, "LMDB read txn: %s", mdb_strerror(rc));
+		return -EIO;
+	}
+	*out = s->rtxn;
+	return 0;
+}
+
+static void rtxn_put(struct store *s) { mdb_txn_reset(s->rtxn); }
+
+static int lookup_onode(struct store *s, MDB_txn *t, const char *key, size_t klen,
+                        struct store__onode *on)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	int rc = mdb_get(t, s->db_onode, &k, &v);
+	if (rc)
+		return mdb_err(rc);
+	rc = store__onode_decode(v.mv_data, v.mv_size, s->o.max_object_bytes, on);
+	if (rc)
+		NLOG(STORE, ERR, "onode %s/%s does not decode: %s", key, key + strlen(key) + 1,
+		     norn_strerror(rc));
+	return rc;
+}
+
+/* ---- transaction building ------------------------------------------------ */
+
+struct store_txn *store_txn_new(void)
+{
+	return calloc(1, sizeof(struct store_txn));
+}
+
+static void txn_scratch_free(struct store_txn *t)
+{
+	for (uint32_t i = 0; i < t->nobjs; i++)
+		store__onode_free(&t->objs[i].on);
+	free(t->objs); t->objs = NULL; t->nobjs = t->capobjs = 0;
+	free(t->colls); t->colls = NULL; t->ncolls = t->capcolls = 0;
+	for (uint32_t i = 0; i < t->nw; i++)
+		free(t->wsegs[i].buf);
+	free(t->wsegs); t->wsegs = NULL; t->nw = t->capw = 0;
+	for (uint32_t i = 0; i < t->nr; i++)
+		free(t->rsegs[i].buf);
+	free(t->rsegs); t->rsegs = NULL; t->nr = t->capr = 0;
+	for (uint32_t i = 0; i < t->nm; i++) {
+		free(t->mops[i].k);
+		free(t->mops[i].v);
+	}
+	free(t->mops); t->mops = NULL; t->nm = t->capm = 0;
+	t->na = 0;
+	t->nf = 0;
+}
+
+void store_txn_free(struct store_txn *t)
+{
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->nops; i++) {
+		free(t->ops[i].a);
+		free(t->ops[i].b);
+	}
+	free(t->ops);
+	txn_scratch_free(t);
+	free(t->allocs);
+	free(t->frees);
+	free(t->ovls);
+	free(t->covls);
+	free(t);
+}
+
+static struct top *op_add(struct store_txn *t, enum top_type type, const char *cid, const char *oid)
+{
+	if (t->err)
+		return NULL;
+	if (!cid || !cid[0] || strlen(cid) > STORE_CID_MAX || (oid && strlen(oid) > STORE_OID_MAX) ||
+	    (oid && !oid[0]) || t->nops >= STORE_TXN_OPS_MAX) {
+		t->err = -EINVAL;
+		return NULL;
+	}
+	if (GROW(t->ops, t->nops, t->capops)) {
+		t->err = -ENOMEM;
+		return NULL;
+	}
+	struct top *op = &t->ops[t->nops++];
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	snprintf(op->cid, sizeof(op->cid), "%s", cid);
+	if (oid)
+		snprintf(op->oid, sizeof(op->oid), "%s", oid);
+	return op;
+}
+
+static int op_dup(struct store_txn *t, struct top *op, const void *a, size_t alen,
+                  const void *b, size_t blen)
+{
+	if (a) {
+		op->a = malloc(alen ? alen : 1);
+		if (!op->a)
+			goto nomem;
+		memcpy(op->a, a, alen);
+		op->alen = alen;
+	}
+	if (b) {
+		op->b = malloc(blen ? blen : 1);
+		if (!op->b)
+			goto nomem;
+		memcpy(op->b, b, blen);
+		op->blen = blen;
+	}
+	return 0;
+nomem:
+	t->err = -ENOMEM;
+	return -ENOMEM;
+}
+
+#define ADD_OR_RET(op, type, cid, oid) \
+	struct top *op = op_add(t, type, cid, oid); if (!op) return t->err
+
+int store_txn_touch(struct store_txn *t, const char *cid, const char *oid)
+{
+	ADD_OR_RET(op, TOP_TOUCH, cid, oid);
+	return 0;
+}
+
+int store_txn_write(struct store_txn *t, const char *cid, const char *oid,
+                    uint64_t off, const void *data, size_t len)
+{
+	if (off > UINT64_MAX / 2 || len > UINT32_MAX || (len && !data)) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_WRITE, cid, oid);
+	op->off = off;
+	op->len = len;
+	return op_dup(t, op, data ? data : "", len, NULL, 0);
+}
+
+int store_txn_zero(struct store_txn *t, const char *cid, const char *oid, uint64_t off, uint64_t len)
+{
+	if (off > UINT64_MAX / 2 || len > UINT64_MAX / 2) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_ZERO, cid, oid);
+	op->off = off;
+	op->len = len;
+	return 0;
+}
+
+int store_txn_truncate(struct store_txn *t, const char *cid, const char *oid, uint64_t size)
+{
+	if (size > UINT64_MAX / 2) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_TRUNCATE, cid, oid);
+	op->off = size;
+	return 0;
+}
+
+int store_txn_remove(struct store_txn *t, const char *cid, const char *oid)
+{
+	ADD_OR_RET(op, TOP_REMOVE, cid, oid);
+	return 0;
+}
+
+int store_txn_clone(struct store_txn *t, const char *cid, const char *src, const char *dst)
+{
+	if (!dst || !dst[0] || strlen(dst) > STORE_OID_MAX) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_CLONE, cid, src);
+	snprintf(op->oid2, sizeof(op->oid2), "%s", dst);
+	return 0;
+}
+
+int store_txn_setxattr(struct store_txn *t, const char *cid, const char *oid,
+                       const char *name, const void *val, size_t len)
+{
+	if (!name || !name[0] || strlen(name) > STORE_XATTR_NAME_MAX || len > STORE_XATTR_VALUE_MAX ||
+	    (len && !val)) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_SETXATTR, cid, oid);
+	return op_dup(t, op, name, strlen(name) + 1, val ? val : "", len);
+}
+
+int store_txn_rmxattr(struct store_txn *t, const char *cid, const char *oid, const char *name)
+{
+	if (!name || !name[0] || strlen(name) > STORE_XATTR_NAME_MAX) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_RMXATTR, cid, oid);
+	return op_dup(t, op, name, strlen(name) + 1, NULL, 0);
+}
+
+int store_txn_omap_set(struct store_txn *t, const char *cid, const char *oid,
+                       const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (!key || klen == 0 || klen > STORE_OMAP_KEY_MAX || vlen > STORE_OMAP_VALUE_MAX ||
+	    (vlen && !val)) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_OMAP_SET, cid, oid);
+	return op_dup(t, op, key, klen, val ? val : "", vlen);
+}
+
+int store_txn_omap_rm(struct store_txn *t, const char *cid, const char *oid,
+                      const void *key, size_t klen)
+{
+	if (!key || klen == 0 || klen > STORE_OMAP_KEY_MAX) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_OMAP_RM, cid, oid);
+	return op_dup(t, op, key, klen, NULL, 0);
+}
+
+int store_txn_omap_clear(struct store_txn *t, const char *cid, const char *oid)
+{
+	ADD_OR_RET(op, TOP_OMAP_CLEAR, cid, oid);
+	return 0;
+}
+
+int store_txn_omap_rmrange(struct store_txn *t, const char *cid, const char *oid,
+                           const void *first, size_t flen, const void *last, size_t llen)
+{
+	if (flen > STORE_OMAP_KEY_MAX || llen > STORE_OMAP_KEY_MAX || (flen && !first) ||
+	    (llen && !last)) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_OMAP_RMRANGE, cid, oid);
+	return op_dup(t, op, first ? first : "", flen, last ? last : "", llen);
+}
+
+int store_txn_coll_create(struct store_txn *t, const char *cid)
+{
+	ADD_OR_RET(op, TOP_COLL_CREATE, cid, NULL);
+	return 0;
+}
+
+int store_txn_coll_remove(struct store_txn *t, const char *cid)
+{
+	ADD_OR_RET(op, TOP_COLL_REMOVE, cid, NULL);
+	return 0;
+}
+
+int store_txn_cmeta_set(struct store_txn *t, const char *cid, const void *key, size_t klen,
+                        const void *val, size_t vlen)
+{
+	if (!key || klen == 0 || klen > STORE_CMETA_KEY_MAX || vlen > STORE_OMAP_VALUE_MAX ||
+	    (vlen && !val)) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_CMETA_SET, cid, NULL);
+	return op_dup(t, op, key, klen, val ? val : "", vlen);
+}
+
+int store_txn_cmeta_rm(struct store_txn *t, const char *cid, const void *key, size_t klen)
+{
+	if (!key || klen == 0 || klen > STORE_CMETA_KEY_MAX) {
+		t->err = -EINVAL;
+		return -EINVAL;
+	}
+	ADD_OR_RET(op, TOP_CMETA_RM, cid, NULL);
+	return op_dup(t, op, key, klen, NULL, 0);
+}
+
+/* ---- overlay ---------------------------------------------------------- */
+
+static uint32_t ovl_hash(const char *k, size_t n)
+{
+	return norn_crc32c(0, k, n) % STORE__OVL_BUCKETS;
+}
+
+static struct ovl *ovl_find(struct store *s, const char *k, size_t n)
+{
+	for (struct ovl *o = s->ovl[ovl_hash(k, n)]; o; o = o->next)
+		if (o->klen == n && !memcmp(o->key, k, n))
+			return o;
+	return NULL;
+}
+
+static struct covl *covl_find(struct store *s, const char *cid)
+{
+	for (struct covl *c = s->covl; c; c = c->next)
+		if (!strcmp(c->cid, cid))
+			return c;
+	return NULL;
+}
+
+/* ---- prepare: object and collection state --------------------------------- */
+
+static int coll_exists_prep(struct store *s, struct store_txn *t, const char *cid, bool *ex)
+{
+	for (uint32_t i = 0; i < t->ncolls; i++)
+		if (!strcmp(t->colls[i].cid, cid)) {
+			*ex = t->colls[i].exists;
+			return 0;
+		}
+	struct covl *c = covl_find(s, cid);
+	if (c) {
+		*ex = c->exists;
+		return 0;
+	}
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	MDB_val k = { strlen(cid), (void *)cid }, v;
+	rc = mdb_get(rt, s->db_coll, &k, &v);
+	rtxn_put(s);
+	if (rc && rc != MDB_NOTFOUND)
+		return -EIO;
+	*ex = rc == 0;
+	return 0;
+}
+
+static int coll_set_prep(struct store_txn *t, const char *cid, bool ex)
+{
+	for (uint32_t i = 0; i < t->ncolls; i++)
+		if (!strcmp(t->colls[i].cid, cid)) {
+			t->colls[i].exists = ex;
+			return 0;
+		}
+	if (GROW(t->colls, t->ncolls, t->capcolls))
+		return -ENOMEM;
+	struct tcoll *c = &t->colls[t->ncolls++];
+	snprintf(c->cid, sizeof(c->cid), "%s", cid);
+	c->exists = ex;
+	return 0;
+}
+
+/* The transaction's view of object (cid, oid), loaded on first use. */
+static int tobj_get(struct store *s, struct store_txn *t, const char *cid, const char *oid,
+                    struct tobj **out)
+{
+	char key[sizeof(((struct tobj *)0)->key)];
+	size_t klen = okey(key, cid, oid);
+	for (uint32_t i = 0; i < t->nobjs; i++)
+		if (t->objs[i].klen == klen && !memcmp(t->objs[i].key, key, klen)) {
+			*out = &t->objs[i];
+			return 0;
+		}
+	bool cex;
+	int rc = coll_exists_prep(s, t, cid, &cex);
+	if (rc)
+		return rc;
+	if (!cex)
+		return -ENOENT;
+	if (GROW(t->objs, t->nobjs, t->capobjs))
+		return -ENOMEM;
+	struct tobj *o = &t->objs[t->nobjs];
+	memset(o, 0, sizeof(*o));
+	memcpy(o->key, key, klen);
+	o->klen = klen;
+	struct ovl *ov = ovl_find(s, key, klen);
+	if (ov) {
+		o->exists = ov->exists;
+		if (ov->exists && store__onode_copy(&o->on, &ov->on))
+			return -ENOMEM;
+	} else {
+		MDB_txn *rt;
+		rc = rtxn_get(s, &rt);
+		if (rc)
+			return rc;
+		rc = lookup_onode(s, rt, key, klen, &o->on);
+		rtxn_put(s);
+		if (rc && rc != -ENOENT)
+			return rc;
+		o->exists = rc == 0;
+	}
+	t->nobjs++;
+	*out = o;
+	return 0;
+}
+
+static void tobj_create(struct store_txn *t, struct tobj *o)
+{
+	if (o->exists)
+		return;
+	memset(&o->on, 0, sizeof(o->on));
+	o->on.nid = t->nid_next++;
+	o->exists = true;
+	o->dirty = true;
+}
+
+static int mop_add(struct store_txn *t, enum mop_type type, const void *k1, size_t l1,
+                   const void *k2, size_t l2, const void *v, size_t vlen)
+{
+	if (GROW(t->mops, t->nm, t->capm))
+		return -ENOMEM;
+	struct mop *m = &t->mops[t->nm];
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->k = malloc(l1 + l2 + 1);
+	if (!m->k)
+		return -ENOMEM;
+	memcpy(m->k, k1, l1);
+	if (l2)
+		memcpy(m->k + l1, k2, l2);
+	m->klen = l1 + l2;
+	if (v) {
+		m->v = malloc(vlen ? vlen : 1);
+		if (!m->v) {
+			free(m->k);
+			return -ENOMEM;
+		}
+		memcpy(m->v, v, vlen);
+		m->vlen = vlen;
+	}
+	t->nm++;
+	return 0;
+}
+
+static int run_add(struct run **arr, uint32_t *n, uint32_t *cap, uint64_t pblk, uint64_t cnt)
+{
+	if (*n && (*arr)[*n - 1].pblk + (*arr)[*n - 1].n == pblk) {
+		(*arr)[*n - 1].n += cnt;
+		return 0;
+	}
+	if (GROW(*arr, *n, *cap))
+		return -ENOMEM;
+	(*arr)[(*n)++] = (struct run){ pblk, cnt };
+	return 0;
+}
+
+static int free_blk(struct store_txn *t, uint64_t pblk)
+{
+	return run_add(&t->frees, &t->nf, &t->capf, pblk, 1);
+}
+
+/* Content of physical block @pblk as this transaction knows it, or NULL. */
+static const uint8_t *blk_known(struct store_txn *t, uint64_t pblk)
+{
+	for (uint32_t i = t->nw; i-- > 0;)
+		if (pblk >= t->wsegs[i].pblk && pblk < t->wsegs[i].pblk + t->wsegs[i].n)
+			return t->wsegs[i].buf + (pblk - t->wsegs[i].pblk) * BLK;
+	for (uint32_t i = 0; i < t->nr; i++)
+		if (t->rsegs[i].pblk == pblk && t->rsegs[i].have)
+			return t->rsegs[i].buf;
+	return NULL;
+}
+
+/* Make sure block @pblk's content is known or queued for reading. Returns
+ * 1 when a read is needed, 0 when known, or -ENOMEM. */
+static int blk_need(struct store_txn *t, uint64_t pblk, uint32_t crc)
+{
+	if (blk_known(t, pblk))
+		return 0;
+	for (uint32_t i = 0; i < t->nr; i++)
+		if (t->rsegs[i].pblk == pblk)
+			return NEED_READ;
+	if (GROW(t->rsegs, t->nr, t->capr))
+		return -ENOMEM;
+	uint8_t *b = blk_alloc(1);
+	if (!b)
+		return -ENOMEM;
+	t->rsegs[t->nr++] = (struct seg){ .pblk = pblk, .n = 1, .buf = b, .want_crc = crc };
+	return NEED_READ;
+}
+
+/* Allocate @n new blocks for logical blocks [lb, lb+n) of @on, filling
+ * each one with fill(ctx, lblk, dst). Old blocks are freed after commit. */
+typedef void (*fill_fn)(void *ctx, const struct store__onode *on, uint64_t lblk, uint8_t *dst);
+
+static int place_blocks(struct store *s, struct store_txn *t, struct store__onode *on,
+                        uint64_t lb, uint64_t n, fill_fn fill, void *ctx)
+{
+	while (n > 0) {
+		uint64_t pblk, got = alloc_run(s, n, &pblk);
+		if (!got)
+			return NORN_ENOSPC;
+		if (run_add(&t->allocs, &t->na, &t->capa, pblk, got)) {
+			amap_release(s, pblk, got);
+			return -ENOMEM;
+		}
+		uint8_t *buf = blk_alloc(got);
+		if (!buf || GROW(t->wsegs, t->nw, t->capw)) {
+			free(buf);
+			return -ENOMEM;
+		}
+		for (uint64_t i = 0; i < got; i++) {
+			uint8_t *dst = buf + i * BLK;
+			fill(ctx, on, lb + i, dst);
+			if (on->pblk[lb + i] && free_blk(t, on->pblk[lb + i])) {
+				free(buf);
+				return -ENOMEM;
+			}
+			on->pblk[lb + i] = pblk + i;
+			on->crc[lb + i] = norn_crc32c(0, dst, BLK);
+		}
+		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = buf, .have = true };
+		t->has_data = true;
+		lb += got;
+		n -= got;
+	}
+	return 0;
+}
+
+struct wctx {
+	struct store_txn *t;
+	uint64_t off, end;
+	const uint8_t *data;   /* NULL: zeros */
+	uint64_t b0, b1;       /* edge blocks and their old physical blocks */
+	uint64_t old0, old1;
+};
+
+static void fill_write(void *ctx, const struct store__onode *on, uint64_t lb, uint8_t *dst)
+{
+	struct wctx *w = ctx;
+	uint64_t bs = lb * BLK, be = bs + BLK;
+	uint64_t a = NORN_MAX(bs, w->off), b = NORN_MIN(be, w->end);
+	if (a > bs || b < be) {
+		uint64_t old = lb == w->b0 ? w->old0 : lb == w->b1 ? w->old1 : 0;
+		const uint8_t *src = old ? blk_known(w->t, old) : NULL;
+		NORN_ASSERT(!old || src);
+		if (src)
+			memcpy(dst, src, BLK);
+		else
+			memset(dst, 0, BLK);
+	}
+	if (w->data)
+		memcpy(dst + (a - bs), w->data + (a - w->off), b - a);
+	else
+		memset(dst + (a - bs), 0, b - a);
+}
+
+/* Write (data != NULL) or zero [off, off+len) of @o. */
+static int do_write(struct store *s, struct store_txn *t, struct tobj *o, uint64_t off,
+                    uint64_t len, const uint8_t *data)
+{
+	uint64_t end = off + len;
+	if (end > s->o.max_object_bytes)
+		return -EFBIG;
+	if (len == 0) {
+		tobj_create(t, o);
+		return 0;
+	}
+	uint64_t b0 = off / BLK, b1 = (end - 1) / BLK;
+	/* Old content of partially covered blocks first (nothing changed yet). */
+	int need = 0;
+	uint64_t edge[2] = { b0, b1 };
+	bool partial[2] = { off % BLK != 0 || (b0 == b1 && end % BLK != 0), end % BLK != 0 };
+	if (o->exists)
+		for (int i = 0; i < 2; i++)
+			if (partial[i] && edge[i] < o->on.nblk && o->on.pblk[edge[i]]) {
+				int rc = blk_need(t, o->on.pblk[edge[i]], o->on.crc[edge[i]]);
+				if (rc < 0)
+					return rc;
+				need |= rc;
+			}
+	if (need)
+		return NEED_READ;
+	tobj_create(t, o);
+	o->dirty = true;
+	if (end > o->on.size && store__onode_resize(&o->on, end))
+		return -ENOMEM;
+	struct wctx w = { t, off, end, data, b0, b1, o->on.pblk[b0], o->on.pblk[b1] };
+	if (data)
+		return place_blocks(s, t, &o->on, b0, b1 - b0 + 1, fill_write, &w);
+	/* Zero: whole blocks become holes; only partial edges are rewritten. */
+	uint64_t fb = (off + BLK - 1) / BLK, fe = end / BLK;
+	for (uint64_t b = fb; b < fe; b++) {
+		if (o->on.pblk[b] && free_blk(t, o->on.pblk[b]))
+			return -ENOMEM;
+		o->on.pblk[b] = 0;
+		o->on.crc[b] = 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!partial[i] || (i == 1 && b1 == b0))
+			continue;
+		if (!o->on.pblk[edge[i]])
+			continue;   /* a hole stays a hole */
+		int rc = place_blocks(s, t, &o->on, edge[i], 1, fill_write, &w);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void fill_trunc(void *ctx, const struct store__onode *on, uint64_t lb, uint8_t *dst)
+{
+	struct wctx *w = ctx;
+	const uint8_t *src = blk_known(w->t, w->old0);
+	NORN_ASSERT(src);
+	memcpy(dst, src, BLK);
+	size_t keep = (size_t)(w->off % BLK);
+	memset(dst + keep, 0, BLK - keep);
+}
+
+static int do_truncate(struct store *s, struct store_txn *t, struct tobj *o, uint64_t size)
+{
+	if (size > s->o.max_object_bytes)
+		return -EFBIG;
+	if (o->exists && size < o->on.size && size % BLK) {
+		uint64_t b = size / BLK;
+		if (o->on.pblk[b]) {
+			int rc = blk_need(t, o->on.pblk[b], o->on.crc[b]);
+			if (rc)
+				return rc;
+		}
+	}
+	tobj_create(t, o);
+	o->dirty = true;
+	if (size < o->on.size) {
+		uint64_t keep = (size + BLK - 1) / BLK;
+		for (uint64_t b = keep; b < o->on.nblk; b++)
+			if (o->on.pblk[b] && free_blk(t, o->on.pblk[b]))
+				return -ENOMEM;
+		if (size % BLK && o->on.pblk[size / BLK]) {
+			struct wctx w = { .t = t, .off = size, .old0 = o->on.pblk[size / BLK] };
+			int rc = place_blocks(s, t, &o->on, size / BLK, 1, fill_trunc, &w);
+			if (rc)
+				return rc;
+		}
+	}
+	return store__onode_resize(&o->on, size);
+}
+
+static void omap_prefix(uint8_t p[8], uint64_t nid) { be64(p, nid); }
+
+static int drop_object(struct store_txn *t, struct tobj *o)
+{
+	for (uint32_t b = 0; b < o->on.nblk; b++)
+		if (o->on.pblk[b] && free_blk(t, o->on.pblk[b]))
+			return -ENOMEM;
+	uint8_t a[8], z[8];
+	omap_prefix(a, o->on.nid);
+	omap_prefix(z, o->on.nid + 1);
+	int rc = mop_add(t, MOP_OMAP_RMRANGE, a, 8, NULL, 0, z, 8);
+	if (rc)
+		return rc;
+	store__onode_free(&o->on);
+	o->exists = false;
+	o->dirty = true;
+	return 0;
+}
+
+struct cctx { struct store_txn *t; const struct store__onode *src; };
+
+static void fill_clone(void *ctx, const struct store__onode *on, uint64_t lb, uint8_t *dst)
+{
+	struct cctx *c = ctx;
+	const uint8_t *src = blk_known(c->t, c->src->pblk[lb]);
+	NORN_ASSERT(src);
+	memcpy(dst, src, BLK);
+}
+
+static int do_clone(struct store *s, struct store_txn *t, struct top *op)
+{
+	if (!strcmp(op->oid, op->oid2))
+		return 0;
+	struct tobj *src, *dst;
+	int rc = tobj_get(s, t, op->cid, op->oid, &src);
+	if (rc)
+		return rc;
+	if (!src->exists)
+		return -ENOENT;
+	int need = 0;
+	for (uint32_t b = 0; b < src->on.nblk; b++)
+		if (src->on.pblk[b]) {
+			rc = blk_need(t, src->on.pblk[b], src->on.crc[b]);
+			if (rc < 0)
+				return rc;
+			need |= rc;
+		}
+	if (need)
+		return NEED_READ;
+	uint32_t si = (uint32_t)(src - t->objs);
+	rc = tobj_get(s, t, op->cid, op->oid2, &dst);
+	if (rc)
+		return rc;
+	src = &t->objs[si];     /* tobj_get may have moved the array */
+	if (dst->exists && (rc = drop_object(t, dst)))
+		return rc;
+	struct store__onode copy;
+	if (store__onode_copy(&copy, &src->on))
+		return -ENOMEM;
+	copy.nid = t->nid_next++;
+	dst->on = copy;
+	dst->exists = true;
+	dst->dirty = true;
+	for (uint32_t b = 0; b < copy.nblk; b++)
+		dst->on.pblk[b] = 0;     /* nothing to free: these are the source's */
+	struct cctx c = { t, &src->on };
+	for (uint32_t b = 0; b < src->on.nblk; b++) {
+		if (!src->on.pblk[b])
+			continue;
+		uint32_t e = b + 1;
+		while (e < src->on.nblk && src->on.pblk[e])
+			e++;
+		rc = place_blocks(s, t, &dst->on, b, e - b, fill_clone, &c);
+		if (rc)
+			return rc;
+		b = e - 1;
+	}
+	uint8_t a[8], z[8];
+	omap_prefix(a, src->on.nid);
+	omap_prefix(z, dst->on.nid);
+	return mop_add(t, MOP_OMAP_COPY, a, 8, NULL, 0, z, 8);
+}
+
+static int coll_nonempty(struct store *s, struct store_txn *t, const char *cid, bool *nonempty)
+{
+	size_t cl = strlen(cid);
+	*nonempty = false;
+	for (uint32_t i = 0; i < t->nobjs; i++)
+		if (t->objs[i].exists && t->objs[i].klen > cl && !memcmp(t->objs[i].key, cid, cl + 1)) {
+			*nonempty = true;
+			return 0;
+		}
+	for (uint32_t b = 0; b < STORE__OVL_BUCKETS; b++)
+		for (struct ovl *o = s->ovl[b]; o; o = o->next)
+			if (o->exists && o->klen > cl && !memcmp(o->key, cid, cl + 1)) {
+				/* unless this txn removed it */
+				bool gone = false;
+				for (uint32_t i = 0; i < t->nobjs; i++)
+					if (t->objs[i].klen == o->klen && !memcmp(t->objs[i].key, o->key, o->klen))
+						gone = !t->objs[i].exists;
+				if (!gone) {
+					*nonempty = true;
+					return 0;
+				}
+			}
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	MDB_cursor *cur;
+	rc = mdb_cursor_open(rt, s->db_onode, &cur);
+	if (rc) {
+		rtxn_put(s);
+		return -EIO;
+	}
+	MDB_val k = { cl + 1, (void *)cid }, v;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > cl && !memcmp(k.mv_data, cid, cl + 1)) {
+		bool gone = false;
+		struct ovl *ov = ovl_find(s, k.mv_data, k.mv_size);
+		if (ov)
+			gone = !ov->exists;
+		for (uint32_t i = 0; i < t->nobjs; i++)
+			if (t->objs[i].klen == k.mv_size && !memcmp(t->objs[i].key, k.mv_data, k.mv_size))
+				gone = !t->objs[i].exists;
+		if (!gone) {
+			*nonempty = true;
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	rtxn_put(s);
+	return 0;
+}
+
+static int xattr_find(const struct store__onode *on, const char *name)
+{
+	for (uint32_t i = 0; i < on->nx; i++)
+		if (!strcmp(on->x[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* Run one op against the transaction's view. 0, NEED_READ or an error. */
+static int run_op(struct store *s, struct store_txn *t, struct top *op)
+{
+	struct tobj *o = NULL;
+	int rc;
+	bool ex;
+	uint8_t pfx[8];
+	switch (op->type) {
+	case TOP_COLL_CREATE:
+		if ((rc = coll_exists_prep(s, t, op->cid, &ex)))
+			return rc;
+		if (ex)
+			return -EEXIST;
+		if ((rc = coll_set_prep(t, op->cid, true)))
+			return rc;
+		return mop_add(t, MOP_COLL_PUT, op->cid, strlen(op->cid), NULL, 0, "", 0);
+	case TOP_COLL_REMOVE:
+		if ((rc = coll_exists_prep(s, t, op->cid, &ex)))
+			return rc;
+		if (!ex)
+			return -ENOENT;
+		if ((rc = coll_nonempty(s, t, op->cid, &ex)))
+			return rc;
+		if (ex)
+			return -ENOTEMPTY;
+		if ((rc = coll_set_prep(t, op->cid, false)))
+			return rc;
+		return mop_add(t, MOP_COLL_DEL, op->cid, strlen(op->cid), NULL, 0, NULL, 0);
+	case TOP_CMETA_SET:
+	case TOP_CMETA_RM:
+		if ((rc = coll_exists_prep(s, t, op->cid, &ex)))
+			return rc;
+		if (!ex)
+			return -ENOENT;
+		return mop_add(t, op->type == TOP_CMETA_SET ? MOP_CMETA_PUT : MOP_CMETA_DEL, op->cid,
+		               strlen(op->cid) + 1, op->a, op->alen,
+		               op->type == TOP_CMETA_SET ? op->b : NULL, op->blen);
+	case TOP_CLONE:
+		return do_clone(s, t, op);
+	default:
+		break;
+	}
+	if ((rc = tobj_get(s, t, op->cid, op->oid, &o)))
+		return rc;
+	switch (op->type) {
+	case TOP_TOUCH:
+		tobj_create(t, o);
+		return 0;
+	case TOP_WRITE:
+		return do_write(s, t, o, op->off, op->len, op->a);
+	case TOP_ZERO:
+		return do_write(s, t, o, op->off, op->len, NULL);
+	case TOP_TRUNCATE:
+		return do_truncate(s, t, o, op->off);
+	case TOP_REMOVE:
+		if (!o->exists)
+			return -ENOENT;
+		return drop_object(t, o);
+	case TOP_SETXATTR: {
+		tobj_create(t, o);
+		o->dirty = true;
+		int i = xattr_find(&o->on, (const char *)op->a);
+		uint8_t *v = malloc(op->blen ? op->blen : 1);
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, op->b, op->blen);
+		if (i < 0) {
+			if (o->on.nx >= STORE_XATTRS_MAX) {
+				free(v);
+				return -E2BIG;
+			}
+			struct store__xattr *nx = realloc(o->on.x, (o->on.nx + 1) * sizeof(*nx));
+			char *nm = strdup((const char *)op->a);
+			if (!nx || !nm) {
+				if (nx)
+					o->on.x = nx;
+				free(nm);
+				free(v);
+				return -ENOMEM;
+			}
+			o->on.x = nx;
+			i = (int)o->on.nx++;
+			o->on.x[i].name = nm;
+		} else {
+			free(o->on.x[i].val);
+		}
+		o->on.x[i].val = v;
+		o->on.x[i].len = op->blen;
+		return 0;
+	}
+	case TOP_RMXATTR: {
+		if (!o->exists)
+			return -ENOENT;
+		int i = xattr_find(&o->on, (const char *)op->a);
+		if (i >= 0) {
+			free(o->on.x[i].name);
+			free(o->on.x[i].val);
+			o->on.x[i] = o->on.x[--o->on.nx];
+			o->dirty = true;
+		}
+		return 0;
+	}
+	case TOP_OMAP_SET:
+		tobj_create(t, o);
+		o->dirty = true;
+		omap_prefix(pfx, o->on.nid);
+		return mop_add(t, MOP_OMAP_SET, pfx, 8, op->a, op->alen, op->b, op->blen);
+	case TOP_OMAP_RM:
+		if (!o->exists)
+			return -ENOENT;
+		o->dirty = true;
+		omap_prefix(pfx, o->on.nid);
+		return mop_add(t, MOP_OMAP_RM, pfx, 8, op->a, op->alen, NULL, 0);
+	case TOP_OMAP_CLEAR:
+	case TOP_OMAP_RMRANGE: {
+		if (!o->exists)
+			return -ENOENT;
+		o->dirty = true;
+		uint8_t a[8 + STORE_OMAP_KEY_MAX], z[8 + STORE_OMAP_KEY_MAX];
+		size_t al = 8, zl = 8;
+		omap_prefix(a, o->on.nid);
+		omap_prefix(z, o->on.nid + 1);
+		if (op->type == TOP_OMAP_RMRANGE) {
+			memcpy(a + 8, op->a, op->alen);
+			al += op->alen;
+			if (op->blen) {
+				omap_prefix(z, o->on.nid);
+				memcpy(z + 8, op->b, op->blen);
+				zl += op->blen;
+			}
+		}
+		return mop_add(t, MOP_OMAP_RMRANGE, a, al, NULL, 0, z, zl);
+	}
+	default:
+		NORN_ASSERT(!"unknown op");
+	}
+	return -EINVAL;
+}
+
+/* ---- prepare driver ------------------------------------------------------ */
+
+static void txn_rollback_alloc(struct store *s, struct store_txn *t)
+{
+	for (uint32_t i = 0; i < t->na; i++)
+		amap_release(s, t->allocs[i].pblk, t->allocs[i].n);
+	t->na = 0;
+}
+
+/* Install the transaction's final object states in the overlay and turn
+ * them into onode mutations. */
+static int txn_finish(struct store *s, struct store_txn *t)
+{
+	uint64_t now = norn_now_real_ns(s->clock);
+	for (uint32_t i = 0; i < t->nobjs; i++) {
+		struct tobj *o = &t->objs[i];
+		if (!o->dirty)
+			continue;
+		if (o->exists) {
+			o->on.version++;
+			o->on.mtime_ns = now;
+			uint8_t *buf;
+			size_t len;
+			if (store__onode_encode(&o->on, &buf, &len))
+				return -ENOMEM;
+			int rc = mop_add(t, MOP_ONODE_PUT, o->key, o->klen, NULL, 0, buf, len);
+			free(buf);
+			if (rc)
+				return rc;
+		} else if (mop_add(t, MOP_ONODE_DEL, o->key, o->klen, NULL, 0, NULL, 0)) {
+			return -ENOMEM;
+		}
+	}
+	/* From here on nothing fails: publish to the overlay. */
+	if (t->capovl < t->nobjs) {
+		struct ovl **p = realloc(t->ovls, t->nobjs * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		t->ovls = p;
+		t->capovl = t->nobjs;
+	}
+	if (t->capcovl < t->ncolls) {
+		void *p = realloc(t->covls, t->ncolls * sizeof(*t->covls));
+		if (!p)
+			return -ENOMEM;
+		t->covls = p;
+		t->capcovl = t->ncolls;
+	}
+	for (uint32_t i = 0; i < t->nobjs; i++) {
+		struct tobj *o = &t->objs[i];
+		if (!o->dirty)
+			continue;
+		struct ovl *ov = ovl_find(s, o->key, o->klen);
+		if (!ov) {
+			ov = calloc(1, sizeof(*ov));
+			NORN_ASSERT(ov);   /* small; treat as fatal rather than unwind */
+			memcpy(ov->key, o->key, o->klen);
+			ov->klen = o->klen;
+			uint32_t h = ovl_hash(o->key, o->klen);
+			ov->next = s->ovl[h];
+			s->ovl[h] = ov;
+		} else {
+			store__onode_free(&ov->on);
+		}
+		ov->exists = o->exists;
+		ov->on = o->on;                  /* moves ownership */
+		memset(&o->on, 0, sizeof(o->on));
+		ov->refs++;
+		t->ovls[t->novl++] = ov;
+	}
+	for (uint32_t i = 0; i < t->ncolls; i++) {
+		struct covl *c = covl_find(s, t->colls[i].cid);
+		if (!c) {
+			c = calloc(1, sizeof(*c));
+			NORN_ASSERT(c);
+			snprintf(c->cid, sizeof(c->cid), "%s", t->colls[i].cid);
+			c->next = s->covl;
+			s->covl = c;
+		}
+		c->exists = t->colls[i].exists;
+		c->refs++;
+		snprintf(t->covls[t->ncovl++], STORE_CID_MAX + 1, "%s", c->cid);
+	}
+	s->nid_next = t->nid_next;
+	return 0;
+}
+
+static void pipe_advance(struct store *s);
+
+static void on_txn_write(struct store *s, struct sio *io, int res)
+{
+	struct store_txn *t = io->ctx;
+	if (res < 0) {
+		set_failed(s, "data write", res);
+		t->result = NORN_EFAILED;
+	}
+	free(io);
+	NORN_ASSERT(t->writes_pending > 0);
+	if (--t->writes_pending == 0) {
+		t->state = TS_READY;
+		pipe_advance(s);
+	}
+}
+
+static void on_prep_read(struct store *s, struct sio *io, int res)
+{
+	struct store_txn *t = io->ctx;
+	struct seg *sg = &t->rsegs[io->idx];
+	if (res < 0) {
+		NLOG(STORE, ERR, "read of block %" PRIu64 " failed: %s", sg->pblk, norn_strerror(res));
+		t->result = -EIO;
+	} else if (norn_crc32c(0, sg->buf, BLK) != sg->want_crc) {
+		NLOG(STORE, ERR, "crc mismatch in block %" PRIu64 " while updating (txn op %u)",
+		     sg->pblk, t->op_idx);
+		t->result = NORN_ECRC;
+	} else {
+		sg->have = true;
+	}
+	free(io);
+	NORN_ASSERT(s->reads_inflight > 0);
+	s->reads_inflight--;
+	NORN_ASSERT(t->reads_pending > 0);
+	t->reads_pending--;
+}
+
+static void prep_pop(struct store *s)
+{
+	s->prep_head = s->prep_head->next;
+	if (!s->prep_head)
+		s->prep_tail = NULL;
+}
+
+static void pipe_push(struct store *s, struct store_txn *t)
+{
+	t->next = NULL;
+	if (s->pipe_tail)
+		s->pipe_tail->next = t;
+	else
+		s->pipe_head = t;
+	s->pipe_tail = t;
+}
+
+/* Prepare queued transactions in order until one waits for reads. */
+static void pump(struct store *s)
+{
+	for (unsigned guard = 0; guard < 100000 && s->prep_head; guard++) {
+		struct store_txn *t = s->prep_head;
+		if (t->reads_pending)
+			return;
+		if (t->state == TS_NEW) {
+			t->state = TS_PREP;
+			t->nid_next = s->nid_next;
+		}
+		int rc = t->result;
+		if (!rc && atomic_load(&s->failed))
+			rc = NORN_EFAILED;
+		while (!rc && t->op_idx < t->nops) {
+			rc = run_op(s, t, &t->ops[t->op_idx]);
+			if (rc == 0)
+				t->op_idx++;
+		}
+		if (rc == NEED_READ) {
+			if (s->writes_inflight) {
+				s->drain_wait = true;   /* resumed when the writes drained */
+				io_kick(s);
+				pipe_advance(s);
+				return;
+			}
+			s->drain_wait = false;
+			for (uint32_t i = 0; i < t->nr; i++) {
+				struct seg *sg = &t->rsegs[i];
+				if (sg->have || sg->issued)
+					continue;
+				struct sio *io = calloc(1, sizeof(*io));
+				NORN_ASSERT(io);
+				io->off = sg->pblk * BLK;
+				io->buf = sg->buf;
+				io->len = BLK;
+				io->done = on_prep_read;
+				io->ctx = t;
+				io->idx = i;
+				sg->issued = true;
+				t->reads_pending++;
+				s->reads_inflight++;
+				io_queue(s, io);
+			}
+			if (t->reads_pending) {
+				io_kick(s);
+				return;
+			}
+			continue;
+		}
+		if (!rc)
+			rc = txn_finish(s, t);
+		prep_pop(s);
+		if (rc) {
+			if (rc != NORN_EFAILED)
+				NLOG(STORE, DEBUG, "transaction failed at op %u: %s", t->op_idx,
+				     norn_strerror(rc));
+			txn_rollback_alloc(s, t);
+			txn_scratch_free(t);
+			t->result = rc;
+			t->state = TS_READY;
+			pipe_push(s, t);
+			continue;
+		}
+		/* Data out: one write per contiguous new segment. */
+		for (uint32_t i = 0; i < t->nw; i++) {
+			struct sio *io = calloc(1, sizeof(*io));
+			NORN_ASSERT(io);
+			io->write = true;
+			io->off = t->wsegs[i].pblk * BLK;
+			io->buf = t->wsegs[i].buf;
+			io->len = t->wsegs[i].n * BLK;
+			io->done = on_txn_write;
+			io->ctx = t;
+			t->writes_pending++;
+			s->writes_inflight++;   /* counted from queueing: see the drain */
+			io_queue(s, io);
+		}
+		t->state = t->writes_pending ? TS_WRITING : TS_READY;
+		pipe_push(s, t);
+	}
+	io_kick(s);
+	pipe_advance(s);
+}
+
+/* Hand the ready prefix of the pipeline to the commit thread. */
+static void pipe_advance(struct store *s)
+{
+	struct store_txn *h = NULL, *tl = NULL;
+	uint32_t n = 0;
+	while (s->pipe_head && s->pipe_head->state == TS_READY) {
+		struct store_txn *t = s->pipe_head;
+		s->pipe_head = t->next;
+		if (!s->pipe_head)
+			s->pipe_tail = NULL;
+		t->next = NULL;
+		/* Data buffers are no longer needed. */
+		for (uint32_t i = 0; i < t->nw; i++) {
+			free(t->wsegs[i].buf);
+			t->wsegs[i].buf = NULL;
+		}
+		if (tl)
+			tl->next = t;
+		else
+			h = t;
+		tl = t;
+		n++;
+	}
+	if (!h)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->cq_tail)
+		s->cq_tail->next = h;
+	else
+		s->cq_head = h;
+	s->cq_tail = tl;
+	atomic_fetch_sub(&s->inflight_uncommitted, n);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void *arg)
+{
+	NORN_ASSERT(t);
+	int rc = t->err;
+	if (!rc && s->closing)
+		rc = -ESHUTDOWN;
+	if (!rc && atomic_load(&s->failed))
+		rc = NORN_EFAILED;
+	if (!rc && s->queued >= STORE__QUEUED_MAX)
+		rc = NORN_EAGAIN;
+	if (rc) {
+		store_txn_free(t);
+		return rc;
+	}
+	t->s = s;
+	t->cb = cb;
+	t->arg = arg;
+	t->next = NULL;
+	t->state = TS_NEW;
+	if (s->prep_tail)
+		s->prep_tail->next = t;
+	else
+		s->prep_head = t;
+	s->prep_tail = t;
+	s->queued++;
+	atomic_fetch_add(&s->inflight_uncommitted, 1);
+	busy_get(s);
+	pump(s);
+	return 0;
+}
+
+/* ---- commit thread -------------------------------------------------------- */
+
+static int apply_rmrange(MDB_txn *w, MDB_dbi db, const uint8_t *a, size_t al, const uint8_t *z,
+                         size_t zl)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(w, db, &c);
+	if (rc)
+		return rc;
+	MDB_val k = { al, (void *)a }, v;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (rc == 0) {
+		size_t m = NORN_MIN(k.mv_size, zl);
+		int cmp = memcmp(k.mv_data, z, m);
+		if (cmp > 0 || (cmp == 0 && k.mv_size >= zl))
+			break;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+		if (rc == EINVAL)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int apply_omap_copy(MDB_txn *w, MDB_dbi db, const uint8_t *src8, const uint8_t *dst8)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(w, db, &c);
+	if (rc)
+		return rc;
+	/* Collect first: inserting while iterating the same tree is fragile. */
+	struct store_kvs l = { 0 };
+	size_t cap = 0;
+	MDB_val k = { 8, (void *)src8 }, v;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= 8 && !memcmp(k.mv_data, src8, 8)) {
+		if (l.n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct store_kv *p = realloc(l.v, cap * sizeof(*p));
+			if (!p) {
+				rc = ENOMEM;
+				break;
+			}
+			l.v = p;
+		}
+		struct store_kv *kv = &l.v[l.n];
+		kv->key = malloc(k.mv_size);
+		kv->val = malloc(v.mv_size ? v.mv_size : 1);
+		if (!kv->key || !kv->val) {
+			free(kv->key);
+			free(kv->val);
+			rc = ENOMEM;
+			break;
+		}
+		memcpy(kv->key, k.mv_data, k.mv_size);
+		memcpy(kv->val, v.mv_data, v.mv_size);
+		kv->klen = k.mv_size;
+		kv->vlen = v.mv_size;
+		l.n++;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND || rc == 0) {
+		rc = 0;
+		for (size_t i = 0; i < l.n && !rc; i++) {
+			memcpy(l.v[i].key, dst8, 8);
+			MDB_val kk = { l.v[i].klen, l.v[i].key }, vv = { l.v[i].vlen, l.v[i].val };
+			rc = mdb_put(w, db, &kk, &vv, 0);
+		}
+	}
+	store_kvs_free(&l);
+	return rc;
+}
+
+static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
+{
+	int rc = 0;
+	for (uint32_t i = 0; i < t->nm && !rc; i++) {
+		struct mop *m = &t->mops[i];
+		MDB_val k = { m->klen, m->k }, v = { m->vlen, m->v };
+		switch (m->type) {
+		case MOP_ONODE_PUT: rc = mdb_put(w, s->db_onode, &k, &v, 0); break;
+		case MOP_ONODE_DEL: rc = mdb_del(w, s->db_onode, &k, NULL); break;
+		case MOP_OMAP_SET:  rc = mdb_put(w, s->db_omap, &k, &v, 0); break;
+		case MOP_OMAP_RM:   rc = mdb_del(w, s->db_omap, &k, NULL); break;
+		case MOP_OMAP_RMRANGE: rc = apply_rmrange(w, s->db_omap, m->k, m->klen, m->v, m->vlen); break;
+		case MOP_OMAP_COPY: rc = apply_omap_copy(w, s->db_omap, m->k, m->v); break;
+		case MOP_COLL_PUT:  rc = mdb_put(w, s->db_coll, &k, &v, 0); break;
+		case MOP_COLL_DEL: {
+			rc = mdb_del(w, s->db_coll, &k, NULL);
+			if (rc)
+				break;
+			uint8_t a[STORE_CID_MAX + 1], z[STORE_CID_MAX + 1];
+			memcpy(a, m->k, m->klen);
+			a[m->klen] = 0;
+			memcpy(z, m->k, m->klen);
+			z[m->klen] = 1;
+			rc = apply_rmrange(w, s->db_cmeta, a, m->klen + 1, z, m->klen + 1);
+			break;
+		}
+		case MOP_CMETA_PUT: rc = mdb_put(w, s->db_cmeta, &k, &v, 0); break;
+		case MOP_CMETA_DEL: rc = mdb_del(w, s->db_cmeta, &k, NULL); break;
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	for (uint32_t i = 0; i < t->na; i++)
+		for (uint64_t b = t->allocs[i].pblk; b < t->allocs[i].pblk + t->allocs[i].n; b++) {
+			NORN_ASSERT(!bit_get(s->dmap, b));
+			bit_set(s->dmap, b);
+			s->dirty_chunks[b / STORE__CHUNK_BLOCKS] = 1;
+		}
+	for (uint32_t i = 0; i < t->nf; i++)
+		for (uint64_t b = t->frees[i].pblk; b < t->frees[i].pblk + t->frees[i].n; b++) {
+			NORN_ASSERT(bit_get(s->dmap, b));
+			bit_clr(s->dmap, b);
+			s->dirty_chunks[b / STORE__CHUNK_BLOCKS] = 1;
+		}
+	return rc;
+}
+
+static int commit_batch(struct store *s, struct store_txn *h)
+{
+	bool data = false;
+	uint64_t nid = 0;
+	for (struct store_txn *t = h; t; t = t->next)
+		if (!t->result) {
+			data |= t->has_data;
+			nid = NORN_MAX(nid, t->nid_next);
+		}
+	if (data) {
+		s->nfsync++;
+		int rc = 0;
+		if (s->o.fault.fail_fsync_n && s->nfsync == s->o.fault.fail_fsync_n) {
+			NLOG(STORE, WARN, "fault injection: failing fdatasync #%u", s->nfsync);
+			rc = -EIO;
+		} else if (fdatasync(s->fd)) {
+			rc = -errno;
+		}
+		if (rc) {
+			set_failed(s, "fdatasync", rc);
+			return NORN_EFAILED;
+		}
+	}
+	MDB_txn *w;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &w);
+	if (rc) {
+		set_failed(s, "LMDB txn begin", mdb_err(rc));
+		return NORN_EFAILED;
+	}
+	for (struct store_txn *t = h; t && !rc; t = t->next)
+		if (!t->result)
+			rc = apply_txn(s, w, t);
+	for (uint64_t c = 0; c < s->nchunks && !rc; c++) {
+		if (!s->dirty_chunks[c])
+			continue;
+		uint8_t ck[8];
+		chunk_key(ck, c);
+		uint8_t chunk[STORE__CHUNK_BYTES];
+		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
+			norn_put_le64(chunk + i * 8, s->dmap[c * (STORE__CHUNK_BYTES / 8) + i]);
+		MDB_val k = { 8, ck }, v = { sizeof(chunk), chunk };
+		rc = mdb_put(w, s->db_alloc, &k, &v, 0);
+		s->dirty_chunks[c] = 0;
+	}
+	if (!rc && nid) {
+		uint8_t nb[8];
+		norn_put_le64(nb, nid);
+		MDB_val k = { 3, (void *)"nid" }, v = { 8, nb };
+		rc = mdb_put(w, s->db_super, &k, &v, 0);
+	}
+	if (rc) {
+		mdb_txn_abort(w);
+		set_failed(s, "LMDB update", mdb_err(rc));
+		return NORN_EFAILED;
+	}
+	s->ncommit++;
+	if (s->o.fault.fail_commit_n && s->ncommit == s->o.fault.fail_commit_n) {
+		NLOG(STORE, WARN, "fault injection: failing LMDB commit #%u", s->ncommit);
+		mdb_txn_abort(w);
+		set_failed(s, "LMDB commit", -EIO);
+		return NORN_EFAILED;
+	}
+	rc = mdb_txn_commit(w);
+	if (rc) {
+		set_failed(s, "LMDB commit", mdb_err(rc));
+		return NORN_EFAILED;
+	}
+	return 0;
+}
+
+static void *commit_main(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->cq_head && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->cq_head && s->stop)
+			break;
+		/* Group commit: if more transactions are on their way, wait a
+		 * little (bounded) so they share this commit. */
+		if (s->o.commit_wait_us && atomic_load(&s->inflight_uncommitted) > 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->o.commit_wait_us * 1000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			while (atomic_load(&s->inflight_uncommitted) > 0 && !s->stop)
+				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
+					break;
+		}
+		struct store_txn *h = s->cq_head, *tl = h;
+		uint32_t n = 1;
+		while (tl->next && n < s->o.commit_batch_max) {
+			tl = tl->next;
+			n++;
+		}
+		s->cq_head = tl->next;
+		if (!s->cq_head)
+			s->cq_tail = NULL;
+		tl->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		int rc = atomic_load(&s->failed) ? NORN_EFAILED : commit_batch(s, h);
+		for (struct store_txn *t = h; t; t = t->next)
+			if (rc && !t->result)
+				t->result = rc;
+
+		pthread_mutex_lock(&s->mu);
+		if (s->dq_tail)
+			s->dq_tail->next = h;
+		else
+			s->dq_head = h;
+		s->dq_tail = tl;
+		uv_async_send(&s->async);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- completions on the loop ---------------------------------------------- */
+
+static void ovl_put(struct store *s, struct ovl *ov)
+{
+	NORN_ASSERT(ov->refs > 0);
+	if (--ov->refs)
+		return;
+	uint32_t h = ovl_hash(ov->key, ov->klen);
+	for (struct ovl **pp = &s->ovl[h]; *pp; pp = &(*pp)->next)
+		if (*pp == ov) {
+			*pp = ov->next;
+			break;
+		}
+	store__onode_free(&ov->on);
+	free(ov);
+}
+
+static void covl_put(struct store *s, const char *cid)
+{
+	for (struct covl **pp = &s->covl; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->cid, cid)) {
+			struct covl *c = *pp;
+			NORN_ASSERT(c->refs > 0);
+			if (--c->refs == 0) {
+				*pp = c->next;
+				free(c);
+			}
+			return;
+		}
+	NORN_ASSERT(!"collection overlay missing");
+}
+
+static void rd_finish(struct rd *r);
+
+static void on_async(uv_async_t *h)
+{
+	struct store *s = h->data;
+	pthread_mutex_lock(&s->mu);
+	struct store_txn *t = s->dq_head;
+	s->dq_head = s->dq_tail = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (t) {
+		struct store_txn *next = t->next;
+		for (uint32_t i = 0; i < t->novl; i++)
+			ovl_put(s, t->ovls[i]);
+		for (uint32_t i = 0; i < t->ncovl; i++)
+			covl_put(s, t->covls[i]);
+		if (!t->result) {
+			for (uint32_t i = 0; i < t->nf; i++) {
+				if (GROW(s->deferred, s->ndef, s->capdef)) {
+					/* Leak the blocks rather than reuse them early. */
+					NLOG(STORE, ERR, "out of memory releasing blocks");
+					break;
+				}
+				s->deferred[s->ndef++] = t->frees[i];
+			}
+		}
+		NORN_ASSERT(s->queued > 0);
+		s->queued--;
+		if (t->cb)
+			t->cb(t->arg, t->result);
+		store_txn_free(t);
+		busy_put(s);
+		t = next;
+	}
+	struct rd *r = s->rdone;
+	s->rdone = NULL;
+	while (r) {
+		struct rd *next = r->next;
+		rd_finish(r);
+		r = next;
+	}
+	release_deferred(s);
+	maybe_finish_close(s);
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+static void rd_free(struct rd *r)
+{
+	free(r->buf);
+	free(r->crc);
+	free(r->pblk);
+	free(r);
+}
+
+static void rd_finish(struct rd *r)
+{
+	struct store *s = r->s;
+	int err = r->err;
+	if (!err) {
+		for (uint32_t i = 0; i < r->nb; i++) {
+			if (!r->pblk[i])
+				continue;
+			if (norn_crc32c(0, r->buf + (size_t)i * BLK, BLK) != r->crc[i]) {
+				NLOG(STORE, ERR, "crc mismatch: collection %s object %s offset %" PRIu64
+				     " (block %" PRIu64 ")", r->cid, r->oid, (r->b0 + i) * BLK, r->pblk[i]);
+				err = NORN_ECRC;
+				break;
+			}
+		}
+	}
+	uint8_t *out = NULL;
+	size_t len = 0;
+	if (!err && r->len) {
+		memmove(r->buf, r->buf + r->skip, r->len);
+		out = r->buf;
+		r->buf = NULL;
+		len = r->len;
+	}
+	store_read_cb cb = r->cb;
+	void *arg = r->arg;
+	rd_free(r);
+	NORN_ASSERT(s->reads_inflight > 0);
+	s->reads_inflight--;
+	busy_put(s);
+	cb(arg, err, out, len);
+	release_deferred(s);
+}
+
+static void rd_defer(struct store *s, struct rd *r)
+{
+	r->next = s->rdone;
+	s->rdone = r;
+	uv_async_send(&s->async);
+}
+
+static void on_rd_io(struct store *s, struct sio *io, int res)
+{
+	struct rd *r = io->ctx;
+	if (res < 0 && !r->err) {
+		NLOG(STORE, ERR, "read %s/%s: %s", r->cid, r->oid, norn_strerror(res));
+		r->err = -EIO;
+	}
+	free(io);
+	if (--r->pending == 0)
+		rd_finish(r);
+}
+
+int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, uint64_t len,
+               store_read_cb cb, void *arg)
+{
+	if (!cid || !oid || strlen(cid) > STORE_CID_MAX || strlen(oid) > STORE_OID_MAX || !cb)
+		return -EINVAL;
+	if (s->closing)
+		return -ESHUTDOWN;
+	if (atomic_load(&s->failed))
+		return NORN_EFAILED;
+	struct rd *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->s = s;
+	r->cb = cb;
+	r->arg = arg;
+	snprintf(r->cid, sizeof(r->cid), "%s", cid);
+	snprintf(r->oid, sizeof(r->oid), "%s", oid);
+	char key[STORE_CID_MAX + STORE_OID_MAX + 2];
+	size_t klen = okey(key, cid, oid);
+	MDB_txn *rt;
+	struct store__onode on;
+	int rc = rtxn_get(s, &rt);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	rc = lookup_onode(s, rt, key, klen, &on);
+	rtxn_put(s);
+	s->reads_inflight++;
+	busy_get(s);
+	if (rc) {
+		r->err = rc;
+		rd_defer(s, r);
+		return 0;
+	}
+	if (off >= on.size || len == 0) {
+		store__onode_free(&on);
+		rd_defer(s, r);
+		return 0;
+	}
+	uint64_t end = off + NORN_MIN(len, on.size - off);
+	r->b0 = off / BLK;
+	uint64_t b1 = (end + BLK - 1) / BLK;
+	r->nb = (uint32_t)(b1 - r->b0);
+	r->skip = off - r->b0 * BLK;
+	r->len = (size_t)(end - off);
+	r->buf = blk_alloc(r->nb);
+	r->crc = malloc(r->nb * sizeof(*r->crc));
+	r->pblk = malloc(r->nb * sizeof(*r->pblk));
+	if (!r->buf || !r->crc || !r->pblk) {
+		store__onode_free(&on);
+		r->err = -ENOMEM;
+		rd_defer(s, r);
+		return 0;
+	}
+	memcpy(r->crc, on.crc + r->b0, r->nb * sizeof(*r->crc));
+	memcpy(r->pblk, on.pblk + r->b0, r->nb * sizeof(*r->pblk));
+	store__onode_free(&on);
+	r->pending = 1;   /* guard so completions cannot finish it early */
+	for (uint32_t i = 0; i < r->nb;) {
+		if (!r->pblk[i]) {
+			memset(r->buf + (size_t)i * BLK, 0, BLK);
+			i++;
+			continue;
+		}
+		uint32_t j = i + 1;
+		while (j < r->nb && r->pblk[j] == r->pblk[j - 1] + 1 && j - i < 256)
+			j++;
+		struct sio *io = calloc(1, sizeof(*io));
+		NORN_ASSERT(io);
+		io->off = r->pblk[i] * BLK;
+		io->buf = r->buf + (size_t)i * BLK;
+		io->len = (j - i) * BLK;
+		io->done = on_rd_io;
+		io->ctx = r;
+		r->pending++;
+		io_queue(s, io);
+		i = j;
+	}
+	if (--r->pending == 0)
+		rd_defer(s, r);
+	else
+		io_kick(s);
+	return 0;
+}
+
+struct sync_rd { bool done; int err; uint8_t *buf; size_t len; };
+
+static void sync_rd_cb(void *arg, int err, uint8_t *buf, size_t len)
+{
+	struct sync_rd *x = arg;
+	x->done = true;
+	x->err = err;
+	x->buf = buf;
+	x->len = len;
+}
+
+int store_read_sync(struct store *s, const char *cid, const char *oid, uint64_t off,
+                    uint64_t len, uint8_t **buf_out, size_t *len_out)
+{
+	struct sync_rd x = { 0 };
+	int rc = store_read(s, cid, oid, off, len, sync_rd_cb, &x);
+	if (rc)
+		return rc;
+	while (!x.done)
+		uv_run(s->loop, UV_RUN_ONCE);
+	*buf_out = x.buf;
+	*len_out = x.len;
+	return x.err;
+}
+
+struct sync_tx { bool done; int err; };
+
+static void sync_tx_cb(void *arg, int err)
+{
+	struct sync_tx *x = arg;
+	x->done = true;
+	x->err = err;
+}
+
+int store_apply_sync(struct store *s, struct store_txn *t)
+{
+	struct sync_tx x = { 0 };
+	int rc = store_queue_txn(s, t, sync_tx_cb, &x);
+	if (rc)
+		return rc;
+	while (!x.done)
+		uv_run(s->loop, UV_RUN_ONCE);
+	return x.err;
+}
+
+/* ---- metadata reads ------------------------------------------------------- */
+
+void store_kvs_free(struct store_kvs *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].val);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void store_names_free(struct store_names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int dup_out(const void *p, size_t n, uint8_t **out, size_t *len)
+{
+	*out = malloc(n ? n : 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, p, n);
+	*len = n;
+	return 0;
+}
+
+static int get_onode(struct store *s, const char *cid, const char *oid, struct store__onode *on)
+{
+	if (!cid || !oid || strlen(cid) > STORE_CID_MAX || strlen(oid) > STORE_OID_MAX)
+		return -EINVAL;
+	if (atomic_load(&s->failed))
+		return NORN_EFAILED;
+	char key[STORE_CID_MAX + STORE_OID_MAX + 2];
+	size_t klen = okey(key, cid, oid);
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	rc = lookup_onode(s, rt, key, klen, on);
+	rtxn_put(s);
+	return rc;
+}
+
+int store_stat(struct store *s, const char *cid, const char *oid, struct store_stat *st)
+{
+	struct store__onode on;
+	int rc = get_onode(s, cid, oid, &on);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->size = on.size;
+	st->mtime_ns = on.mtime_ns;
+	st->version = on.version;
+	st->nid = on.nid;
+	for (uint32_t i = 0; i < on.nblk; i++)
+		st->blocks += on.pblk[i] != 0;
+	st->nxattrs = on.nx;
+	store__onode_free(&on);
+	return 0;
+}
+
+int store_getxattr(struct store *s, const char *cid, const char *oid, const char *name,
+                   uint8_t **val_out, size_t *len_out)
+{
+	struct store__onode on;
+	int rc = get_onode(s, cid, oid, &on);
+	if (rc)
+		return rc;
+	int i = xattr_find(&on, name);
+	rc = i < 0 ? -ENOENT : dup_out(on.x[i].val, on.x[i].len, val_out, len_out);
+	store__onode_free(&on);
+	return rc;
+}
+
+static int kvs_push(struct store_kvs *l, size_t *cap, const void *k, size_t kl, const void *v, size_t vl)
+{
+	if (l->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct store_kv *p = realloc(l->v, nc * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		*cap = nc;
+	}
+	struct store_kv *kv = &l->v[l->n];
+	if (dup_out(k, kl, &kv->key, &kv->klen))
+		return -ENOMEM;
+	if (dup_out(v, vl, &kv->val, &kv->vlen)) {
+		free(kv->key);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+int store_getxattrs(struct store *s, const char *cid, const char *oid, struct store_kvs *out)
+{
+	struct store__onode on;
+	memset(out, 0, sizeof(*out));
+	int rc = get_onode(s, cid, oid, &on);
+	if (rc)
+		return rc;
+	size_t cap = 0;
+	for (uint32_t i = 0; i < on.nx && !rc; i++)
+		rc = kvs_push(out, &cap, on.x[i].name, strlen(on.x[i].name), on.x[i].val, on.x[i].len);
+	store__onode_free(&on);
+	if (rc)
+		store_kvs_free(out);
+	return rc;
+}
+
+/* Range scan of @db over keys prefix||k with after < k < end. */
+static int scan(struct store *s, MDB_dbi db, const uint8_t *pfx, size_t pl, const void *after,
+                size_t alen, const void *end, size_t elen, size_t max, struct store_kvs *out)
+{
+	memset(out, 0, sizeof(*out));
+	uint8_t start[8 + STORE_CID_MAX + 1 + STORE_OMAP_KEY_MAX + 1];
+	if (pl + alen + 1 > sizeof(start))
+		return -EINVAL;
+	memcpy(start, pfx, pl);
+	if (alen)
+		memcpy(start + pl, after, alen);
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	MDB_cursor *c;
+	rc = mdb_cursor_open(rt, db, &c);
+	if (rc) {
+		rtxn_put(s);
+		return -EIO;
+	}
+	size_t cap = 0;
+	MDB_val k = { pl + alen, start }, v;
+	rc = mdb_cursor_get(c, &k, &v, pl + alen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && out->n < max) {
+		if (k.mv_size < pl || memcmp(k.mv_data, pfx, pl))
+			break;
+		const uint8_t *kk = (const uint8_t *)k.mv_data + pl;
+		size_t kl = k.mv_size - pl;
+		if (after && kl == alen && !memcmp(kk, after, alen)) {
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+			continue;
+		}
+		if (end) {
+			size_t m = NORN_MIN(kl, elen);
+			int cmp = memcmp(kk, end, m);
+			if (cmp > 0 || (cmp == 0 && kl >= elen))
+				break;
+		}
+		if ((rc = kvs_push(out, &cap, kk, kl, v.mv_data, v.mv_size)))
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	rtxn_put(s);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc) {
+		store_kvs_free(out);
+		return rc < 0 ? rc : -EIO;
+	}
+	return 0;
+}
+
+int store_omap_get(struct store *s, const char *cid, const char *oid, const void *key,
+                   size_t klen, uint8_t **val_out, size_t *len_out)
+{
+	struct store_stat st;
+	int rc = store_stat(s, cid, oid, &st);
+	if (rc)
+		return rc;
+	if (klen == 0 || klen > STORE_OMAP_KEY_MAX)
+		return -EINVAL;
+	uint8_t k[8 + STORE_OMAP_KEY_MAX];
+	omap_prefix(k, st.nid);
+	memcpy(k + 8, key, klen);
+	MDB_txn *rt;
+	if ((rc = rtxn_get(s, &rt)))
+		return rc;
+	MDB_val kk = { 8 + klen, k }, v;
+	rc = mdb_get(rt, s->db_omap, &kk, &v);
+	rc = rc ? mdb_err(rc) : dup_out(v.mv_data, v.mv_size, val_out, len_out);
+	rtxn_put(s);
+	return rc;
+}
+
+int store_omap_list(struct store *s, const char *cid, const char *oid, const void *after,
+                    size_t alen, const void *end, size_t elen, size_t max, struct store_kvs *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct store_stat st;
+	int rc = store_stat(s, cid, oid, &st);
+	if (rc)
+		return rc;
+	if (alen > STORE_OMAP_KEY_MAX || elen > STORE_OMAP_KEY_MAX)
+		return -EINVAL;
+	uint8_t p[8];
+	omap_prefix(p, st.nid);
+	return scan(s, s->db_omap, p, 8, after, after ? alen : 0, end, elen, max, out);
+}
+
+int store_coll_exists(struct store *s, const char *cid)
+{
+	if (!cid || strlen(cid) > STORE_CID_MAX)
+		return -EINVAL;
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	MDB_val k = { strlen(cid), (void *)cid }, v;
+	rc = mdb_get(rt, s->db_coll, &k, &v);
+	rtxn_put(s);
+	return mdb_err(rc);
+}
+
+int store_cmeta_get(struct store *s, const char *cid, const void *key, size_t klen,
+                    uint8_t **val_out, size_t *len_out)
+{
+	if (!cid || strlen(cid) > STORE_CID_MAX || klen == 0 || klen > STORE_CMETA_KEY_MAX)
+		return -EINVAL;
+	uint8_t k[STORE_CID_MAX + 1 + STORE_CMETA_KEY_MAX];
+	size_t cl = strlen(cid);
+	memcpy(k, cid, cl + 1);
+	memcpy(k + cl + 1, key, klen);
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		return rc;
+	MDB_val kk = { cl + 1 + klen, k }, v;
+	rc = mdb_get(rt, s->db_cmeta, &kk, &v);
+	rc = rc ? mdb_err(rc) : dup_out(v.mv_data, v.mv_size, val_out, len_out);
+	rtxn_put(s);
+	return rc;
+}
+
+int store_cmeta_list(struct store *s, const char *cid, const void *after, size_t alen,
+                     const void *end, size_t elen, size_t max, struct store_kvs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!cid || strlen(cid) > STORE_CID_MAX || alen > STORE_CMETA_KEY_MAX)
+		return -EINVAL;
+	int rc = store_coll_exists(s, cid);
+	if (rc)
+		return rc;
+	return scan(s, s->db_cmeta, (const uint8_t *)cid, strlen(cid) + 1, after, after ? alen : 0,
+	            end, elen, max, out);
+}
+
+static int names_from_kvs(struct store_kvs *l, struct store_names *out)
+{
+	out->n = 0;
+	out->v = calloc(l->n ? l->n : 1, sizeof(char *));
+	if (!out->v) {
+		store_kvs_free(l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		out->v[i] = malloc(l->v[i].klen + 1);
+		if (!out->v[i]) {
+			store_kvs_free(l);
+			store_names_free(out);
+			return -ENOMEM;
+		}
+		memcpy(out->v[i], l->v[i].key, l->v[i].klen);
+		out->v[i][l->v[i].klen] = 0;
+		out->n++;
+	}
+	store_kvs_free(l);
+	return 0;
+}
+
+int store_list_colls(struct store *s, struct store_names *out)
+{
+	struct store_kvs l;
+	memset(out, 0, sizeof(*out));
+	int rc = scan(s, s->db_coll, (const uint8_t *)"", 0, NULL, 0, NULL, 0, SIZE_MAX, &l);
+	return rc ? rc : names_from_kvs(&l, out);
+}
+
+int store_list_objects(struct store *s, const char *cid, const char *after, size_t max,
+                       struct store_names *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!cid || strlen(cid) > STORE_CID_MAX || (after && strlen(after) > STORE_OID_MAX))
+		return -EINVAL;
+	int rc = store_coll_exists(s, cid);
+	if (rc)
+		return rc;
+	struct store_kvs l;
+	rc = scan(s, s->db_onode, (const uint8_t *)cid, strlen(cid) + 1, after,
+	          after ? strlen(after) : 0, NULL, 0, max, &l);
+	return rc ? rc : names_from_kvs(&l, out);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+int store_open(uv_loop_t *loop, const struct store_options *o, struct store **out)
+{
+	char meta[4096];
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->o = *o;
+	if (!s->o.queue_depth) s->o.queue_depth = 128;
+	if (!s->o.commit_batch_max) s->o.commit_batch_max = 256;
+	if (!s->o.lmdb_map_bytes) s->o.lmdb_map_bytes = 1ull << 30;
+	if (!s->o.max_object_bytes) s->o.max_object_bytes = 128u << 20;
+	if (s->o.max_object_bytes > (uint64_t)UINT32_MAX * BLK)
+		s->o.max_object_bytes = (uint64_t)UINT32_MAX * BLK;
+	fault_from_env(&s->o.fault);
+	s->loop = loop;
+	s->clock = o->clock ? o->clock : norn_clock_system();
+	int rc = paths(o, s->dir, s->data_path, meta);
+	if (rc)
+		goto fail_free;
+	s->o.dir = s->dir;
+	s->o.data_path = s->data_path;
+	struct stat st;
+	if (stat(meta, &st)) {
+		rc = -ENOENT;
+		goto fail_free;
+	}
+	s->fd = open(s->data_path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (s->fd < 0) {
+		rc = -errno;
+		NLOG(STORE, ERR, "cannot open data %s: %s", s->data_path, strerror(errno));
+		goto fail_free;
+	}
+	uint8_t *sbuf = blk_alloc(1);
+	if (!sbuf) {
+		rc = -ENOMEM;
+		goto fail_fd;
+	}
+	/* Mount is start-up work: a blocking read of one block is fine here. */
+	ssize_t got = pread(s->fd, sbuf, BLK, 0);
+	if (got != BLK) {
+		free(sbuf);
+		rc = got < 0 ? -errno : NORN_ECORRUPT;
+		goto fail_fd;
+	}
+	rc = store__super_decode(sbuf, BLK, &s->sb);
+	if (rc == NORN_EVERSION)
+		NLOG(STORE, ERR, "%s has format version %u; this build reads only version %u",
+		     s->data_path, norn_get_le32(sbuf + 8), STORE_FORMAT_VERSION);
+	else if (rc)
+		NLOG(STORE, ERR, "%s: bad superblock", s->data_path);
+	uint8_t sbraw[44];
+	memcpy(sbraw, sbuf, 44);
+	free(sbuf);
+	if (rc)
+		goto fail_fd;
+	if (o->osd_id != UINT32_MAX && o->osd_id != s->sb.osd_id) {
+		NLOG(STORE, ERR, "%s belongs to osd.%u, not osd.%u", s->data_path,
+		     s->sb.osd_id, o->osd_id);
+		rc = -EINVAL;
+		goto fail_fd;
+	}
+	s->nblocks = s->sb.size_bytes / BLK;
+	s->nchunks = (s->nblocks + STORE__CHUNK_BLOCKS - 1) / STORE__CHUNK_BLOCKS;
+	rc = env_open(meta, s->o.lmdb_map_bytes, &s->env);
+	if (rc)
+		goto fail_fd;
+	MDB_txn *t;
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+	if (rc) {
+		rc = mdb_err(rc);
+		goto fail_env;
+	}
+	rc = dbs_open(s, t, 0);
+	MDB_val k = { 2, (void *)"sb" }, v;
+	rc = rc ? rc : mdb_get(t, s->db_super, &k, &v);
+	if (rc || v.mv_size != 44 || memcmp(v.mv_data, sbraw, 44)) {
+		NLOG(STORE, ERR, "metadata in %s does not match data %s", meta, s->data_path);
+		mdb_txn_abort(t);
+		rc = NORN_ECORRUPT;
+		goto fail_env;
+	}
+	MDB_val k2 = { 3, (void *)"nid" };
+	if (mdb_get(t, s->db_super, &k2, &v) || v.mv_size != 8) {
+		mdb_txn_abort(t);
+		rc = NORN_ECORRUPT;
+		goto fail_env;
+	}
+	s->nid_next = norn_get_le64(v.mv_data);
+	size_t words = s->nchunks * (STORE__CHUNK_BYTES / 8);
+	s->amap = calloc(words, 8);
+	s->dmap = calloc(words, 8);
+	s->dirty_chunks = calloc(s->nchunks, 1);
+	if (!s->amap || !s->dmap || !s->dirty_chunks) {
+		mdb_txn_abort(t);
+		rc = -ENOMEM;
+		goto fail_maps;
+	}
+	for (uint64_t c = 0; c < s->nchunks; c++) {
+		uint8_t ck[8];
+		chunk_key(ck, c);
+		MDB_val kk = { 8, ck };
+		if (mdb_get(t, s->db_alloc, &kk, &v) || v.mv_size != STORE__CHUNK_BYTES) {
+			NLOG(STORE, ERR, "allocator chunk %" PRIu64 " missing or bad", c);
+			mdb_txn_abort(t);
+			rc = NORN_ECORRUPT;
+			goto fail_maps;
+		}
+		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
+			s->dmap[c * (STORE__CHUNK_BYTES / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
+	}
+	/* Commit (not abort) so the database handles stay open. */
+	rc = mdb_txn_commit(t);
+	if (rc) {
+		rc = mdb_err(rc);
+		goto fail_maps;
+	}
+	memcpy(s->amap, s->dmap, words * 8);
+	for (uint64_t b = 0; b < s->nblocks; b++)
+		s->free_blocks += !bit_get(s->amap, b);
+	s->cursor = STORE__RESERVED_BLOCKS;
+
+	rc = io_uring_queue_init(s->o.queue_depth, &s->ring, 0);
+	if (rc) {
+		NLOG(STORE, ERR, "io_uring_queue_init: %s", strerror(-rc));
+		goto fail_maps;
+	}
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->efd < 0) {
+		rc = -errno;
+		goto fail_ring;
+	}
+	rc = io_uring_register_eventfd(&s->ring, s->efd);
+	if (rc)
+		goto fail_efd;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	/* Neither can fail for a valid eventfd and loop; once they exist the
+	 * store can only go away through uv_close. */
+	rc = uv_poll_init(loop, &s->poll, s->efd);
+	NORN_ASSERT(rc == 0);
+	s->poll.data = s;
+	rc = uv_async_init(loop, &s->async, on_async);
+	NORN_ASSERT(rc == 0);
+	s->async.data = s;
+	uv_unref((uv_handle_t *)&s->async);
+	s->handles_open = 2;
+	rc = pthread_create(&s->thr, NULL, commit_main, s);
+	NORN_ASSERT(rc == 0);
+	s->thr_started = true;
+	NLOG(STORE, INFO, "mounted %s (osd.%u, %" PRIu64 " MiB, %" PRIu64 " MiB free)",
+	     s->dir, s->sb.osd_id, s->sb.size_bytes >> 20, s->free_blocks * BLK >> 20);
+	*out = s;
+	return 0;
+fail_efd:
+	close(s->efd);
+fail_ring:
+	io_uring_queue_exit(&s->ring);
+fail_maps:
+	free(s->amap);
+	free(s->dmap);
+	free(s->dirty_chunks);
+fail_env:
+	mdb_env_close(s->env);
+fail_fd:
+	close(s->fd);
+fail_free:
+	free(s);
+	return rc;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct store *s = h->data;
+	if (--s->handles_open > 0)
+		return;
+	void (*cb)(void *) = s->close_cb;
+	void *arg = s->close_arg;
+	close(s->efd);
+	free(s->deferred);
+	free(s);
+	if (cb)
+		cb(arg);
+}
+
+static void maybe_finish_close(struct store *s)
+{
+	if (!s->thr_started || !s->closing || s->handles_open != 2 || s->prep_head || s->pipe_head || s->queued ||
+	    s->io_inflight || s->reads_inflight || s->rdone)
+		return;
+	pthread_mutex_lock(&s->mu);
+	bool idle = !s->cq_head && !s->dq_head;
+	s->stop = idle;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (!idle)
+		return;
+	pthread_join(s->thr, NULL);
+	s->thr_started = false;
+	release_deferred(s);
+	for (uint32_t b = 0; b < STORE__OVL_BUCKETS; b++)
+		NORN_ASSERT(!s->ovl[b]);
+	if (s->rtxn)
+		mdb_txn_abort(s->rtxn);
+	mdb_env_close(s->env);
+	io_uring_queue_exit(&s->ring);
+	close(s->fd);
+	free(s->amap);
+	free(s->dmap);
+	free(s->dirty_chunks);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	s->handles_open = 1 + 1;
+	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+	uv_close((uv_handle_t *)&s->async, on_handle_closed);
+}
+
+void store_close(struct store *s, void (*cb)(void *arg), void *arg)
+{
+	NORN_ASSERT(!s->closing);
+	s->closing = true;
+	s->close_cb = cb;
+	s->close_arg = arg;
+	/* Keep the loop running until the close finishes. */
+	uv_ref((uv_handle_t *)&s->async);
+	s->busy++;
+	maybe_finish_close(s);
+}
+
+static void sync_close_cb(void *arg) { *(bool *)arg = true; }
+
+int store_close_sync(struct store *s)
+{
+	bool done = false;
+	uv_loop_t *loop = s->loop;
+	store_close(s, sync_close_cb, &done);
+	while (!done)
+		uv_run(loop, UV_RUN_ONCE);
+	return 0;
+}
+
+/* ---- fsck ------------------------------------------------------------------- */
+
+int store_fsck(struct store *s, FILE *report)
+{
+	if (atomic_load(&s->failed))
+		return NORN_EFAILED;
+	int problems = 0;
+#define PROBLEM(...) do { problems++; \
+	if (report) { fprintf(report, "fsck: " __VA_ARGS__); fputc('\n', report); } \
+	NLOG(STORE, WARN, "fsck: " __VA_ARGS__); } while (0)
+	size_t words = s->nchunks * (STORE__CHUNK_BYTES / 8);
+	uint64_t *seen = calloc(words, 8);
+	uint64_t *disk = calloc(words, 8);
+	if (!seen || !disk) {
+		free(seen);
+		free(disk);
+		return -ENOMEM;
+	}
+	MDB_txn *rt;
+	int rc = rtxn_get(s, &rt);
+	if (rc)
+		goto out;
+	MDB_val k, v;
+	for (uint64_t c = 0; c < s->nchunks; c++) {
+		uint8_t ck[8];
+		chunk_key(ck, c);
+		k = (MDB_val){ 8, ck };
+		if (mdb_get(rt, s->db_alloc, &k, &v) || v.mv_size != STORE__CHUNK_BYTES) {
+			PROBLEM("allocator chunk %" PRIu64 " missing", c);
+			continue;
+		}
+		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
+			disk[c * (STORE__CHUNK_BYTES / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
+	}
+	for (uint64_t b = 0; b < STORE__RESERVED_BLOCKS; b++) {
+		if (!bit_get(disk, b))
+			PROBLEM("reserved block %" PRIu64 " marked free", b);
+		bit_set(seen, b);
+	}
+	for (uint64_t b = s->nblocks; b < s->nchunks * STORE__CHUNK_BLOCKS; b++)
+		bit_set(seen, b);
+	struct store_names objs = { 0 };
+	size_t cap = 0;
+	MDB_cursor *cur;
+	rc = mdb_cursor_open(rt, s->db_onode, &cur);
+	if (rc) {
+		rtxn_put(s);
+		rc = -EIO;
+		goto out;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		const char *key = k.mv_data;
+		size_t cl = strnlen(key, k.mv_size);
+		char cid[STORE_CID_MAX + 1] = "", oid[STORE_OID_MAX + 1] = "";
+		if (cl >= k.mv_size || cl > STORE_CID_MAX || k.mv_size - cl - 1 > STORE_OID_MAX) {
+			PROBLEM("onode key of %zu bytes is malformed", k.mv_size);
+		} else {
+			memcpy(cid, key, cl);
+			memcpy(oid, key + cl + 1, k.mv_size - cl - 1);
+			MDB_val ck = { cl, (void *)key }, cv;
+			if (mdb_get(rt, s->db_coll, &ck, &cv))
+				PROBLEM("object %s/%s in a missing collection", cid, oid);
+			struct store__onode on;
+			int drc = store__onode_decode(v.mv_data, v.mv_size, s->o.max_object_bytes, &on);
+			if (drc) {
+				PROBLEM("object %s/%s: onode does not decode (%s)", cid, oid, norn_strerror(drc));
+			} else {
+				for (uint32_t b = 0; b < on.nblk; b++) {
+					uint64_t p = on.pblk[b];
+					if (!p)
+						continue;
+					if (p < STORE__RESERVED_BLOCKS || p >= s->nblocks) {
+						PROBLEM("object %s/%s block %u -> %" PRIu64 " outside the data area",
+						        cid, oid, b, p);
+						continue;
+					}
+					if (bit_get(seen, p))
+						PROBLEM("object %s/%s block %u -> %" PRIu64 " used twice", cid, oid, b, p);
+					bit_set(seen, p);
+					if (!bit_get(disk, p))
+						PROBLEM("object %s/%s block %u -> %" PRIu64 " marked free in the allocator",
+						        cid, oid, b, p);
+				}
+				store__onode_free(&on);
+				if (objs.n == cap) {
+					cap = cap ? cap * 2 : 64;
+					char **nv = realloc(objs.v, cap * sizeof(char *));
+					NORN_ASSERT(nv);
+					objs.v = nv;
+				}
+				objs.v[objs.n] = malloc(k.mv_size + 1);
+				NORN_ASSERT(objs.v[objs.n]);
+				memcpy(objs.v[objs.n], key, k.mv_size);
+				objs.v[objs.n][k.mv_size] = 0;
+				objs.n++;
+			}
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	rtxn_put(s);
+	rc = 0;
+	uint64_t leaked = 0, first_leak = 0;
+	for (uint64_t b = 0; b < s->nblocks; b++)
+		if (bit_get(disk, b) && !bit_get(seen, b)) {
+			if (!leaked++)
+				first_leak = b;
+		}
+	if (leaked)
+		PROBLEM("%" PRIu64 " blocks marked used without an owner (first %" PRIu64 ")", leaked,
+		        first_leak);
+	/* Every checksum: read every object through the normal path. */
+	for (size_t i = 0; i < objs.n; i++) {
+		const char *cid = objs.v[i], *oid = cid + strlen(cid) + 1;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int r = store_read_sync(s, cid, oid, 0, UINT64_MAX / 4, &buf, &len);
+		free(buf);
+		if (r)
+			PROBLEM("object %s/%s: read failed: %s", cid, oid, norn_strerror(r));
+	}
+	store_names_free(&objs);
+out:
+	free(seen);
+	free(disk);
+#undef PROBLEM
+	return rc ? rc : problems;
+}

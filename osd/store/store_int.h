@@ -1,0 +1,64 @@
+/* Internals shared by the object store's files (store__ prefix): the
+ * in-memory onode and its on-disk codec, the superblock codec. Nothing
+ * outside osd/store includes this.
+ */
+#ifndef NORN_OSD_STORE_INT_H
+#define NORN_OSD_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "osd/store/store.h"
+
+#define STORE__SUPER_MAGIC      "NORNSTOR"
+#define STORE__RESERVED_BLOCKS  256u          /* superblock + spare: first 1 MiB */
+#define STORE__CHUNK_BYTES      4096u         /* allocator bitmap chunk */
+#define STORE__CHUNK_BLOCKS     (STORE__CHUNK_BYTES * 8u)
+#define STORE__ONODE_VERSION    1u
+
+struct store__xattr {
+	char *name;
+	uint8_t *val;
+	size_t len;
+};
+
+/* An object as the store works on it: a flat per-block map (pblk 0 is a
+ * hole; block 0 is the superblock so it never holds data) with a crc32c
+ * per block. nblk is always ceil(size / 4 KiB). Bytes beyond size inside
+ * the last block are kept zero on disk. */
+struct store__onode {
+	uint64_t nid;
+	uint64_t size;
+	uint64_t mtime_ns;
+	uint64_t version;
+	uint32_t nblk;
+	uint64_t *pblk;
+	uint32_t *crc;
+	uint32_t nx;
+	struct store__xattr *x;
+};
+
+struct store__super {
+	uint32_t version;
+	uint8_t uuid[16];
+	uint32_t osd_id;
+	uint64_t size_bytes;
+};
+
+void store__onode_free(struct store__onode *o);
+/* Deep copy; 0 or -ENOMEM. */
+int store__onode_copy(struct store__onode *dst, const struct store__onode *src);
+/* Resize the block map to ceil(@size/4K) entries (new entries are holes);
+ * does not free blocks. 0 or -ENOMEM. */
+int store__onode_resize(struct store__onode *o, uint64_t size);
+/* Encode into a malloc'd buffer. 0 or -ENOMEM. */
+int store__onode_encode(const struct store__onode *o, uint8_t **out, size_t *len);
+/* Decode and validate (bytes from disk). 0, NORN_ECORRUPT, NORN_EVERSION,
+ * -ENOMEM. On error @o is left empty. */
+int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
+                        struct store__onode *o);
+
+void store__super_encode(const struct store__super *sb, uint8_t buf[STORE_BLOCK_BYTES]);
+int store__super_decode(const void *buf, size_t len, struct store__super *sb);
+
+#endif

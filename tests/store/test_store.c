@@ -1,0 +1,445 @@
+/* Unit tests of the object store: every op, reads after writes, ordering,
+ * checksums, version refusal, fault injection and fsck. Each test makes
+ * its own store in a fresh directory under $TMPDIR (O_DIRECT needs a real
+ * filesystem, not tmpfs). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/encode.h"
+#include "norn/errors.h"
+#include "osd/store/store.h"
+#include "tests/harness.h"
+
+static char g_dir[256];
+static uv_loop_t g_loop;
+
+static void mkdir_tmp(void)
+{
+	const char *base = getenv("NORN_TEST_DIR");
+	snprintf(g_dir, sizeof(g_dir), "%s/norn-store-XXXXXX", base ? base : "/var/tmp");
+	CHECK(mkdtemp(g_dir) != NULL);
+	char sub[300];
+	snprintf(sub, sizeof(sub), "%s/s", g_dir);
+	snprintf(g_dir + strlen(g_dir), sizeof(g_dir) - strlen(g_dir), "/s");
+	(void)sub;
+}
+
+static void rm_tmp(void)
+{
+	char cmd[600];
+	char *slash = strrchr(g_dir, '/');
+	*slash = 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+	CHECK(system(cmd) == 0);
+}
+
+static struct store *mk(struct store_fault *f)
+{
+	mkdir_tmp();
+	struct store_options o;
+	store_options_init(&o, NULL, g_dir);
+	o.size_bytes = 64u << 20;
+	o.osd_id = 7;
+	o.lmdb_map_bytes = 64u << 20;
+	CHECK_EQ(store_mkfs(&o), 0);
+	CHECK_EQ(store_mkfs(&o), -EEXIST);
+	if (f)
+		o.fault = *f;
+	CHECK_EQ(uv_loop_init(&g_loop), 0);
+	struct store *s;
+	CHECK_EQ(store_open(&g_loop, &o, &s), 0);
+	CHECK_EQ(store_osd_id(s), 7);
+	return s;
+}
+
+static struct store *reopen(void)
+{
+	struct store_options o;
+	store_options_init(&o, NULL, g_dir);
+	o.lmdb_map_bytes = 64u << 20;
+	struct store *s;
+	CHECK_EQ(store_open(&g_loop, &o, &s), 0);
+	return s;
+}
+
+static void mkcoll(struct store *s, const char *cid)
+{
+	struct store_txn *t = store_txn_new();
+	CHECK_EQ(store_txn_coll_create(t, cid), 0);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void check_read(struct store *s, const char *cid, const char *oid, uint64_t off,
+                       const uint8_t *want, size_t n)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CHECK_EQ(store_read_sync(s, cid, oid, off, n, &buf, &len), 0);
+	CHECK_EQ(len, n);
+	CHECK(n == 0 || memcmp(buf, want, n) == 0);
+	free(buf);
+}
+
+TEST(write_read_partial)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	static uint8_t model[200000], data[70000];
+	memset(model, 0, sizeof(model));
+	uint64_t size = 0;
+	struct { uint64_t off; size_t len; } w[] = {
+		{ 0, 4096 }, { 100, 10 }, { 4090, 20 }, { 12345, 70000 }, { 8192, 4096 },
+		{ 150000, 1 }, { 5, 4091 }, { 60000, 3 },
+	};
+	for (unsigned i = 0; i < NORN_ARRAY_SIZE(w); i++) {
+		fill(data, w[i].len, i + 1);
+		struct store_txn *t = store_txn_new();
+		CHECK_EQ(store_txn_write(t, "1.0", "obj", w[i].off, data, w[i].len), 0);
+		CHECK_EQ(store_apply_sync(s, t), 0);
+		memcpy(model + w[i].off, data, w[i].len);
+		if (w[i].off + w[i].len > size)
+			size = w[i].off + w[i].len;
+		check_read(s, "1.0", "obj", 0, model, size);
+	}
+	check_read(s, "1.0", "obj", 4000, model + 4000, 9000);
+	struct store_stat st;
+	CHECK_EQ(store_stat(s, "1.0", "obj", &st), 0);
+	CHECK_EQ(st.size, size);
+	CHECK_EQ(st.version, NORN_ARRAY_SIZE(w));
+	/* zero and truncate */
+	struct store_txn *t = store_txn_new();
+	CHECK_EQ(store_txn_zero(t, "1.0", "obj", 3000, 20000), 0);
+	CHECK_EQ(store_txn_truncate(t, "1.0", "obj", 100001), 0);
+	CHECK_EQ(store_txn_truncate(t, "1.0", "obj", 120000), 0);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	memset(model + 3000, 0, 20000);
+	memset(model + 100001, 0, sizeof(model) - 100001);
+	check_read(s, "1.0", "obj", 0, model, 120000);
+	/* beyond the end */
+	uint8_t *buf;
+	size_t len;
+	CHECK_EQ(store_read_sync(s, "1.0", "obj", 119990, 100, &buf, &len), 0);
+	CHECK_EQ(len, 10);
+	free(buf);
+	CHECK_EQ(store_read_sync(s, "1.0", "nope", 0, 100, &buf, &len), -ENOENT);
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	CHECK_EQ(store_close_sync(s), 0);
+	s = reopen();
+	check_read(s, "1.0", "obj", 0, model, 120000);
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+TEST(meta_ops)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "2.1f");
+	struct store_txn *t = store_txn_new();
+	CHECK_EQ(store_txn_coll_create(t, "2.1f"), 0);
+	CHECK_EQ(store_apply_sync(s, t), -EEXIST);
+	t = store_txn_new();
+	store_txn_touch(t, "9.9", "x");
+	CHECK_EQ(store_apply_sync(s, t), -ENOENT);
+	t = store_txn_new();
+	CHECK_EQ(store_txn_setxattr(t, "2.1f", "a", "user.k", "v1", 2), 0);
+	CHECK_EQ(store_txn_setxattr(t, "2.1f", "a", "user.k2", "vv", 2), 0);
+	CHECK_EQ(store_txn_rmxattr(t, "2.1f", "a", "user.k2"), 0);
+	for (int i = 0; i < 20; i++) {
+		char k[16], v[16];
+		snprintf(k, sizeof(k), "key%02d", i);
+		snprintf(v, sizeof(v), "val%d", i);
+		CHECK_EQ(store_txn_omap_set(t, "2.1f", "a", k, strlen(k), v, strlen(v)), 0);
+	}
+	CHECK_EQ(store_txn_omap_rm(t, "2.1f", "a", "key03", 5), 0);
+	CHECK_EQ(store_txn_omap_rmrange(t, "2.1f", "a", "key10", 5, "key15", 5), 0);
+	CHECK_EQ(store_txn_write(t, "2.1f", "a", 0, "hello", 5), 0);
+	CHECK_EQ(store_txn_cmeta_set(t, "2.1f", "log.0001", 8, "e1", 2), 0);
+	CHECK_EQ(store_txn_cmeta_set(t, "2.1f", "log.0002", 8, "e2", 2), 0);
+	CHECK_EQ(store_txn_cmeta_set(t, "2.1f", "log.0003", 8, "e3", 2), 0);
+	CHECK_EQ(store_txn_cmeta_rm(t, "2.1f", "log.0002", 8), 0);
+	CHECK_EQ(store_txn_clone(t, "2.1f", "a", "b"), 0);
+	CHECK_EQ(store_txn_write(t, "2.1f", "b", 1, "EL", 2), 0);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	uint8_t *v;
+	size_t vl;
+	CHECK_EQ(store_getxattr(s, "2.1f", "a", "user.k", &v, &vl), 0);
+	CHECK(vl == 2 && !memcmp(v, "v1", 2));
+	free(v);
+	CHECK_EQ(store_getxattr(s, "2.1f", "a", "user.k2", &v, &vl), -ENOENT);
+	struct store_kvs l;
+	CHECK_EQ(store_omap_list(s, "2.1f", "a", NULL, 0, NULL, 0, 100, &l), 0);
+	CHECK_EQ(l.n, 14);
+	CHECK(l.v[0].klen == 5 && !memcmp(l.v[0].key, "key00", 5));
+	CHECK(!memcmp(l.v[3].key, "key04", 5));
+	CHECK(!memcmp(l.v[9].key, "key15", 5));
+	store_kvs_free(&l);
+	CHECK_EQ(store_omap_list(s, "2.1f", "a", "key04", 5, "key17", 5, 3, &l), 0);
+	CHECK_EQ(l.n, 3);
+	CHECK(!memcmp(l.v[0].key, "key05", 5) && !memcmp(l.v[2].key, "key07", 5));
+	store_kvs_free(&l);
+	CHECK_EQ(store_omap_list(s, "2.1f", "b", NULL, 0, NULL, 0, 100, &l), 0);
+	CHECK_EQ(l.n, 14);
+	store_kvs_free(&l);
+	CHECK_EQ(store_omap_get(s, "2.1f", "b", "key19", 5, &v, &vl), 0);
+	CHECK(vl == 5 && !memcmp(v, "val19", 5));
+	free(v);
+	check_read(s, "2.1f", "a", 0, (const uint8_t *)"hello", 5);
+	check_read(s, "2.1f", "b", 0, (const uint8_t *)"hELlo", 5);
+	CHECK_EQ(store_cmeta_list(s, "2.1f", NULL, 0, NULL, 0, 10, &l), 0);
+	CHECK_EQ(l.n, 2);
+	CHECK(!memcmp(l.v[1].key, "log.0003", 8) && !memcmp(l.v[1].val, "e3", 2));
+	store_kvs_free(&l);
+	/* listing with a cursor */
+	t = store_txn_new();
+	for (int i = 0; i < 10; i++) {
+		char o[16];
+		snprintf(o, sizeof(o), "o%d", i);
+		store_txn_touch(t, "2.1f", o);
+	}
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	struct store_names n;
+	CHECK_EQ(store_list_objects(s, "2.1f", NULL, 5, &n), 0);
+	CHECK_EQ(n.n, 5);
+	CHECK_STREQ(n.v[0], "a");
+	CHECK_STREQ(n.v[2], "o0");
+	store_names_free(&n);
+	CHECK_EQ(store_list_objects(s, "2.1f", "o5", 100, &n), 0);
+	CHECK_EQ(n.n, 4);
+	CHECK_STREQ(n.v[0], "o6");
+	store_names_free(&n);
+	CHECK_EQ(store_list_colls(s, &n), 0);
+	CHECK_EQ(n.n, 1);
+	CHECK_STREQ(n.v[0], "2.1f");
+	store_names_free(&n);
+	/* collection removal needs it empty */
+	t = store_txn_new();
+	store_txn_coll_remove(t, "2.1f");
+	CHECK_EQ(store_apply_sync(s, t), -ENOTEMPTY);
+	CHECK_EQ(store_list_objects(s, "2.1f", NULL, 100, &n), 0);
+	t = store_txn_new();
+	for (size_t i = 0; i < n.n; i++)
+		store_txn_remove(t, "2.1f", n.v[i]);
+	store_txn_coll_remove(t, "2.1f");
+	store_names_free(&n);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	CHECK_EQ(store_coll_exists(s, "2.1f"), -ENOENT);
+	/* a failed txn leaves nothing behind */
+	mkcoll(s, "3.0");
+	t = store_txn_new();
+	store_txn_write(t, "3.0", "z", 0, "abc", 3);
+	store_txn_remove(t, "3.0", "missing");
+	CHECK_EQ(store_apply_sync(s, t), -ENOENT);
+	struct store_stat st;
+	CHECK_EQ(store_stat(s, "3.0", "z", &st), -ENOENT);
+	uint64_t tot, fr;
+	store_statfs(s, &tot, &fr);
+	CHECK_EQ(tot, fr);
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+struct ord { int n; int seen[64]; };
+static void ord_cb(void *arg, int err)
+{
+	struct ord *o = arg;
+	CHECK_EQ(err, 0);
+	o->seen[o->n++] = 1;
+}
+struct ordi { struct ord *o; int i; };
+static void ordi_cb(void *arg, int err)
+{
+	struct ordi *x = arg;
+	CHECK_EQ(err, 0);
+	CHECK_EQ(x->o->n, x->i);   /* completions in submission order */
+	x->o->n++;
+}
+
+TEST(ordering_concurrent)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.1");
+	static uint8_t buf[64][5000];
+	struct ord o = { 0 };
+	struct ordi xs[64];
+	for (int i = 0; i < 64; i++) {
+		memset(buf[i], 'a' + i % 26, sizeof(buf[i]));
+		struct store_txn *t = store_txn_new();
+		/* overlapping, unaligned: each depends on the previous one */
+		store_txn_write(t, "1.1", "same", (uint64_t)i * 100, buf[i], sizeof(buf[i]));
+		char k[8];
+		snprintf(k, sizeof(k), "%02d", i);
+		store_txn_omap_set(t, "1.1", "same", k, 2, k, 2);
+		xs[i] = (struct ordi){ &o, i };
+		CHECK_EQ(store_queue_txn(s, t, ordi_cb, &xs[i]), 0);
+	}
+	(void)ord_cb;
+	while (o.n < 64)
+		uv_run(&g_loop, UV_RUN_ONCE);
+	static uint8_t model[63 * 100 + 5000];
+	for (int i = 0; i < 64; i++)
+		memcpy(model + i * 100, buf[i], sizeof(buf[i]));
+	check_read(s, "1.1", "same", 0, model, sizeof(model));
+	struct store_kvs l;
+	CHECK_EQ(store_omap_list(s, "1.1", "same", NULL, 0, NULL, 0, 1000, &l), 0);
+	CHECK_EQ(l.n, 64);
+	store_kvs_free(&l);
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+TEST(crc_mismatch_detected)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	uint8_t data[8192];
+	fill(data, sizeof(data), 3);
+	struct store_txn *t = store_txn_new();
+	store_txn_write(t, "1.0", "victim", 0, data, sizeof(data));
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	store_close_sync(s);
+	/* flip a byte in every data block of the file past the reserved area */
+	char path[400];
+	snprintf(path, sizeof(path), "%s/data", g_dir);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	for (off_t b = 256; b < 300; b++) {
+		uint8_t c;
+		CHECK_EQ(pread(fd, &c, 1, b * 4096 + 10), 1);
+		c ^= 0x40;
+		CHECK_EQ(pwrite(fd, &c, 1, b * 4096 + 10), 1);
+	}
+	fsync(fd);
+	close(fd);
+	s = reopen();
+	uint8_t *buf = (uint8_t *)1;
+	size_t len;
+	CHECK_EQ(store_read_sync(s, "1.0", "victim", 0, 8192, &buf, &len), NORN_ECRC);
+	CHECK(buf == NULL);
+	CHECK(store_fsck(s, stderr) >= 1);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+TEST(version_refused)
+{
+	struct store *s = mk(NULL);
+	store_close_sync(s);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/data", g_dir);
+	int fd = open(path, O_RDWR);
+	uint8_t v[4];
+	norn_put_le32(v, 99);
+	CHECK_EQ(pwrite(fd, v, 4, 8), 4);
+	close(fd);
+	struct store_options o;
+	store_options_init(&o, NULL, g_dir);
+	CHECK_EQ(store_open(&g_loop, &o, &s), NORN_EVERSION);
+	norn_put_le32(v, 1);
+	fd = open(path, O_RDWR);
+	CHECK_EQ(pwrite(fd, v, 4, 8), 4);
+	uint8_t junk = 0xff;
+	CHECK_EQ(pwrite(fd, &junk, 1, 20), 1);   /* uuid byte: crc now wrong */
+	close(fd);
+	CHECK_EQ(store_open(&g_loop, &o, &s), NORN_ECORRUPT);
+	o.dir = "/nonexistent/x";
+	CHECK_EQ(store_open(&g_loop, &o, &s), -ENOENT);
+	rm_tmp();
+}
+
+/* Fault injection: a failing or torn write, fsync or commit fails the
+ * store; everything acknowledged before survives a remount, fsck clean. */
+static void fault_case(struct store_fault f)
+{
+	struct store *s = mk(&f);
+	mkcoll(s, "1.0");
+	uint8_t data[12288];
+	int acked = 0, failed = 0;
+	for (int i = 0; i < 12; i++) {
+		fill(data, sizeof(data), (unsigned)i);
+		struct store_txn *t = store_txn_new();
+		char oid[16];
+		snprintf(oid, sizeof(oid), "o%d", i % 4);
+		store_txn_write(t, "1.0", oid, 0, data, sizeof(data));
+		store_txn_setxattr(t, "1.0", oid, "txn", &i, sizeof(i));
+		int rc = store_apply_sync(s, t);
+		if (rc == 0) {
+			CHECK_EQ(failed, 0);
+			acked = i + 1;
+		} else {
+			CHECK_EQ(rc, NORN_EFAILED);
+			failed++;
+		}
+	}
+	CHECK(failed > 0);
+	CHECK_EQ(store_failed(s), NORN_EFAILED);
+	struct store_txn *t = store_txn_new();
+	store_txn_touch(t, "1.0", "x");
+	CHECK_EQ(store_queue_txn(s, t, NULL, NULL), NORN_EFAILED);
+	store_close_sync(s);
+	s = reopen();
+	for (int i = 0; i < 4 && i < acked; i++) {
+		int last = -1;
+		for (int j = 0; j < acked; j++)
+			if (j % 4 == i)
+				last = j;
+		char oid[16];
+		snprintf(oid, sizeof(oid), "o%d", i);
+		fill(data, sizeof(data), (unsigned)last);
+		check_read(s, "1.0", oid, 0, data, sizeof(data));
+		uint8_t *v;
+		size_t vl;
+		CHECK_EQ(store_getxattr(s, "1.0", oid, "txn", &v, &vl), 0);
+		int got;
+		memcpy(&got, v, sizeof(got));
+		free(v);
+		CHECK_EQ(got, last);
+	}
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+TEST(fault_write) { fault_case((struct store_fault){ .fail_write_n = 5 }); }
+TEST(fault_tear) { fault_case((struct store_fault){ .tear_write_n = 4 }); }
+TEST(fault_fsync) { fault_case((struct store_fault){ .fail_fsync_n = 6 }); }
+TEST(fault_commit) { fault_case((struct store_fault){ .fail_commit_n = 3 }); }
+
+TEST(big_object)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	size_t n = 4u << 20;
+	uint8_t *d = malloc(n);
+	fill(d, n, 9);
+	struct store_txn *t = store_txn_new();
+	store_txn_write(t, "1.0", "big", 0, d, n);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	check_read(s, "1.0", "big", 0, d, n);
+	t = store_txn_new();
+	store_txn_clone(t, "1.0", "big", "big2");
+	store_txn_remove(t, "1.0", "big");
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	check_read(s, "1.0", "big2", 0, d, n);
+	free(d);
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
+TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
+                  TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
+                  TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
+                  TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(big_object))
