@@ -53,6 +53,8 @@ NORN_OPT(store_size_bytes,       SIZE, 1ull << 30, 16u << 20, 1ull << 50, "size 
 NORN_OPT(store_queue_depth,      INT,  128, 1, 4096, "io_uring queue depth")
 NORN_OPT(store_commit_wait_us,   INT,  200, 0, 100000, "group commit: longest wait for more transactions")
 NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB map size for metadata")
+NORN_OPT(store_commit_batch_max, INT,  256, 1, 65536, "group commit: most transactions in one LMDB commit")
+NORN_OPT(store_max_object_bytes, SIZE, 128u << 20, 4096, 1ull << 32, "largest object the store accepts")
 
 /* --- nbd (norn-nbd) ----------------------------------------------------- */
 NORN_OPT(nbd_listen,               STR,  "127.0.0.1:10809", 0, 0, "norn-nbd listen addresses, comma-separated: HOST:PORT, [V6]:PORT, unix:PATH")
