@@ -263,6 +263,7 @@ void osdmap_free(struct osdmap *m)
 {
 	free(m->osds);
 	free(m->pools);
+	free(m->pg_temp);
 	crush_put(m->crush);
 	osdmap_init(m);
 }
@@ -274,8 +275,10 @@ int osdmap_copy(struct osdmap *dst, const struct osdmap *src)
 
 	t.osds = NULL;
 	t.pools = NULL;
+	t.pg_temp = NULL;
 	t.crush = NULL;
 	t.cap_pools = src->n_pools;
+	t.cap_pg_temp = src->n_pg_temp;
 	if (src->max_osd) {
 		t.osds = malloc((size_t)src->max_osd * sizeof(t.osds[0]));
 		if (!t.osds)
@@ -287,6 +290,12 @@ int osdmap_copy(struct osdmap *dst, const struct osdmap *src)
 		if (!t.pools)
 			goto fail_nomem;
 		memcpy(t.pools, src->pools, (size_t)src->n_pools * sizeof(t.pools[0]));
+	}
+	if (src->n_pg_temp) {
+		t.pg_temp = malloc((size_t)src->n_pg_temp * sizeof(t.pg_temp[0]));
+		if (!t.pg_temp)
+			goto fail_nomem;
+		memcpy(t.pg_temp, src->pg_temp, (size_t)src->n_pg_temp * sizeof(t.pg_temp[0]));
 	}
 	rc = crush_dup(src->crush, &t.crush);
 	if (rc)
@@ -300,6 +309,7 @@ fail_nomem:
 fail:
 	free(t.osds);
 	free(t.pools);
+	free(t.pg_temp);
 	return rc;
 }
 
@@ -433,6 +443,80 @@ static int osd_valid(const struct osdmap_osd *o)
 	return 1;
 }
 
+static int pg_cmp(int64_t pa, uint32_t sa, int64_t pb, uint32_t sb)
+{
+	if (pa != pb)
+		return pa < pb ? -1 : 1;
+	return sa < sb ? -1 : sa > sb;
+}
+
+/* Index of the pg_temp entry of (pool, seed), or -(insert position) - 1. */
+static long pg_temp_idx(const struct osdmap *m, int64_t pool, uint32_t seed)
+{
+	size_t lo = 0, hi = m->n_pg_temp;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = pg_cmp(m->pg_temp[mid].pg.pool, m->pg_temp[mid].pg.seed, pool, seed);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+const struct osdmap_pg_temp *osdmap_pg_temp_get(const struct osdmap *m, int64_t pool, uint32_t seed)
+{
+	long i = pg_temp_idx(m, pool, seed);
+
+	return i >= 0 ? &m->pg_temp[i] : NULL;
+}
+
+/* Is this pg_temp entry consistent with the map (pool, seed, size, OSDs)? */
+static int pg_temp_valid(const struct osdmap *m, const struct osdmap_pg_temp *t)
+{
+	const struct osdmap_pool *p = osdmap_pool(m, t->pg.pool);
+	uint32_t real = 0;
+
+	if (!p || t->pg.seed >= p->pg_num || t->n < 1 || t->n > p->size)
+		return 0;
+	for (uint32_t i = 0; i < t->n; i++) {
+		int32_t o = t->osds[i];
+
+		if (o == OSD_NONE) {
+			if (p->type != POOL_TYPE_ERASURE)
+				return 0;
+			continue;
+		}
+		if (!osdmap_osd_exists(m, o))
+			return 0;
+		for (uint32_t j = 0; j < i; j++)
+			if (t->osds[j] == o)
+				return 0;
+		real++;
+	}
+	for (uint32_t i = t->n; i < OSDMAP_MAX_POOL_SIZE; i++)
+		if (t->osds[i] != 0)
+			return 0;        /* canonical: unused slots are zero */
+	return real > 0;
+}
+
+/* Drop pg_temp entries the other changes of an incremental made invalid
+ * (pool removed, pg_num or size shrunk, OSD removed). */
+static void pg_temp_prune(struct osdmap *m)
+{
+	uint32_t o = 0;
+
+	for (uint32_t i = 0; i < m->n_pg_temp; i++)
+		if (pg_temp_valid(m, &m->pg_temp[i]))
+			m->pg_temp[o++] = m->pg_temp[i];
+	m->n_pg_temp = o;
+}
+
 /* Returns 0 or -EINVAL. */
 static int osdmap__validate(const struct osdmap *m)
 {
@@ -457,6 +541,17 @@ static int osdmap__validate(const struct osdmap *m)
 		for (uint32_t j = 0; j < i; j++)
 			if (!strcmp(m->pools[j].name, p->name))
 				return -EINVAL;
+	}
+	if (m->n_pg_temp > OSDMAP_MAX_PG_TEMP)
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->n_pg_temp; i++) {
+		const struct osdmap_pg_temp *t = &m->pg_temp[i];
+
+		if (!pg_temp_valid(m, t))
+			return -EINVAL;
+		if (i > 0 && pg_cmp(m->pg_temp[i - 1].pg.pool, m->pg_temp[i - 1].pg.seed,
+		                    t->pg.pool, t->pg.seed) >= 0)
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -577,6 +672,16 @@ int osdmap_encode(const struct osdmap *m, struct enc *e)
 	enc_u32(e, m->n_pools);
 	for (uint32_t i = 0; i < m->n_pools; i++)
 		pool_encode(e, &m->pools[i]);
+	enc_u32(e, m->n_pg_temp);
+	for (uint32_t i = 0; i < m->n_pg_temp; i++) {
+		const struct osdmap_pg_temp *t = &m->pg_temp[i];
+
+		enc_s64(e, t->pg.pool);
+		enc_u32(e, t->pg.seed);
+		enc_u8(e, (uint8_t)t->n);
+		for (uint32_t j = 0; j < t->n; j++)
+			enc_s32(e, t->osds[j]);
+	}
 	/* CRUSH blob: u32 length + crush_encode() bytes (length 0: none). */
 	if (m->crush) {
 		size_t lenpos = e->len;
@@ -649,6 +754,30 @@ int osdmap_decode(struct osdmap *m, const void *buf, size_t len)
 		pool_decode(&d, &t.pools[i]);
 		if (!d.err)
 			t.n_pools++;
+	}
+	n = dec_count(&d, OSDMAP_MAX_PG_TEMP, 8 + 4 + 1 + 4);
+	if (n) {
+		t.pg_temp = calloc(n, sizeof(t.pg_temp[0]));
+		if (!t.pg_temp) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		t.cap_pg_temp = n;
+	}
+	for (uint32_t i = 0; i < n && !d.err; i++) {
+		struct osdmap_pg_temp *pt = &t.pg_temp[i];
+
+		pt->pg.pool = dec_s64(&d);
+		pt->pg.seed = dec_u32(&d);
+		pt->n = dec_u8(&d);
+		if (pt->n > OSDMAP_MAX_POOL_SIZE) {
+			dec_fail(&d, NORN_ECORRUPT);
+			break;
+		}
+		for (uint32_t j = 0; j < pt->n; j++)
+			pt->osds[j] = dec_s32(&d);
+		if (!d.err)
+			t.n_pg_temp++;
 	}
 	blob = dec_blob(&d, &blob_len);
 	map__struct_end(&d, &tok, v, OSDMAP_VERSION);
@@ -988,6 +1117,24 @@ int osdmap_inc_crush_rm_osd(struct osdmap_inc *inc, int32_t osd)
 	return inc_osd_only(inc, OSDMAP_CH_CRUSH_RM_OSD, osd, &c);
 }
 
+int osdmap_inc_pg_temp(struct osdmap_inc *inc, int64_t pool, uint32_t seed,
+                       const int32_t *osds, uint32_t n)
+{
+	struct osdmap_change *c;
+	int rc;
+
+	if (n > OSDMAP_MAX_POOL_SIZE || (n && !osds))
+		return -EINVAL;
+	rc = inc_pool_only(inc, OSDMAP_CH_PG_TEMP, pool, &c);
+	if (c) {
+		c->u32 = seed;
+		c->n_osds = n;
+		for (uint32_t i = 0; i < n; i++)
+			c->osds[i] = osds[i];
+	}
+	return rc;
+}
+
 int osdmap_inc_flags_set(struct osdmap_inc *inc, uint32_t flags)
 {
 	struct osdmap_change *c;
@@ -1083,6 +1230,13 @@ static void change_encode(struct enc *e, const struct osdmap_change *c)
 		break;
 	case OSDMAP_CH_CRUSH_RM_OSD:
 		enc_s32(e, c->osd);
+		break;
+	case OSDMAP_CH_PG_TEMP:
+		enc_s64(e, c->pool);
+		enc_u32(e, c->u32);
+		enc_u8(e, (uint8_t)c->n_osds);
+		for (uint32_t i = 0; i < c->n_osds; i++)
+			enc_s32(e, c->osds[i]);
 		break;
 	default:
 		NORN_ASSERT(!"unknown osdmap change type");
@@ -1200,6 +1354,18 @@ static void change_decode(struct dec *d, struct osdmap_change *c)
 	case OSDMAP_CH_CRUSH_RM_OSD:
 		c->osd = dec_s32(d);
 		ok = osd_id_ok(c->osd);
+		break;
+	case OSDMAP_CH_PG_TEMP:
+		c->pool = dec_s64(d);
+		c->u32 = dec_u32(d);
+		c->n_osds = dec_u8(d);
+		if (c->n_osds > OSDMAP_MAX_POOL_SIZE) {
+			ok = 0;
+			break;
+		}
+		for (uint32_t i = 0; i < c->n_osds; i++)
+			c->osds[i] = dec_s32(d);
+		ok = c->pool >= 0;
 		break;
 	default:
 		ok = 0;
@@ -1390,6 +1556,48 @@ static int crush_set_osd(struct crush_map *c, int32_t osd, const char *host, uin
 	return 0;
 }
 
+static int pg_temp_set(struct osdmap *m, const struct osdmap_change *c)
+{
+	long i = pg_temp_idx(m, c->pool, c->u32);
+	struct osdmap_pg_temp t;
+
+	if (c->n_osds == 0) {
+		if (i < 0)
+			return -EINVAL;
+		memmove(&m->pg_temp[i], &m->pg_temp[i + 1],
+		        (m->n_pg_temp - (size_t)i - 1) * sizeof(m->pg_temp[0]));
+		m->n_pg_temp--;
+		return 0;
+	}
+	memset(&t, 0, sizeof(t));
+	t.pg.pool = c->pool;
+	t.pg.seed = c->u32;
+	t.n = c->n_osds;
+	memcpy(t.osds, c->osds, c->n_osds * sizeof(t.osds[0]));
+	if (!pg_temp_valid(m, &t))
+		return -EINVAL;
+	if (i >= 0) {
+		m->pg_temp[i] = t;
+		return 0;
+	}
+	if (m->n_pg_temp >= OSDMAP_MAX_PG_TEMP)
+		return -EINVAL;
+	if (m->n_pg_temp == m->cap_pg_temp) {
+		uint32_t nc = m->cap_pg_temp ? m->cap_pg_temp * 2 : 16;
+		struct osdmap_pg_temp *np = realloc(m->pg_temp, (size_t)nc * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		m->pg_temp = np;
+		m->cap_pg_temp = nc;
+	}
+	i = -i - 1;
+	memmove(&m->pg_temp[i + 1], &m->pg_temp[i], (m->n_pg_temp - (size_t)i) * sizeof(t));
+	m->pg_temp[i] = t;
+	m->n_pg_temp++;
+	return 0;
+}
+
 static int apply_change(struct osdmap *m, const struct osdmap_change *c, uint64_t epoch)
 {
 	struct osdmap_osd *o = NULL;
@@ -1501,6 +1709,8 @@ static int apply_change(struct osdmap *m, const struct osdmap_change *c, uint64_
 	}
 	case OSDMAP_CH_CRUSH_SET_OSD:
 		return crush_set_osd(m->crush, c->osd, c->str, c->u32);
+	case OSDMAP_CH_PG_TEMP:
+		return pg_temp_set(m, c);
 	case OSDMAP_CH_CRUSH_RM_OSD:
 		if (!m->crush || !crush_item_exists(m->crush, c->osd))
 			return -EINVAL;
@@ -1544,6 +1754,7 @@ int osdmap_apply_incremental(struct osdmap *m, const struct osdmap_inc *inc)
 		if (rc)
 			goto fail;
 	}
+	pg_temp_prune(&t);
 	if (osdmap__validate(&t)) {
 		rc = -EINVAL;
 		goto fail;
@@ -1711,47 +1922,85 @@ int osdmap_pg_to_raw(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
 	return pg_raw(m, p, pg_seed, raw, raw_n);
 }
 
-int osdmap_pg_to_up_acting(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
-                           int32_t up[OSDMAP_MAX_POOL_SIZE], uint32_t *up_n, int32_t *primary)
+/* Remove down OSDs from @in (n entries) into @out: shift left for
+ * replicated pools, OSD_NONE in place for erasure pools. Returns the
+ * count written. */
+static uint32_t filter_up(const struct osdmap *m, const struct osdmap_pool *p, const int32_t *in,
+                          uint32_t n, int32_t *out)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t osd = in[i];
+
+		if (osd != OSD_NONE && !osdmap_osd_is_up(m, osd))
+			osd = OSD_NONE;
+		if (p->type == POOL_TYPE_ERASURE)
+			out[k++] = osd;
+		else if (osd != OSD_NONE)
+			out[k++] = osd;
+	}
+	return k;
+}
+
+static int32_t first_osd(const int32_t *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i] != OSD_NONE)
+			return v[i];
+	return OSD_NONE;
+}
+
+int osdmap_pg_mapping(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
+                      struct osdmap_pg_mapping *out)
 {
 	const struct osdmap_pool *p = osdmap_pool(m, pool);
+	const struct osdmap_pg_temp *t;
 	int32_t raw[OSDMAP_MAX_POOL_SIZE];
-	uint32_t raw_n, n = 0;
+	uint32_t raw_n;
 	int rc;
 
-	*up_n = 0;
-	*primary = OSD_NONE;
+	memset(out, 0, sizeof(*out));
+	out->up_primary = OSD_NONE;
+	out->acting_primary = OSD_NONE;
 	if (!p)
 		return -ENOENT;
 	rc = pg_raw(m, p, pg_seed, raw, &raw_n);
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < raw_n; i++) {
-		int32_t osd = raw[i];
-
-		if (osd != OSD_NONE && !m->osds[osd].up)
-			osd = OSD_NONE;
-		if (p->type == POOL_TYPE_ERASURE)
-			up[n++] = osd;
-		else if (osd != OSD_NONE)
-			up[n++] = osd;
+	out->up_n = filter_up(m, p, raw, raw_n, out->up);
+	out->up_primary = first_osd(out->up, out->up_n);
+	t = osdmap_pg_temp_get(m, pool, pg_seed);
+	if (t) {
+		out->acting_n = filter_up(m, p, t->osds, t->n, out->acting);
+		out->acting_primary = first_osd(out->acting, out->acting_n);
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (up[i] != OSD_NONE) {
-			*primary = up[i];
-			break;
-		}
+	if (out->acting_primary == OSD_NONE) {
+		/* no pg_temp, or none of its OSDs is up: serve from the up set */
+		out->acting_n = out->up_n;
+		memcpy(out->acting, out->up, sizeof(out->acting));
+		out->acting_primary = out->up_primary;
 	}
-	*up_n = n;
 	return 0;
+}
+
+int osdmap_pg_to_up_acting(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
+                           int32_t up[OSDMAP_MAX_POOL_SIZE], uint32_t *up_n, int32_t *primary)
+{
+	struct osdmap_pg_mapping pm;
+	int rc = osdmap_pg_mapping(m, pool, pg_seed, &pm);
+
+	*up_n = pm.acting_n;
+	*primary = pm.acting_primary;
+	memcpy(up, pm.acting, pm.acting_n * sizeof(up[0]));
+	return rc;
 }
 
 int osdmap_pg_interval_changed(const struct osdmap *prev, const struct osdmap *cur, int64_t pool,
                                uint32_t seed)
 {
 	const struct osdmap_pool *a = osdmap_pool(prev, pool), *b = osdmap_pool(cur, pool);
-	int32_t ua[OSDMAP_MAX_POOL_SIZE], ub[OSDMAP_MAX_POOL_SIZE], pa, pb;
-	uint32_t na, nb;
+	struct osdmap_pg_mapping ma, mb;
 	int ra, rb;
 
 	if (!a || !b)
@@ -1759,13 +2008,14 @@ int osdmap_pg_interval_changed(const struct osdmap *prev, const struct osdmap *c
 	if (a->size != b->size || a->min_size != b->min_size || a->pg_num != b->pg_num ||
 	    a->pgp_num != b->pgp_num)
 		return 1;
-	ra = osdmap_pg_to_up_acting(prev, pool, seed, ua, &na, &pa);
-	rb = osdmap_pg_to_up_acting(cur, pool, seed, ub, &nb, &pb);
+	ra = osdmap_pg_mapping(prev, pool, seed, &ma);
+	rb = osdmap_pg_mapping(cur, pool, seed, &mb);
 	if (ra == -ENOMEM || rb == -ENOMEM)
 		return -ENOMEM;
 	if (ra || rb)
 		return 1;
-	return na != nb || pa != pb || memcmp(ua, ub, na * sizeof(ua[0])) != 0;
+	/* memset in osdmap_pg_mapping makes unused slots compare equal */
+	return memcmp(&ma, &mb, sizeof(ma)) != 0;
 }
 
 int osdmap_object_locate(const struct osdmap *m, int64_t pool, const void *name, size_t len,
@@ -1839,6 +2089,18 @@ int osdmap_dump_json(const struct osdmap *m, struct enc *out)
 		           p->created_epoch, p->quota_max_bytes, p->quota_max_objects);
 		map__json_str(out, p->application);
 		map__printf(out, "}");
+	}
+	map__printf(out, "],\"pg_temp\":[");
+	for (uint32_t i = 0; i < m->n_pg_temp; i++) {
+		const struct osdmap_pg_temp *t = &m->pg_temp[i];
+		char pg[PGID_STR_MAX];
+
+		if (pgid_format(&t->pg, pg, sizeof(pg)) < 0)
+			pg[0] = 0;
+		map__printf(out, "%s{\"pgid\":\"%s\",\"osds\":[", i ? "," : "", pg);
+		for (uint32_t j = 0; j < t->n; j++)
+			map__printf(out, "%s%d", j ? "," : "", t->osds[j]);
+		map__printf(out, "]}");
 	}
 	map__printf(out, "]}");
 	return enc_error(out);

@@ -24,6 +24,14 @@
  * sets keep positions (a missing chunk holder is OSD_NONE), while
  * replicated acting sets shift left.
  *
+ * pg_temp. The up set of a PG is what CRUSH says now; its acting set (who
+ * serves I/O) is normally the same. While a PG moves, the mon may pin a
+ * temporary acting set (pg_temp), e.g. the old holders, so they keep
+ * serving while the new up members are backfilled ("remapped"); the OSDs
+ * ask for it to be cleared once the up set is clean. Entries are dropped
+ * automatically when their pool is removed, when pg_num shrinks below
+ * their seed, and when an OSD they name is removed.
+ *
  * Encoding (osdmap_encode): u32 magic "NOSD", a versioned struct, u32
  * crc32c. Incrementals (osdmap_inc_encode): magic "NOSI", same framing.
  * Every count is bounded by a named maximum and by the bytes left; decoded
@@ -46,6 +54,7 @@ struct crush_map;
 #define OSDMAP_MAX_PG_NUM (1u << 20)     /* per pool */
 #define OSDMAP_MAX_POOL_SIZE 16          /* replicas, or k + m */
 #define OSDMAP_INC_MAX_CHANGES 65536
+#define OSDMAP_MAX_PG_TEMP (1u << 18)     /* pg_temp entries in a map */
 #define OSDMAP_CRUSH_BLOB_MAX (16u << 20)
 #define OSDMAP_WEIGHT_IN 0x10000u        /* in-weight of a fully in OSD */
 #define OSDMAP_CRUSH_WEIGHT_MAX (1000u << 16) /* CRUSH weight of one OSD (16.16) */
@@ -134,7 +143,22 @@ int osdmap_pool_validate(const struct osdmap_pool *p);
  * pg_num = pgp_num = @pg_num, rule 0, the given name (id unset). */
 void osdmap_pool_defaults(struct osdmap_pool *p, const char *name, uint32_t pg_num);
 
-/* The map. Owns osds[], pools[] and crush: free with osdmap_free(). Not
+/* A placement group: pool id and seed (0..pg_num-1). Text form is
+ * "<pool decimal>.<seed lower-case hex>", e.g. "1.2f". */
+struct pg_id {
+	int64_t pool;
+	uint32_t seed;
+};
+#define PGID_STR_MAX 32
+
+/* A pinned acting set for one PG (see pg_temp above). */
+struct osdmap_pg_temp {
+	struct pg_id pg;
+	uint32_t n;                      /* 1..pool size */
+	int32_t osds[OSDMAP_MAX_POOL_SIZE]; /* existing OSDs; OSD_NONE allowed for EC */
+};
+
+/* The map. Owns osds[], pools[], pg_temp[] and crush: free with osdmap_free(). Not
  * thread-safe for writes; any number of threads may read a map nobody
  * modifies (placement functions take it const). */
 struct osdmap {
@@ -149,6 +173,9 @@ struct osdmap {
 	uint32_t cap_pools;
 	struct osdmap_pool *pools;
 	int64_t next_pool_id;
+	uint32_t n_pg_temp;              /* pg_temp[] sorted by (pool, seed) */
+	uint32_t cap_pg_temp;
+	struct osdmap_pg_temp *pg_temp;
 	struct crush_map *crush;         /* owned; NULL until the mon sets one */
 };
 
@@ -214,6 +241,7 @@ enum osdmap_change_type {
 	OSDMAP_CH_FLAGS_UNSET,     /* u32 = flags to clear */
 	OSDMAP_CH_CRUSH_SET_OSD,   /* osd, str = host, u32 = CRUSH weight (16.16): see below */
 	OSDMAP_CH_CRUSH_RM_OSD,    /* osd: remove the device from the CRUSH map */
+	OSDMAP_CH_PG_TEMP,         /* pool, u32 = seed, n_osds + osds (n_osds 0: clear) */
 	OSDMAP_CH_TYPE_MAX
 };
 
@@ -248,6 +276,8 @@ struct osdmap_change {
 	uint8_t uuid[MAP_UUID_LEN];
 	char str[MAP_HOST_MAX];          /* host, pool name or app (fits all) */
 	struct osdmap_pool pool_def;
+	uint32_t n_osds;                 /* PG_TEMP */
+	int32_t osds[OSDMAP_MAX_POOL_SIZE];
 	uint8_t *blob;
 	size_t blob_len;
 };
@@ -301,6 +331,12 @@ int osdmap_inc_crush_blob(struct osdmap_inc *inc, const void *blob, size_t len);
  * removes the device (-EINVAL if absent). */
 int osdmap_inc_crush_set_osd(struct osdmap_inc *inc, int32_t osd, const char *host, uint32_t weight);
 int osdmap_inc_crush_rm_osd(struct osdmap_inc *inc, int32_t osd);
+/* Pin (n >= 1) or clear (n == 0) the acting set of PG (@pool, @seed).
+ * Apply checks the pool and seed exist, n <= pool size, every entry is an
+ * existing OSD (or OSD_NONE in an erasure pool, not all of them) and no
+ * OSD appears twice; clearing an absent entry is an error. */
+int osdmap_inc_pg_temp(struct osdmap_inc *inc, int64_t pool, uint32_t seed,
+                       const int32_t *osds, uint32_t n);
 int osdmap_inc_flags_set(struct osdmap_inc *inc, uint32_t flags);
 int osdmap_inc_flags_unset(struct osdmap_inc *inc, uint32_t flags);
 
@@ -327,13 +363,7 @@ int osdmap_apply_incremental(struct osdmap *m, const struct osdmap_inc *inc);
 
 /* ---- placement --------------------------------------------------------- */
 
-/* A placement group: pool id and seed (0..pg_num-1). Text form is
- * "<pool decimal>.<seed lower-case hex>", e.g. "1.2f". */
-struct pg_id {
-	int64_t pool;
-	uint32_t seed;
-};
-#define PGID_STR_MAX 32
+/* struct pg_id: see the placement section below. */
 
 /* Format into @buf; returns the length or -ENOSPC. */
 int pgid_format(const struct pg_id *pg, char *buf, size_t cap);
@@ -364,18 +394,36 @@ struct pg_id osdmap_object_to_pg(const struct osdmap_pool *pool, const void *nam
 /* The CRUSH input for a PG: hash of (pool id, stable_mod(seed, pgp_num)). */
 uint32_t osdmap_pg_pps(const struct osdmap_pool *pool, uint32_t seed);
 
-/* Compute the up set of PG (@pool, @pg_seed): CRUSH with the pool's rule,
+/* The full mapping of a PG. */
+struct osdmap_pg_mapping {
+	uint32_t up_n;
+	int32_t up[OSDMAP_MAX_POOL_SIZE];
+	int32_t up_primary;
+	uint32_t acting_n;
+	int32_t acting[OSDMAP_MAX_POOL_SIZE];
+	int32_t acting_primary;
+};
+
+/* Map PG (@pool, @pg_seed). The up set: CRUSH with the pool's rule,
  * x = osdmap_pg_pps(), the in-weight vector (0 for non-existent OSDs),
- * then OSDs that are down or do not exist are removed: replicated pools
- * shift the rest left, erasure pools keep positions with OSD_NONE.
- * @up has room for OSDMAP_MAX_POOL_SIZE entries; *@up_n gets the number of
- * positions (for EC always `size`), *@primary the first OSD that is not
- * OSD_NONE (or OSD_NONE if none). There is no pg_temp yet, so the acting
- * set equals the up set. Thread-safe on a const map (allocates scratch).
- * Returns 0, -ENOENT (no such pool), -EINVAL (seed >= pg_num, no CRUSH map
- * or rule), -ENOMEM. */
+ * then OSDs that are down are removed: replicated pools shift the rest
+ * left, erasure pools keep positions with OSD_NONE (up_n is then always
+ * `size`). The acting set: the PG's pg_temp entry filtered the same way
+ * if there is one and it keeps at least one up OSD, else the up set.
+ * A primary is the first entry that is not OSD_NONE (OSD_NONE if none).
+ * Thread-safe on a const map (allocates scratch). Returns 0, -ENOENT (no
+ * such pool), -EINVAL (seed >= pg_num, no CRUSH map or rule), -ENOMEM. */
+int osdmap_pg_mapping(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
+                      struct osdmap_pg_mapping *out);
+
+/* Shortcut for clients: the acting set and acting primary of the PG (see
+ * osdmap_pg_mapping; equal to the up set unless a pg_temp is pinned).
+ * @up has room for OSDMAP_MAX_POOL_SIZE entries. Same returns. */
 int osdmap_pg_to_up_acting(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
                            int32_t up[OSDMAP_MAX_POOL_SIZE], uint32_t *up_n, int32_t *primary);
+
+/* The pg_temp entry of a PG, or NULL. Valid until the map is modified. */
+const struct osdmap_pg_temp *osdmap_pg_temp_get(const struct osdmap *m, int64_t pool, uint32_t seed);
 
 /* The raw CRUSH result for the PG before removing down OSDs (ignoring the
  * up state but honouring in-weights): what peering compares across
@@ -385,13 +433,14 @@ int osdmap_pg_to_raw(const struct osdmap *m, int64_t pool, uint32_t pg_seed,
 
 /* Did PG (@pool, @seed) start a new peering interval between map @prev and
  * map @cur? True (1) if the pool exists in only one of them, or the PG's
- * up/acting set, primary, size, min_size, pg_num or pgp_num differ, or the
+ * up set, acting set, either primary, size, min_size, pg_num or pgp_num
+ * differ, or the
  * PG cannot be mapped in one of them. 0 if the interval continues, or
  * -ENOMEM. */
 int osdmap_pg_interval_changed(const struct osdmap *prev, const struct osdmap *cur, int64_t pool,
                                uint32_t seed);
 
-/* Convenience: name -> PG -> up/acting set, as above. */
+/* Convenience: name -> PG -> acting set and primary, as above. */
 int osdmap_object_locate(const struct osdmap *m, int64_t pool, const void *name, size_t len,
                          struct pg_id *pgid, int32_t osds[OSDMAP_MAX_POOL_SIZE],
                          uint32_t *n, int32_t *primary);

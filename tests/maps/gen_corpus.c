@@ -39,6 +39,24 @@ int main(int argc, char **argv)
 	enc_init(&e, 0);
 	NORN_ASSERT(osdmap_encode(&m, &e) == 0);
 	put(argv[1], "osdmap_full", 0, &e);
+	{
+		struct osdmap t;
+		int32_t pin[3] = { 0, 4, 8 }, ecpin[3] = { 1, OSD_NONE, 5 };
+
+		osdmap_init(&t);
+		NORN_ASSERT(osdmap_copy(&t, &m) == 0);
+		osdmap_inc_init(&inc, &t, 3);
+		osdmap_inc_pg_temp(&inc, 0, 1, pin, 3);
+		osdmap_inc_pg_temp(&inc, 1, 2, ecpin, 3);
+		osdmap_inc_flags_set(&inc, OSDMAP_FLAG_NOOUT | OSDMAP_FLAG_NOSCRUB);
+		osdmap_inc_osd_down(&inc, 7);
+		NORN_ASSERT(osdmap_apply_incremental(&t, &inc) == 0);
+		osdmap_inc_free(&inc);
+		enc_reset(&e);
+		NORN_ASSERT(osdmap_encode(&t, &e) == 0);
+		put(argv[1], "osdmap_full_pg_temp", 0, &e);
+		osdmap_free(&t);
+	}
 
 	osdmap_inc_init(&inc, &m, 5);
 	osdmap_inc_osd_down(&inc, 1);
@@ -52,6 +70,12 @@ int main(int argc, char **argv)
 	osdmap_inc_osd_up(&inc, 15, &a);
 	osdmap_inc_crush_set_osd(&inc, 15, "h5", 0x18000);
 	osdmap_inc_crush_rm_osd(&inc, 11);
+	{
+		int32_t pin[3] = { 0, 4, 8 }, ecpin[3] = { 1, OSD_NONE, 5 };
+
+		osdmap_inc_pg_temp(&inc, 0, 1, pin, 3);
+		osdmap_inc_pg_temp(&inc, 1, 2, ecpin, 3);
+	}
 	enc_reset(&e);
 	NORN_ASSERT(osdmap_inc_encode(&inc, &e) == 0);
 	put(argv[1], "osdmap_inc", 1, &e);

@@ -704,6 +704,116 @@ TEST(crush_edits_and_intervals)
 	osdmap_free(&prev);
 }
 
+TEST(pg_temp)
+{
+	struct osdmap m, prev, r;
+	struct osdmap_inc inc;
+	struct osdmap_pg_mapping pm, pm0;
+	struct enc e;
+	int32_t acting[OSDMAP_MAX_POOL_SIZE], pr;
+	uint32_t n;
+
+	make_map(&m);
+	osdmap_init(&prev);
+	CHECK_EQ(osdmap_copy(&prev, &m), 0);
+	CHECK_EQ(osdmap_pg_mapping(&m, 0, 0, &pm0), 0);
+	CHECK(!memcmp(pm0.up, pm0.acting, sizeof(pm0.up)) && pm0.up_primary == pm0.acting_primary);
+	/* pin PG 0.0 to three OSDs other than its up set, on distinct hosts */
+	int32_t pin[3], k = 0;
+	for (int32_t o = 0; o < NOSD && k < 3; o++) {
+		int clash = 0;
+		for (int j = 0; j < 3; j++)
+			clash |= pm0.up[j] == o;
+		for (int j = 0; j < k; j++)
+			clash |= host_of(pin[j]) == host_of(o);
+		if (!clash)
+			pin[k++] = o;
+	}
+	CHECK_EQ(k, 3);
+	int32_t ec_pin[3] = { 1, OSD_NONE, 5 };
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 0, 0, pin, 3), 0);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 1, 3, ec_pin, 3), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(m.n_pg_temp, 2);
+	CHECK(osdmap_pg_temp_get(&m, 0, 0) != NULL);
+	CHECK(osdmap_pg_temp_get(&m, 0, 1) == NULL);
+	CHECK_EQ(osdmap_pg_mapping(&m, 0, 0, &pm), 0);
+	CHECK(!memcmp(pm.up, pm0.up, sizeof(pm.up)));        /* up unchanged */
+	CHECK_EQ(pm.acting_n, 3);
+	CHECK(!memcmp(pm.acting, pin, sizeof(pin)));
+	CHECK_EQ(pm.acting_primary, pin[0]);
+	CHECK_EQ(osdmap_pg_to_up_acting(&m, 0, 0, acting, &n, &pr), 0);
+	CHECK(n == 3 && pr == pin[0] && !memcmp(acting, pin, sizeof(pin)));
+	CHECK_EQ(osdmap_pg_interval_changed(&prev, &m, 0, 0), 1);
+	CHECK_EQ(osdmap_pg_interval_changed(&prev, &m, 0, 1), 0);
+	/* EC positions: OSD_NONE kept, primary is the first real one */
+	CHECK_EQ(osdmap_pg_mapping(&m, 1, 3, &pm), 0);
+	CHECK(pm.acting_n == 3 && pm.acting[1] == OSD_NONE && pm.acting_primary == 1);
+	/* full map round trip keeps pg_temp */
+	encode(&m, &e);
+	osdmap_init(&r);
+	CHECK_EQ(osdmap_decode(&r, e.buf, e.len), 0);
+	CHECK(same_encoding(&m, &r));
+	CHECK_EQ(r.n_pg_temp, 2);
+	enc_reset(&e);
+	CHECK_EQ(osdmap_dump_json(&m, &e), 0);
+	enc_u8(&e, 0);
+	CHECK(strstr((char *)e.buf, "\"pg_temp\":[{\"pgid\":\"0.0\",\"osds\":["));
+	CHECK(strstr((char *)e.buf, "{\"pgid\":\"1.3\",\"osds\":[1,-1,5]}]"));
+	enc_free(&e);
+	osdmap_free(&r);
+	/* pinned primary down: acting shifts left; all pinned down: back to up */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_osd_down(&inc, pin[0]), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(osdmap_pg_mapping(&m, 0, 0, &pm), 0);
+	CHECK(pm.acting_n == 2 && pm.acting[0] == pin[1] && pm.acting_primary == pin[1]);
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_osd_down(&inc, pin[1]), 0);
+	CHECK_EQ(osdmap_inc_osd_down(&inc, pin[2]), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(osdmap_pg_mapping(&m, 0, 0, &pm), 0);
+	CHECK(!memcmp(pm.acting, pm.up, sizeof(pm.up)) && pm.acting_primary == pm.up_primary);
+	/* bad pins are refused */
+	int32_t dup[2] = { 1, 1 }, ghost[1] = { NOSD + 3 }, none[2] = { OSD_NONE, 2 }, four[4] = { 0, 3, 6, 9 };
+	int32_t allnone[3] = { OSD_NONE, OSD_NONE, OSD_NONE };
+	struct { int64_t pool; uint32_t seed; const int32_t *o; uint32_t n; } bad[] = {
+		{ 0, 1, dup, 2 }, { 0, 1, ghost, 1 }, { 0, 1, none, 2 }, { 0, 1, four, 4 },
+		{ 0, 64, pin, 3 }, { 9, 0, pin, 3 }, { 0, 5, NULL, 0 }, { 1, 0, allnone, 3 },
+	};
+	for (size_t i = 0; i < NORN_ARRAY_SIZE(bad); i++) {
+		osdmap_inc_init(&inc, &m, 1);
+		CHECK_EQ(osdmap_inc_pg_temp(&inc, bad[i].pool, bad[i].seed, bad[i].o, bad[i].n), 0);
+		apply_via_encoding(&m, &inc, -EINVAL);
+	}
+	/* clearing works; removing an OSD or a pool prunes its entries */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 0, 0, NULL, 0), 0);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 0, 7, &ec_pin[2], 1), 0);   /* pins osd.5 */
+	apply_via_encoding(&m, &inc, 0);
+	CHECK(osdmap_pg_temp_get(&m, 0, 0) == NULL);
+	CHECK_EQ(m.n_pg_temp, 2);
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_osd_down(&inc, 5), 0);
+	CHECK_EQ(osdmap_inc_rm_osd(&inc, 5), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(m.n_pg_temp, 0);     /* both named osd.5 */
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 1, 3, ec_pin, 2), 0);
+	CHECK_EQ(osdmap_inc_pg_temp(&inc, 0, 63, ec_pin, 1), 0);
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(m.n_pg_temp, 2);
+	osdmap_inc_init(&inc, &m, 1);
+	CHECK_EQ(osdmap_inc_pool_rm(&inc, 1), 0);
+	CHECK_EQ(osdmap_inc_pool_set(&inc, 0, POOL_FIELD_PGP_NUM, 32), 0);
+	CHECK_EQ(osdmap_inc_pool_set(&inc, 0, POOL_FIELD_PG_NUM, 32), 0);  /* 0.3f goes */
+	apply_via_encoding(&m, &inc, 0);
+	CHECK_EQ(m.n_pg_temp, 0);
+	osdmap_free(&m);
+	osdmap_free(&prev);
+}
+
 TEST(dumps)
 {
 	struct osdmap m;
@@ -749,4 +859,5 @@ TEST_MAIN(TEST_ENTRY(build_and_roundtrip), TEST_ENTRY(truncation_and_corruption)
           TEST_ENTRY(stable_mod_properties), TEST_ENTRY(placement_basic_and_golden),
           TEST_ENTRY(placement_down_and_out), TEST_ENTRY(placement_ec_keeps_positions),
           TEST_ENTRY(placement_size_and_distribution), TEST_ENTRY(crush_edits_and_intervals),
+          TEST_ENTRY(pg_temp),
           TEST_ENTRY(dumps))
