@@ -611,7 +611,9 @@ static void load_bucket_cb(void *arg, int err, const struct s3_bucket_info *b)
 	*o->binfo = *b;
 	int owner = !o->anonymous && !strcmp(b->owner, o->user.uid);
 	if (!owner) {
-		int pub = o->allow_public_read && b->acl >= S3_ACL_PUBLIC_READ;
+		/* 2: an object read; the object's own ACL decides later. */
+		int pub = o->allow_public_read == 2 ||
+		          (o->allow_public_read && b->acl >= S3_ACL_PUBLIC_READ);
 		if (o->need_owner || !pub) {
 			send_error(o, E_AccessDenied);
 			return;
@@ -1298,7 +1300,7 @@ static void h_get_object(struct op *o)
 {
 	o->head_only = !strcmp(o->req->method, "HEAD");
 	snprintf(o->req->log_op, sizeof(o->req->log_op), o->head_only ? "HeadObject" : "GetObject");
-	with_bucket(o, 1, h_get_object2);
+	with_bucket(o, 2, h_get_object2);
 }
 
 /* --- DeleteObject ------------------------------------------------------ */

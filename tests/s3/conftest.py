@@ -26,7 +26,8 @@ class Gateway:
         self.port = int(endpoint.rsplit(":", 1)[1])
 
     def client(self, keys=ALICE, **cfg):
-        c = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, **cfg)
+        c = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
+                   signature_version="s3v4", **cfg)
         return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=keys[0],
                             aws_secret_access_key=keys[1], region_name="us-east-1", config=c)
 

@@ -1,0 +1,211 @@
+/* The HTTP server in-process: keep-alive, pipelining, header-size limit,
+ * rate limit flag, body streaming with backpressure, garbage input. A
+ * tiny echo application answers each request with its method, path and
+ * body length; a client thread talks over 127.0.0.1. */
+#include "tests/harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "client/s3/s3_http.h"
+
+struct app {
+	int requests;
+	uint64_t max_piece;
+};
+
+struct echo {
+	struct app *app;
+	uint64_t total;
+	char out[256];
+};
+
+static void echo_body(struct s3_http_req *req, int err, const char *p, size_t n, void *arg)
+{
+	struct echo *e = arg;
+	if (err || n == 0) {
+		int len = snprintf(e->out, sizeof(e->out), "%s %s %llu%s", req->method, req->path,
+		                   (unsigned long long)e->total, req->limit ? " limited" : "");
+		s3_http_send_head(req, err ? 400 : 200, NULL, len);
+		s3_http_write_copy(req, e->out, (size_t)len);
+		free(e);
+		s3_http_end(req);
+		return;
+	}
+	if (n > e->app->max_piece)
+		e->app->max_piece = n;
+	e->total += n;
+	s3_http_body_read(req, echo_body, e);
+}
+
+static void on_request(void *ctx, struct s3_http_req *req)
+{
+	struct app *a = ctx;
+	struct echo *e = calloc(1, sizeof(*e));
+	a->requests++;
+	e->app = a;
+	s3_http_body_read(req, echo_body, e);
+}
+
+struct client_job {
+	int port;
+	const char *send;
+	size_t send_len;
+	size_t body_extra;     /* bytes of 'x' appended after send */
+	char resp[8192];
+	size_t resp_len;
+	size_t want_responses;
+};
+
+static void *client_thread(void *arg)
+{
+	struct client_job *j = arg;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)j->port) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return NULL;
+	struct timeval tv = { 5, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)!write(fd, j->send, j->send_len);
+	char *x = malloc(65536);
+	memset(x, 'x', 65536);
+	for (size_t left = j->body_extra; left;) {
+		size_t n = left > 65536 ? 65536 : left;
+		ssize_t w = write(fd, x, n);
+		if (w <= 0)
+			break;
+		left -= (size_t)w;
+	}
+	free(x);
+	for (;;) {
+		ssize_t r = read(fd, j->resp + j->resp_len, sizeof(j->resp) - 1 - j->resp_len);
+		if (r <= 0)
+			break;
+		j->resp_len += (size_t)r;
+		j->resp[j->resp_len] = 0;
+		size_t count = 0;
+		for (const char *p = j->resp; (p = strstr(p, "HTTP/1.1 ")); p++)
+			count++;
+		if (j->want_responses && count >= j->want_responses && strstr(j->resp, "\r\n\r\n")) {
+			/* wait for the last body a little */
+			const char *last = j->resp;
+			for (const char *p = j->resp; (p = strstr(p, "HTTP/1.1 ")); p++)
+				last = p;
+			const char *b = strstr(last, "\r\n\r\n");
+			if (b && strlen(b + 4) > 0)
+				break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int run_server(struct client_job *j, uint32_t rate, size_t max_hdr, struct app *a)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct s3_http_server *s;
+	struct s3_http_config cfg = { .addr = "127.0.0.1", .port = 0, .max_header_bytes = max_hdr,
+	                              .max_req_per_sec = rate };
+	struct s3_http_handlers h = { on_request, a };
+	CHECK_EQ(s3_http_server_start(&loop, &cfg, &h, &s), 0);
+	j->port = s3_http_port(s);
+	pthread_t t;
+	pthread_create(&t, NULL, client_thread, j);
+	/* Run the loop until the client is done. */
+	for (int i = 0; i < 100000; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (pthread_tryjoin_np(t, NULL) == 0)
+			break;
+		usleep(200);
+	}
+	s3_http_server_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0);
+	return 0;
+}
+
+TEST(pipelined_keepalive)
+{
+	struct app a = { 0 };
+	struct client_job j;
+	memset(&j, 0, sizeof(j));
+	j.send = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+	         "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+	         "GET /c?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+	j.send_len = strlen(j.send);
+	j.want_responses = 3;
+	run_server(&j, 0, 0, &a);
+	CHECK_EQ(a.requests, 3);
+	const char *r1 = strstr(j.resp, "GET /a 0");
+	const char *r2 = strstr(j.resp, "PUT /b 5");
+	const char *r3 = strstr(j.resp, "GET /c 0");
+	CHECK(r1 && r2 && r3 && r1 < r2 && r2 < r3);
+	CHECK(strstr(j.resp, "Connection: keep-alive"));
+}
+
+TEST(streamed_body_in_pieces)
+{
+	struct app a = { 0 };
+	struct client_job j;
+	char hdr[128];
+	memset(&j, 0, sizeof(j));
+	size_t len = 20u << 20;
+	snprintf(hdr, sizeof(hdr), "PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", len);
+	j.send = hdr;
+	j.send_len = strlen(hdr);
+	j.body_extra = len;
+	j.want_responses = 1;
+	run_server(&j, 0, 0, &a);
+	char want[64];
+	snprintf(want, sizeof(want), "PUT /big %zu", len);
+	CHECK(strstr(j.resp, want));
+	/* Never more than one read buffer (plus a stash) at a time. */
+	CHECK(a.max_piece <= 2 * S3_HTTP_READ_BUF_BYTES);
+}
+
+TEST(header_limit)
+{
+	struct app a = { 0 };
+	struct client_job j;
+	memset(&j, 0, sizeof(j));
+	static char big[8192];
+	int n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ");
+	memset(big + n, 'p', 5000);
+	memcpy(big + n + 5000, "\r\n\r\n", 5);
+	j.send = big;
+	j.send_len = strlen(big);
+	run_server(&j, 0, 2048, &a);
+	CHECK_EQ(a.requests, 0);
+	CHECK(strstr(j.resp, "HTTP/1.1 431"));
+	CHECK(strstr(j.resp, "Connection: close"));
+}
+
+TEST(garbage_and_rate_limit)
+{
+	struct app a = { 0 };
+	struct client_job j;
+	memset(&j, 0, sizeof(j));
+	j.send = "\x16\x03\x01 not http at all\r\n\r\n";
+	j.send_len = strlen(j.send);
+	run_server(&j, 0, 0, &a);
+	CHECK(strstr(j.resp, "HTTP/1.1 400"));
+	CHECK_EQ(a.requests, 0);
+
+	struct app b = { 0 };
+	memset(&j, 0, sizeof(j));
+	j.send = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n"
+	         "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n";
+	j.send_len = strlen(j.send);
+	j.want_responses = 3;
+	run_server(&j, 2, 0, &b);
+	CHECK_EQ(b.requests, 3);
+	CHECK(strstr(j.resp, "GET /3 0 limited"));
+	CHECK(!strstr(j.resp, "GET /2 0 limited"));
+}
+
+TEST_MAIN(TEST_ENTRY(pipelined_keepalive), TEST_ENTRY(streamed_body_in_pieces), TEST_ENTRY(header_limit),
+          TEST_ENTRY(garbage_and_rate_limit))
