@@ -15,6 +15,7 @@ PKGS=(
   fio libnbd-bin nbdkit qemu-utils e2fsprogs fuse3 iproute2 iptables
   python3 python3-boto3 python3-requests python3-pytest
   awscli s3cmd rclone procps psmisc
+  openssl
 )
 
 missing=()
