@@ -835,6 +835,39 @@ TEST(keepalive_and_timeouts)
 	teardown(&c, 1);
 }
 
+TEST(close_cancels_queued)
+{
+	setup();
+	start_client(&cli, "client.admin");
+	/* Nothing listens on this port: the conn keeps retrying. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	socklen_t al = sizeof(a);
+	CHECK(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+	int port = ntohs(a.sin_port);
+	struct msgr_conn *c;
+	CHECK_EQ(msgr_connect(cli.m, "127.0.0.1", port, NULL, &c), 0);
+	static struct ping p[100];
+	int freed[2] = { 0, 0 };
+	for (int i = 0; i < 100; i++) {
+		struct iovec iov = { &p[i], sizeof(p[i]) };
+		CHECK_EQ(msgr_send(c, T_PING, (uint64_t)i, 1, &iov, 1, free_count, freed), 0);
+	}
+	run_for(150);
+	CHECK(cli.down >= 1);
+	CHECK_EQ(cli.up, 0);
+	CHECK_EQ(freed[0] + freed[1], 0);
+	int closed = 0;
+	msgr_conn_close(c, closed_cb, &closed);
+	CHECK_EQ(freed[1], 100);      /* every queued message dropped, once */
+	CHECK_EQ(freed[0], 0);
+	close(fd);
+	c = NULL;
+	teardown(&c, 1);
+}
+
 /* ---- a recording TCP proxy (for "what is on the wire") ----------------- */
 
 struct pxside {
@@ -971,4 +1004,5 @@ TEST_MAIN_TIMEOUT(90, TEST_ENTRY(order_10000), TEST_ENTRY(payload_64mib),
                   TEST_ENTRY(peer_killed_mid_frame), TEST_ENTRY(garbage_frames),
                   TEST_ENTRY(auth_failures), TEST_ENTRY(tickets_handshake),
                   TEST_ENTRY(reconnect_after_restart), TEST_ENTRY(backpressure),
-                  TEST_ENTRY(keepalive_and_timeouts), TEST_ENTRY(wire_contents))
+                  TEST_ENTRY(keepalive_and_timeouts), TEST_ENTRY(wire_contents),
+                  TEST_ENTRY(close_cancels_queued))
