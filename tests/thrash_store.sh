@@ -13,8 +13,3 @@ for i in $(seq 1 "$SEEDS"); do
   NORN_CRASH_SEED=$seed NORN_CRASH_CYCLES=$CYCLES NORN_TEST_TIMEOUT=7200 \
     "$B"/tests/store/test_store_crash | tail -3
 done
-# fault injection through the environment seam as well
-for f in write:3 tear:5 fsync:4 commit:2; do
-  echo "== fault $f"
-  NORN_STORE_FAULT=$f "$B"/tests/store/test_store fault_write | tail -1
-done

@@ -417,6 +417,13 @@ TEST(fault_tear) { fault_case((struct store_fault){ .tear_write_n = 4 }); }
 TEST(fault_fsync) { fault_case((struct store_fault){ .fail_fsync_n = 6 }); }
 TEST(fault_commit) { fault_case((struct store_fault){ .fail_commit_n = 3 }); }
 
+/* The same through the environment seam the daemons honour. */
+TEST(fault_env)
+{
+	setenv("NORN_STORE_FAULT", "tear:6", 1);
+	fault_case((struct store_fault){ 0 });
+}
+
 TEST(big_object)
 {
 	struct store *s = mk(NULL);
@@ -442,4 +449,5 @@ TEST(big_object)
 TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
                   TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
                   TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
-                  TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(big_object))
+                  TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(fault_env),
+                  TEST_ENTRY(big_object))
