@@ -728,9 +728,9 @@ int osdmap_decode(struct osdmap *m, const void *buf, size_t len)
 	t.modified_ns = dec_u64(&d);
 	t.flags = dec_u32(&d);
 	t.next_pool_id = dec_s64(&d);
-	/* An OSD entry is at least its 6-byte struct header plus ~60 bytes;
-	 * bound by 6 so dec_count never over-allocates. */
-	n = dec_count(&d, OSDMAP_MAX_OSD, 6);
+	/* An OSD entry is at least 78 bytes (osd_encode with empty strings),
+	 * so a short input cannot make us allocate many slots. */
+	n = dec_count(&d, OSDMAP_MAX_OSD, 78);
 	if (n) {
 		t.osds = calloc(n, sizeof(t.osds[0]));
 		if (!t.osds) {
@@ -1407,8 +1407,9 @@ int osdmap_inc_decode(struct osdmap_inc *inc, const void *buf, size_t len)
 	inc->epoch = dec_u64(&d);
 	dec_copy(&d, inc->fsid, MAP_UUID_LEN);
 	inc->modified_ns = dec_u64(&d);
-	/* A change is at least a 6-byte struct header and its type byte. */
-	n = dec_count(&d, OSDMAP_INC_MAX_CHANGES, 7);
+	/* A change is at least a 6-byte struct header, its type byte and a
+	 * 4-byte argument. */
+	n = dec_count(&d, OSDMAP_INC_MAX_CHANGES, 11);
 	if (n) {
 		inc->ch = calloc(n, sizeof(inc->ch[0]));
 		if (!inc->ch) {

@@ -64,7 +64,8 @@ struct crush_map;
 /* An empty position in an acting set, or "no primary". */
 #define OSD_NONE (-1)
 
-/* Cluster flags (osdmap.flags). */
+/* Cluster flags (osdmap.flags). They are policy for the mon and the
+ * daemons to honour; osdmap_apply_incremental() does not enforce them. */
 #define OSDMAP_FLAG_NOUP        (1u << 0)  /* OSDs may not be marked up */
 #define OSDMAP_FLAG_NODOWN      (1u << 1)  /* failure reports are ignored */
 #define OSDMAP_FLAG_NOOUT       (1u << 2)  /* down OSDs are not marked out automatically */
