@@ -38,6 +38,11 @@ NORN_OPT(mon_election_timeout_ms,      MS, 1000, 50, 60000, "base Raft election 
 NORN_OPT(mon_tick_ms,                  MS, 100, 5, 10000, "Raft tick interval")
 NORN_OPT(mon_snapshot_every,           INT, 1000, 10, 100000000, "entries between Raft snapshots")
 NORN_OPT(mon_pool_near_full_ratio_pct, INT, 85, 1, 100, "POOL_NEAR_FULL threshold (percent)")
+NORN_OPT(mon_osd_min_down_reporters,   INT, 2, 1, 100, "distinct hosts (other than the target's) whose OSDs must report a peer failed before the mon marks it down")
+NORN_OPT(mon_osd_nearfull_ratio_pct,   INT, 85, 1, 100, "OSD_NEARFULL threshold (percent used)")
+NORN_OPT(mon_osd_full_ratio_pct,       INT, 95, 1, 100, "OSD_FULL threshold (percent used)")
+NORN_OPT(mon_ticket_ttl_ms,            MS, 3600000, 1000, 86400000ull * 30, "lifetime of an OSD-service ticket")
+NORN_OPT(mon_service_key_ttl_ms,       MS, 7200000, 10000, 86400000ull * 30, "lifetime of a rotating service key (rotated at half)")
 
 /* --- osd -------------------------------------------------------------- */
 NORN_OPT(osd_id,                 INT,  -1, -1, 1000000, "this OSD's id")

@@ -506,9 +506,10 @@ out:
 	return rc;
 }
 
+int norn_cli_crush_cluster(struct norn_cli_ctx *ctx, int argc, char **argv);
+
 static int cmd_crush(struct norn_cli_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	if (argc < 2) {
 		crush_usage(stderr);
 		return 2;
@@ -522,6 +523,10 @@ static int cmd_crush(struct norn_cli_ctx *ctx, int argc, char **argv)
 		return cmd_test(argc - 1, argv + 1);
 	if (!strcmp(sub, "diff"))
 		return cmd_diff(argc - 1, argv + 1);
+	/* the cluster's live CRUSH map: tools/cmd_cluster.c (owner: mon) */
+	if (!strcmp(sub, "show") || !strcmp(sub, "rule") || !strcmp(sub, "add-bucket") ||
+	    !strcmp(sub, "move") || !strcmp(sub, "set-weight"))
+		return norn_cli_crush_cluster(ctx, argc, argv);
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
 		crush_usage(stdout);
 		return 0;
