@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "client/s3/s3_sigv4.h"
 #include "client/s3/s3_util.h"
 #include "client/s3/s3_xml.h"
@@ -60,6 +62,8 @@ struct op {
 	char amz_date[17];
 	enum payload_mode pmode;
 	char payload_hash[65];
+	char v2_date[64];              /* SigV2: Date or Expires as signed */
+	int vhost;                     /* bucket came from the Host header */
 
 	struct s3_bucket_info *binfo;  /* after load_bucket */
 	op_fn next;                    /* continuation after load_bucket / body */
@@ -421,6 +425,7 @@ static int locate(struct op *o)
 			memcpy(o->bucket, h, bl);
 			o->bucket[bl] = 0;
 			vhost = 1;
+			o->vhost = 1;
 		}
 	}
 	if (!vhost) {
@@ -467,6 +472,46 @@ static void auth_user_cb(void *arg, int err, const struct s3_user *u)
 	struct s3_buf canon, sts;
 	s3_buf_init(&canon);
 	s3_buf_init(&sts);
+	if (o->auth.kind == S3_AUTH_V2_HEADER || o->auth.kind == S3_AUTH_V2_QUERY) {
+		/* Legacy SigV2: HMAC-SHA1 over the resource and a few headers. */
+		/* Clients disagree on "/bucket" vs "/bucket/" for bucket-level
+		 * requests, so both are accepted there. */
+		int ok = 0, rc2 = 0;
+		for (int variant = 0; variant < 2 && !ok && !rc2; variant++) {
+			s3_buf_reset(&canon);
+			s3_buf_reset(&sts);
+			if (o->vhost) {
+				s3_buf_addc(&canon, '/');
+				s3_buf_adds(&canon, o->bucket);
+			}
+			s3_buf_adds(&canon, o->req->path);
+			if (variant == 1) {
+				if (o->key || !canon.len || canon.p[canon.len - 1] == '/')
+					break;
+				s3_buf_addc(&canon, '/');
+			}
+			rc2 = canon.err ? canon.err :
+			      s3_sigv2_string_to_sign(o->req->method, canon.p, o->req->query, o->req->hdrs,
+			                              o->req->nhdrs, o->v2_date, &sts);
+			char sig[64];
+			if (!rc2)
+				s3_sigv2_sign(o->user.secret, sts.p, sts.len, sig, sizeof(sig));
+			ok = !rc2 && strlen(sig) == strlen(o->auth.signature) &&
+			     CRYPTO_memcmp(sig, o->auth.signature, strlen(sig)) == 0;
+		}
+		if (!ok)
+			NLOG(S3, DEBUG, "%s v2 signature mismatch; string to sign:\n%s", o->request_id,
+			     sts.p ? sts.p : "");
+		s3_buf_free(&canon);
+		s3_buf_free(&sts);
+		if (!ok) {
+			send_error(o, E_SignatureDoesNotMatch);
+			return;
+		}
+		snprintf(o->req->log_user, sizeof(o->req->log_user), "%s", o->user.uid);
+		dispatch(o);
+		return;
+	}
 	int rc = s3_sigv4_canonical_request(o->req->method, o->req->path, o->req->query,
 	                                    o->req->hdrs, o->req->nhdrs, o->auth.signed_headers,
 	                                    o->auth.kind == S3_AUTH_PRESIGNED && o->pmode == PL_UNSIGNED &&
@@ -508,6 +553,27 @@ static void start_auth(struct op *o)
 	int64_t now_s = now_ms(o) / 1000;
 	int64_t t = 0;
 	int rc;
+	if (authz && !strncmp(authz, "AWS ", 4)) {
+		if (s3_sigv2_parse_header(authz, &o->auth)) {
+			send_error(o, E_AuthorizationHeaderMalformed);
+			return;
+		}
+		const char *xd = s3_http_header(o->req, "x-amz-date");
+		const char *dd = xd ? xd : s3_http_header(o->req, "date");
+		if (!dd || (s3_parse_http_date(dd, &t) && s3_parse_amz_date(dd, &t))) {
+			send_error_msg(o, E_AccessDenied, "AWS authentication requires a valid Date or x-amz-date header");
+			return;
+		}
+		int64_t skew = now_s > t ? now_s - t : t - now_s;
+		if ((uint64_t)skew * 1000 > o->api->cfg.max_skew_ms) {
+			send_error(o, E_RequestTimeTooSkewed);
+			return;
+		}
+		snprintf(o->v2_date, sizeof(o->v2_date), "%s", xd ? "" : dd);
+		o->pmode = PL_UNSIGNED;
+		o->be_ops->user_by_key(o->api->be, o->auth.access_key, auth_user_cb, o);
+		return;
+	}
 	if (authz) {
 		rc = s3_sigv4_parse_header(authz, &o->auth);
 		if (rc == -ENOTSUP) {
@@ -551,6 +617,16 @@ static void start_auth(struct op *o)
 		snprintf(o->payload_hash, sizeof(o->payload_hash), "%s", ph);
 	} else {
 		rc = s3_sigv4_parse_query(o->req->query, &o->auth);
+		if (rc == 1 && (rc = s3_sigv2_parse_query(o->req->query, &o->auth)) == 0) {
+			if (now_s > o->auth.expires_s) {
+				send_error(o, E_ExpiredToken);
+				return;
+			}
+			snprintf(o->v2_date, sizeof(o->v2_date), "%lld", (long long)o->auth.expires_s);
+			o->pmode = PL_UNSIGNED;
+			o->be_ops->user_by_key(o->api->be, o->auth.access_key, auth_user_cb, o);
+			return;
+		}
 		if (rc == 1) {
 			o->anonymous = 1;
 			snprintf(o->req->log_user, sizeof(o->req->log_user), "anonymous");

@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "common/assert.h"
 #include "norn/errors.h"
@@ -582,4 +584,170 @@ fail:
 int s3_chunked_done(const struct s3_chunked *c)
 {
 	return c->state == CH_DONE;
+}
+
+/* --- SigV2 ------------------------------------------------------------ */
+
+int s3_sigv2_parse_header(const char *value, struct s3_auth *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (strncmp(value, "AWS ", 4))
+		return -EINVAL;
+	const char *ak = value + 4;
+	const char *colon = strrchr(ak, ':');
+	if (!colon || copy_field(a->access_key, sizeof(a->access_key), ak, (size_t)(colon - ak)) ||
+	    copy_field(a->signature, sizeof(a->signature), colon + 1, strlen(colon + 1)))
+		return -EINVAL;
+	a->kind = S3_AUTH_V2_HEADER;
+	return 0;
+}
+
+int s3_sigv2_parse_query(const char *raw_query, struct s3_auth *a)
+{
+	char buf[64];
+	memset(a, 0, sizeof(*a));
+	if (!raw_query)
+		return 1;
+	int r = query_get(raw_query, "AWSAccessKeyId", a->access_key, sizeof(a->access_key));
+	if (r <= 0)
+		return r < 0 ? -EINVAL : 1;
+	if (query_get(raw_query, "Signature", a->signature, sizeof(a->signature)) != 1 ||
+	    query_get(raw_query, "Expires", buf, sizeof(buf)) != 1)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long long e = strtoll(buf, &end, 10);
+	if (errno || end == buf || *end || e < 0)
+		return -EINVAL;
+	a->expires_s = e;
+	a->kind = S3_AUTH_V2_QUERY;
+	return 0;
+}
+
+static const char *const v2_subresources[] = {
+	"acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber",
+	"policy", "requestPayment", "response-cache-control", "response-content-disposition",
+	"response-content-encoding", "response-content-language", "response-content-type",
+	"response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
+	"versioning", "versions", "website",
+};
+
+struct v2kv {
+	char *k, *v;
+	int has_v;
+};
+
+static int v2kv_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct v2kv *)x)->k, ((const struct v2kv *)y)->k);
+}
+
+int s3_sigv2_string_to_sign(const char *method, const char *resource_path, const char *raw_query,
+                            const struct s3_hdr *hdrs, size_t nhdrs, const char *date_or_expires,
+                            struct s3_buf *out)
+{
+	const char *md5 = "", *ctype = "";
+	for (size_t i = 0; i < nhdrs; i++) {
+		if (!strcasecmp(hdrs[i].name, "content-md5"))
+			md5 = hdrs[i].value;
+		else if (!strcasecmp(hdrs[i].name, "content-type"))
+			ctype = hdrs[i].value;
+	}
+	s3_buf_printf(out, "%s\n%s\n%s\n%s\n", method, md5, ctype, date_or_expires);
+	/* x-amz-* headers, lower-cased, sorted, repeated ones joined. */
+	const char *names[S3_SIG_MAX_SIGNED_HEADERS];
+	size_t nn = 0;
+	for (size_t i = 0; i < nhdrs; i++) {
+		if (strncasecmp(hdrs[i].name, "x-amz-", 6))
+			continue;
+		int dup = 0;
+		for (size_t j = 0; j < nn; j++)
+			if (!strcasecmp(names[j], hdrs[i].name))
+				dup = 1;
+		if (dup)
+			continue;
+		if (nn == S3_SIG_MAX_SIGNED_HEADERS)
+			return -EINVAL;
+		names[nn++] = hdrs[i].name;
+	}
+	for (size_t i = 1; i < nn; i++)       /* insertion sort, case-insensitive */
+		for (size_t j = i; j > 0 && strcasecmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	for (size_t i = 0; i < nn; i++) {
+		for (const char *c = names[i]; *c; c++)
+			s3_buf_addc(out, (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c));
+		s3_buf_addc(out, ':');
+		int first = 1;
+		for (size_t j = 0; j < nhdrs; j++) {
+			if (strcasecmp(hdrs[j].name, names[i]))
+				continue;
+			if (!first)
+				s3_buf_addc(out, ',');
+			add_trimmed(out, hdrs[j].value);
+			first = 0;
+		}
+		s3_buf_addc(out, '\n');
+	}
+	s3_buf_adds(out, resource_path);
+	/* Signed subresources, sorted, decoded values. */
+	struct v2kv kv[S3_SIG_MAX_QUERY_PARAMS];
+	size_t nk = 0;
+	int err = 0;
+	const char *p = raw_query;
+	while (p && *p && !err) {
+		const char *amp = strchr(p, '&');
+		size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', seg);
+		size_t kl = eq ? (size_t)(eq - p) : seg, vl = eq ? seg - kl - 1 : 0;
+		char *k = malloc(kl + 1), *v = malloc(vl + 1);
+		if (!k || !v || s3_url_decode(p, kl, k, kl + 1, 1) < 0 ||
+		    s3_url_decode(eq ? eq + 1 : p, vl, v, vl + 1, 1) < 0) {
+			free(k);
+			free(v);
+			err = -EINVAL;
+			break;
+		}
+		int keep = 0;
+		for (size_t i = 0; i < NORN_ARRAY_SIZE(v2_subresources); i++)
+			if (!strcmp(k, v2_subresources[i]))
+				keep = 1;
+		if (keep && nk < S3_SIG_MAX_QUERY_PARAMS) {
+			kv[nk].k = k;
+			kv[nk].v = v;
+			kv[nk].has_v = eq != NULL && vl > 0;
+			nk++;
+		} else {
+			free(k);
+			free(v);
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	if (!err && nk) {
+		qsort(kv, nk, sizeof(kv[0]), v2kv_cmp);
+		for (size_t i = 0; i < nk; i++) {
+			s3_buf_addc(out, i ? '&' : '?');
+			s3_buf_adds(out, kv[i].k);
+			if (kv[i].has_v) {
+				s3_buf_addc(out, '=');
+				s3_buf_adds(out, kv[i].v);
+			}
+		}
+	}
+	for (size_t i = 0; i < nk; i++) {
+		free(kv[i].k);
+		free(kv[i].v);
+	}
+	return err ? err : out->err;
+}
+
+void s3_sigv2_sign(const char *secret, const char *sts, size_t len, char *out, size_t cap)
+{
+	uint8_t mac[20];
+	unsigned int ml = 20;
+	NORN_ASSERT(HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)sts, len, mac,
+	                 &ml) != NULL);
+	s3_base64(mac, 20, out, cap);
 }

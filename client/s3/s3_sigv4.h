@@ -32,7 +32,13 @@
 #define S3_SIG_MAX_QUERY_PARAMS 128
 #define S3_SIG_MAX_SIGNED_HEADERS 64
 
-enum s3_auth_kind { S3_AUTH_NONE = 0, S3_AUTH_HEADER, S3_AUTH_PRESIGNED };
+enum s3_auth_kind {
+	S3_AUTH_NONE = 0,
+	S3_AUTH_HEADER,        /* SigV4 Authorization header */
+	S3_AUTH_PRESIGNED,     /* SigV4 query string */
+	S3_AUTH_V2_HEADER,     /* legacy SigV2 "AWS AK:sig" header */
+	S3_AUTH_V2_QUERY,      /* legacy SigV2 query (AWSAccessKeyId, Expires, Signature) */
+};
 
 /* A parsed SigV4 credential set (from the header or the query). */
 struct s3_auth {
@@ -44,7 +50,7 @@ struct s3_auth {
 	char signed_headers[1024];  /* "host;x-amz-date", lower case */
 	char signature[65];
 	char amz_date[17];      /* presigned: X-Amz-Date (headers: filled by caller) */
-	int64_t expires_s;      /* presigned only */
+	int64_t expires_s;      /* presigned only (v2: absolute Expires time) */
 };
 
 /* Parse an Authorization header value. Returns 0, -ENOTSUP (another
@@ -82,6 +88,25 @@ void s3_sigv4_sign(const uint8_t key[32], const char *sts, size_t sts_len, char 
 
 /* Constant-time comparison of two hex signatures. Returns 1 if equal. */
 int s3_sigv4_sig_equal(const char *a, const char *b);
+
+/* --- legacy Signature Version 2 ---------------------------------------
+ * Older clients (and boto3's default presigned URLs for S3 of this
+ * vintage) still sign with HMAC-SHA1 over a simpler string. Supported for
+ * the header form and the query form; no streaming variant exists. */
+
+/* "AWS AK:base64sig". Returns 0 (kind S3_AUTH_V2_HEADER), -EINVAL. */
+int s3_sigv2_parse_header(const char *value, struct s3_auth *a);
+/* AWSAccessKeyId + Expires + Signature in the query. Returns 0, 1 if
+ * absent, -EINVAL if malformed. */
+int s3_sigv2_parse_query(const char *raw_query, struct s3_auth *a);
+/* String to sign: method, Content-MD5, Content-Type, @date_or_expires,
+ * canonical x-amz-* headers, then @resource_path (raw, with the bucket)
+ * and the signed subresources of @raw_query. */
+int s3_sigv2_string_to_sign(const char *method, const char *resource_path, const char *raw_query,
+                            const struct s3_hdr *hdrs, size_t nhdrs, const char *date_or_expires,
+                            struct s3_buf *out);
+/* base64(HMAC-SHA1(secret, sts)) into @out (cap >= 32). */
+void s3_sigv2_sign(const char *secret, const char *sts, size_t len, char *out, size_t cap);
 
 /* --- aws-chunked streaming payload ----------------------------------- */
 

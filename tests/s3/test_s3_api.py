@@ -422,3 +422,33 @@ def test_many_idle_connections(gw, s3):
         assert rss_kb < 256 * 1024
     for s in socks:
         s.close()
+
+
+def test_sigv2_default_presign_and_header(gw, s3, bucket):
+    """boto3 of this vintage presigns S3 URLs with SigV2 by default; old
+    clients sign headers with SigV2. Both work; tampering does not."""
+    s3.put_object(Bucket=bucket, Key="v2 obj", Body=b"legacy")
+    plain = boto3.client("s3", endpoint_url=gw.endpoint, aws_access_key_id=ALICE[0],
+                         aws_secret_access_key=ALICE[1], region_name="us-east-1",
+                         config=Config(s3={"addressing_style": "path"}))
+    url = plain.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2 obj"},
+                                       ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
+    r = requests.get(url)
+    assert r.status_code == 200 and r.content == b"legacy"
+    assert requests.get(url.replace("Expires=", "Expires=1")).status_code == 403
+    put = plain.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "v2put"},
+                                       ExpiresIn=60)
+    assert requests.put(put, data=b"via v2").status_code == 200
+    v2 = boto3.client("s3", endpoint_url=gw.endpoint, aws_access_key_id=ALICE[0],
+                      aws_secret_access_key=ALICE[1], region_name="us-east-1",
+                      config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    assert v2.get_object(Bucket=bucket, Key="v2put")["Body"].read() == b"via v2"
+    v2.put_object(Bucket=bucket, Key="v2hdr", Body=b"h", Metadata={"x": "y"})
+    assert [o["Key"] for o in v2.list_objects(Bucket=bucket, Prefix="v2h")["Contents"]] == ["v2hdr"]
+    bad = boto3.client("s3", endpoint_url=gw.endpoint, aws_access_key_id=ALICE[0],
+                       aws_secret_access_key="nope", region_name="us-east-1",
+                       config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    with pytest.raises(ClientError) as ei:
+        bad.list_objects(Bucket=bucket)
+    assert err(ei) == "SignatureDoesNotMatch"

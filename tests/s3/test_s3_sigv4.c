@@ -306,7 +306,37 @@ TEST(util_encodings)
 	CHECK_EQ(s3_unbase64("AAE", 3, b, sizeof(b)), -EINVAL);
 }
 
-TEST_MAIN(TEST_ENTRY(aws_get_object_range), TEST_ENTRY(aws_put_object), TEST_ENTRY(aws_get_lifecycle),
+TEST(aws_sigv2_example)
+{
+	/* AWS's SigV2 example: GET object photos/puppy.jpg in johnsmith. */
+	struct s3_hdr h[] = {
+		{ "Host", "johnsmith.s3.amazonaws.com" },
+		{ "Date", "Tue, 27 Mar 2007 19:36:42 +0000" },
+	};
+	struct s3_buf sts;
+	char sig[64];
+	s3_buf_init(&sts);
+	CHECK_EQ(s3_sigv2_string_to_sign("GET", "/johnsmith/photos/puppy.jpg", NULL, h, 2,
+	                                 "Tue, 27 Mar 2007 19:36:42 +0000", &sts), 0);
+	CHECK_STREQ(sts.p, "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/johnsmith/photos/puppy.jpg");
+	s3_sigv2_sign(SK, sts.p, sts.len, sig, sizeof(sig));
+	CHECK_STREQ(sig, "bWq2s1WEIj+Ydj0vQ697zp+IXMU=");
+	/* Subresources are signed, other parameters are not; x-amz headers are. */
+	struct s3_hdr h2[] = { { "X-Amz-Meta-B", "2" }, { "x-amz-meta-a", " 1 " }, { "x-amz-meta-b", "3" } };
+	s3_buf_reset(&sts);
+	CHECK_EQ(s3_sigv2_string_to_sign("PUT", "/b/k", "prefix=x&uploadId=9&partNumber=2&acl", h2, 3, "", &sts), 0);
+	CHECK_STREQ(sts.p, "PUT\n\n\n\nx-amz-meta-a:1\nx-amz-meta-b:2,3\n/b/k?acl&partNumber=2&uploadId=9");
+	struct s3_auth a;
+	CHECK_EQ(s3_sigv2_parse_header("AWS " AK ":bWq2s1WEIj+Ydj0vQ697zp+IXMU=", &a), 0);
+	CHECK_STREQ(a.access_key, AK);
+	CHECK_EQ(s3_sigv2_parse_header("AWS nocolon", &a), -EINVAL);
+	CHECK_EQ(s3_sigv2_parse_query("AWSAccessKeyId=" AK "&Expires=1175139620&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D", &a), 0);
+	CHECK_EQ(a.expires_s, 1175139620);
+	CHECK_STREQ(a.signature, "NpgCjnDzrM+WFzoENXmpNDUsSn8=");
+	s3_buf_free(&sts);
+}
+
+TEST_MAIN(TEST_ENTRY(aws_sigv2_example), TEST_ENTRY(aws_get_object_range), TEST_ENTRY(aws_put_object), TEST_ENTRY(aws_get_lifecycle),
           TEST_ENTRY(aws_list_objects), TEST_ENTRY(aws_presigned), TEST_ENTRY(parse_authorization_header),
           TEST_ENTRY(canonical_negative), TEST_ENTRY(aws_chunked_seed),
           TEST_ENTRY(aws_chunked_verify_any_split), TEST_ENTRY(aws_chunked_tampered),
