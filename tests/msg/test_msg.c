@@ -812,19 +812,19 @@ TEST(keepalive_and_timeouts)
 	struct msgr_opts so;
 	base_opts(&so, &srv, "osd.1");
 	so.keepalive_ms = 100;
-	so.timeout_ms = 500;
+	so.timeout_ms = 800;
 	so.handshake_timeout_ms = 300;
 	start_server(&so);
 	struct msgr_opts o;
 	base_opts(&o, &cli, "client.admin");
 	o.keepalive_ms = 100;
-	o.timeout_ms = 500;
+	o.timeout_ms = 800;
 	CHECK_EQ(msgr_create(&loop, &o, &cli.m), 0);
 	struct msgr_conn *c;
 	CHECK_EQ(msgr_connect(cli.m, "127.0.0.1", srv.port, NULL, &c), 0);
 	CHECK(run_int_until(&cli.up, 1, 5000));
-	/* Idle for 3x the timeout: keepalives keep it up. */
-	run_for(1500);
+	/* Idle for over twice the timeout: keepalives keep it up. */
+	run_for(2000);
 	CHECK_EQ(cli.down, 0);
 	CHECK_EQ(srv.down, 0);
 	/* A peer that connects and says nothing is dropped. */
