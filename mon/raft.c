@@ -78,6 +78,8 @@ struct raft {
 	uint32_t election_elapsed;
 	uint32_t election_timeout;       /* randomised */
 	uint32_t heartbeat_elapsed;
+	uint64_t transfer_target;        /* leader transfer in progress to */
+	uint32_t transfer_elapsed;
 	struct norn_rand rand;
 
 	struct raft_msg outbox[RAFT_MAX_OUTBOX];
@@ -386,6 +388,7 @@ static void become_follower(struct raft *r, uint64_t term, uint64_t leader)
 		     (unsigned long long)r->id, (unsigned long long)r->hs.term);
 	r->role = RAFT_FOLLOWER;
 	r->leader = leader;
+	r->transfer_target = RAFT_NONE;
 	reset_timeout(r);
 }
 
@@ -399,6 +402,7 @@ static void become_leader(struct raft *r)
 	NORN_ASSERT(r->hs.vote == r->id);
 	r->role = RAFT_LEADER;
 	r->leader = r->id;
+	r->transfer_target = RAFT_NONE;
 	r->heartbeat_elapsed = 0;
 	r->election_elapsed = 0;
 	for (uint32_t i = 0; i < r->conf.n; i++) {
@@ -433,7 +437,7 @@ static uint32_t count_votes(const struct raft *r, int8_t which)
 	return n;
 }
 
-static void campaign(struct raft *r, int pre)
+static void campaign(struct raft *r, int pre, int force)
 {
 	uint8_t type = pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE;
 	struct raft_peer *self = find_peer(r, r->id);
@@ -454,7 +458,7 @@ static void campaign(struct raft *r, int pre)
 	self->vote = 1;
 	if (count_votes(r, 1) >= quorum(&r->conf)) {
 		if (pre) {
-			campaign(r, 0);
+			campaign(r, 0, force);
 		} else {
 			become_leader(r);
 		}
@@ -469,6 +473,7 @@ static void campaign(struct raft *r, int pre)
 		if (!m)
 			continue;
 		m->term = pre ? r->hs.term + 1 : r->hs.term;
+		m->force = (uint8_t)force;
 		m->index = last_index(r);
 		m->log_term = last_term(r);
 	}
@@ -637,6 +642,11 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 	maybe_commit(r);
 	if (r->role != RAFT_LEADER)
 		return;
+	if (r->transfer_target == p->id && p->match == last_index(r)) {
+		outbox_add(r, RAFT_MSG_TIMEOUT_NOW, p->id);
+		r->transfer_target = RAFT_NONE;
+		return;
+	}
 	for (int i = 0; i < RAFT_MAX_INFLIGHT && p->next <= last_index(r); i++) {
 		uint32_t before = p->inflight;
 
@@ -810,7 +820,7 @@ static void handle_vote_resp(struct raft *r, const struct raft_msg *m)
 	p->vote = m->reject ? -1 : 1;
 	if (count_votes(r, 1) >= quorum(&r->conf)) {
 		if (pre)
-			campaign(r, 0);
+			campaign(r, 0, 0);
 		else
 			become_leader(r);
 	} else if (count_votes(r, -1) >= quorum(&r->conf)) {
@@ -870,7 +880,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	if (m->term > r->hs.term) {
 		int vote = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
 
-		if (vote && in_lease(r))
+		if (vote && in_lease(r) && !(m->type == RAFT_MSG_VOTE && m->force))
 			return 0;   /* we have a live leader: ignore disruptors */
 		if (m->type == RAFT_MSG_PREVOTE) {
 			/* no term change for pre-votes */
@@ -922,6 +932,12 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_PREVOTE_RESP:
 		handle_vote_resp(r, m);
 		return 0;
+	case RAFT_MSG_TIMEOUT_NOW:
+		/* Our leader hands over: campaign without a pre-vote round. */
+		if (r->role == RAFT_FOLLOWER && r->leader == m->from &&
+		    raft_config_has(&r->conf, r->id))
+			campaign(r, 0, 1);
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -934,10 +950,12 @@ void raft_tick(struct raft *r)
 		if (r->election_elapsed >= r->election_timeout) {
 			reset_timeout(r);
 			if (raft_config_has(&r->conf, r->id))
-				campaign(r, 1);
+				campaign(r, 1, 0);
 		}
 		return;
 	}
+	if (r->transfer_target != RAFT_NONE && ++r->transfer_elapsed >= r->opts.election_ticks)
+		r->transfer_target = RAFT_NONE;   /* the target did not make it: carry on */
 	if (++r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
 		r->heartbeat_elapsed = 0;
 		for (uint32_t i = 0; i < r->conf.n; i++) {
@@ -985,6 +1003,8 @@ int raft_propose(struct raft *r, const void *data, size_t len, uint64_t *index_o
 		return NORN_ENOTLEADER;
 	if (len > RAFT_MAX_ENTRY_BYTES)
 		return -EMSGSIZE;
+	if (r->transfer_target != RAFT_NONE)
+		return NORN_EAGAIN;
 	if (last_index(r) - r->hs.commit >= RAFT_MAX_UNCOMMITTED ||
 	    r->log_len >= RAFT_MAX_LOG_ENTRIES)
 		return NORN_EAGAIN;
@@ -1010,6 +1030,8 @@ int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t node_id,
 		return NORN_ENOTLEADER;
 	if (node_id == RAFT_NONE || (op != RAFT_CONF_ADD && op != RAFT_CONF_REMOVE))
 		return -EINVAL;
+	if (r->transfer_target != RAFT_NONE)
+		return NORN_EAGAIN;
 	/* One change at a time, and only once our term has a committed entry
 	 * (Ongaro's fix for single-server changes across leader changes). */
 	if (r->conf_index > r->hs.commit)
@@ -1050,6 +1072,28 @@ int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t node_id,
 		*index_out = last_index(r);
 	/* New members start probing from our end of the log. */
 	broadcast_append(r, 0);
+	return 0;
+}
+
+int raft_transfer_leader(struct raft *r, uint64_t target)
+{
+	struct raft_peer *p;
+
+	NORN_ASSERT(r != NULL);
+	if (r->role != RAFT_LEADER)
+		return NORN_ENOTLEADER;
+	p = find_peer(r, target);
+	if (target == r->id || !p)
+		return -EINVAL;
+	NORN_ASSERT(p->id == target);
+	r->transfer_target = target;
+	r->transfer_elapsed = 0;
+	if (p->match == last_index(r)) {
+		outbox_add(r, RAFT_MSG_TIMEOUT_NOW, target);
+		r->transfer_target = RAFT_NONE;
+	} else {
+		send_append(r, p, 1);
+	}
 	return 0;
 }
 
@@ -1339,6 +1383,7 @@ int raft_msg_encode(const struct raft_msg *m, struct enc *e)
 	tok = enc_struct_begin(e, RAFT_MSG_VERSION, 1);
 	enc_u8(e, m->type);
 	enc_u8(e, m->reject);
+	enc_u8(e, m->force);
 	enc_u64(e, m->from);
 	enc_u64(e, m->to);
 	enc_u64(e, m->term);
@@ -1380,6 +1425,7 @@ int raft_msg_decode_body(struct dec *d, struct raft_msg *m,
 	dec_struct_begin(d, RAFT_MSG_VERSION, &ver, &tok);
 	m->type = dec_u8(d);
 	m->reject = dec_u8(d);
+	m->force = dec_u8(d);
 	m->from = dec_u64(d);
 	m->to = dec_u64(d);
 	m->term = dec_u64(d);
@@ -1390,6 +1436,7 @@ int raft_msg_decode_body(struct dec *d, struct raft_msg *m,
 	if (dec_error(d))
 		goto out;
 	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TYPE_MAX || m->reject > 1 ||
+	    m->force > 1 ||
 	    m->from == RAFT_NONE || m->to == RAFT_NONE || m->from == m->to || m->term == 0) {
 		dec_fail(d, NORN_ECORRUPT);
 		goto out;

@@ -133,7 +133,8 @@ enum raft_msg_type {
 	RAFT_MSG_PREVOTE = 5,      /* pre-vote: term is the one it would use */
 	RAFT_MSG_PREVOTE_RESP = 6,
 	RAFT_MSG_SNAPSHOT = 7,     /* InstallSnapshot (whole blob) */
-	RAFT_MSG_TYPE_MAX = 7,
+	RAFT_MSG_TIMEOUT_NOW = 8,  /* leader transfer: "campaign now" */
+	RAFT_MSG_TYPE_MAX = 8,
 };
 
 /* A message. Which fields matter depends on @type:
@@ -142,13 +143,15 @@ enum raft_msg_type {
  *      leader; on reject index = the rejected prev_index and hint_index =
  *      where the leader should retry (first index of the conflicting term
  *      or our last index + 1)
- *  VOTE/PREVOTE: index/log_term = candidate's last index and its term
+ *  VOTE/PREVOTE: index/log_term = candidate's last index and its term;
+ *      force = 1 for a leader transfer (voters skip the leader lease)
  *  VOTE_RESP/PREVOTE_RESP: reject
  *  SNAPSHOT: snap (meta), snap_data/snap_len
  */
 struct raft_msg {
 	uint8_t type;
 	uint8_t reject;
+	uint8_t force;
 	uint64_t from, to, term;
 	uint64_t index, log_term;  /* prev_index/prev_term in APPEND */
 	uint64_t commit;
@@ -247,6 +250,14 @@ enum raft_conf_op { RAFT_CONF_ADD = 1, RAFT_CONF_REMOVE = 2 };
  * the last member), -EMSGSIZE, -ENOMEM. */
 int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t node_id,
                       const void *ctx, size_t ctx_len, uint64_t *index_out);
+
+/* Leader transfer (e.g. before a mon shuts down for maintenance): bring
+ * @target's log up to date, then tell it to campaign at once (its votes
+ * bypass the leader lease). New proposals get NORN_EAGAIN meanwhile. The
+ * transfer is abandoned after one election timeout. Returns 0 (started;
+ * success shows as a leader change), NORN_ENOTLEADER, -EINVAL (@target is
+ * this node or not a voter). */
+int raft_transfer_leader(struct raft *r, uint64_t target);
 
 /* The host took a snapshot of its state machine reflecting every entry up
  * to and including @index (which must be applied, i.e. <= the last

@@ -306,6 +306,34 @@ TEST(leader_failover)
 	cl_free(&c);
 }
 
+TEST(leader_transfer)
+{
+	struct cluster c;
+	uint32_t l, target;
+	uint8_t b[8] = { 0 };
+
+	cl_init(&c, 3, 0);
+	cl_ticks(&c, 30);
+	l = cl_leader(&c);
+	CHECK(l != 0);
+	target = l % 3 + 1;
+	CHECK_EQ(raft_transfer_leader(c.n[l].r, l), -EINVAL);
+	CHECK_EQ(raft_transfer_leader(c.n[l].r, 9), -EINVAL);
+	CHECK_EQ(raft_transfer_leader(c.n[target].r, l), NORN_ENOTLEADER);
+	propose_u64(&c, l, 1);
+	CHECK_EQ(raft_transfer_leader(c.n[l].r, target), 0);
+	CHECK_EQ(raft_propose(c.n[l].r, b, 8, NULL), NORN_EAGAIN);
+	cl_settle(&c);
+	CHECK_EQ(cl_leader(&c), target);      /* no election timeout needed */
+	cl_ticks(&c, 4);
+	CHECK_EQ(cl_leader(&c), target);
+	propose_u64(&c, target, 2);
+	cl_ticks(&c, 2);
+	for (uint32_t i = 1; i <= 3; i++)
+		CHECK_EQ(c.n[i].last_applied_val, 2);
+	cl_free(&c);
+}
+
 TEST(vote_persisted_with_grant)
 {
 	/* A vote grant must travel in the same ready as the hard state that
@@ -538,6 +566,6 @@ TEST(boot_validation)
 
 TEST_MAIN(TEST_ENTRY(msg_roundtrip), TEST_ENTRY(single_node),
           TEST_ENTRY(three_nodes_elect_and_replicate), TEST_ENTRY(leader_failover),
-          TEST_ENTRY(vote_persisted_with_grant), TEST_ENTRY(snapshot_catches_up_lagging_node),
+          TEST_ENTRY(leader_transfer), TEST_ENTRY(vote_persisted_with_grant), TEST_ENTRY(snapshot_catches_up_lagging_node),
           TEST_ENTRY(membership_add_and_remove_leader),
           TEST_ENTRY(commit_only_current_term_by_counting), TEST_ENTRY(boot_validation))

@@ -6,6 +6,7 @@
  *
  * The fake network carries the real wire encoding (raft_msg_encode /
  * raft_msg_decode) and drops, delays, duplicates and reorders messages;
+ * leaders are asked to hand over (raft_transfer_leader) in half the seeds;
  * it also partitions nodes symmetrically (two sides) and one way (a link
  * that carries messages in one direction only). Nodes crash and restart.
  *
@@ -105,6 +106,8 @@ struct sim {
 	uint32_t n_founders;
 	uint32_t n_nodes;          /* founders + spare */
 	int membership;
+	int transfers;             /* leader transfers happen in this seed */
+	uint64_t stat_transfers;
 	struct sim_node nodes[SIM_MAX_NODES + 1];  /* index = id */
 	struct raft_config boot_conf;
 
@@ -729,6 +732,27 @@ static void membership_step(void)
 	}
 }
 
+static void transfer_step(void)
+{
+	if (S.now % 20 != 0 || rnd(100) >= 2)
+		return;
+	for (uint32_t i = 1; i <= S.n_nodes; i++) {
+		struct sim_node *nd = &S.nodes[i];
+		const struct raft_config *c;
+		uint64_t target;
+
+		if (!nd->up || raft_role(nd->r) != RAFT_LEADER)
+			continue;
+		c = raft_config(nd->r);
+		target = c->ids[rnd(c->n)];
+		if (raft_transfer_leader(nd->r, target) == 0) {
+			vlog("leader %" PRIu64 " transfers leadership to %" PRIu64, nd->id, target);
+			S.stat_transfers++;
+			mark_dirty(nd);
+		}
+	}
+}
+
 static void client_step(void)
 {
 	if (rnd(8) != 0)
@@ -780,6 +804,7 @@ static int sim_run(uint64_t seed)
 	sim_reset(seed);
 	S.n_founders = rnd(2) ? 5 : 3;
 	S.membership = rnd(3) == 0;
+	S.transfers = rnd(2) == 0;
 	S.n_nodes = S.n_founders + (S.membership ? 1 : 0);
 	S.drop_pct = (uint32_t)rnd(20);
 	S.dup_pct = (uint32_t)rnd(6);
@@ -865,6 +890,8 @@ static int sim_run(uint64_t seed)
 		}
 		if (S.membership)
 			membership_step();
+		if (S.transfers && S.now < heal_at)
+			transfer_step();
 		client_step();
 		for (uint32_t i = 1; i <= S.n_nodes; i++) {
 			struct sim_node *nd = &S.nodes[i];
@@ -904,7 +931,7 @@ int main(int argc, char **argv)
 	uint64_t a = 1, b = 100;
 	int expect_failure = 0, failures = 0;
 	uint64_t tot_msgs = 0, tot_elections = 0, tot_snaps = 0, tot_crashes = 0, tot_entries = 0;
-	uint64_t tot_adds = 0, tot_removes = 0;
+	uint64_t tot_adds = 0, tot_removes = 0, tot_transfers = 0;
 	int64_t max_live_ms = 0;
 	const char *broken = NULL;
 
@@ -949,6 +976,7 @@ int main(int argc, char **argv)
 		tot_entries += S.g_max;
 		tot_adds += S.membership && S.add_done;
 		tot_removes += S.membership && S.remove_done;
+		tot_transfers += S.stat_transfers;
 		if (S.live_ok && S.live_ms > max_live_ms)
 			max_live_ms = S.live_ms;
 		if (rc == 0)
@@ -962,10 +990,11 @@ int main(int argc, char **argv)
 	sim_reset(0);
 	printf("raft_sim: seeds %" PRIu64 "..%" PRIu64 ": %d failed (%" PRIu64 " msgs, %" PRIu64
 	       " elections, %" PRIu64 " crashes, %" PRIu64 " snapshot installs, %" PRIu64
-	       " entries committed, %" PRIu64 " mons added, %" PRIu64 " removed; slowest"
+	       " entries committed, %" PRIu64 " mons added, %" PRIu64 " removed, %" PRIu64
+	       " leader transfers; slowest"
 	       " commit after healing %" PRId64 " ms = %" PRId64 " ticks, bound %d)\n", a, b,
 	       failures, tot_msgs, tot_elections, tot_crashes, tot_snaps, tot_entries, tot_adds,
-	       tot_removes, max_live_ms, max_live_ms / TICK_MS, LIVENESS_MS / TICK_MS);
+	       tot_removes, tot_transfers, max_live_ms, max_live_ms / TICK_MS, LIVENESS_MS / TICK_MS);
 	if (expect_failure) {
 		printf(failures ? "raft_sim: the checkers caught the broken mode, as expected\n"
 		                : "raft_sim: the broken mode went unnoticed\n");
