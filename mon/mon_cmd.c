@@ -733,12 +733,15 @@ static int cmd_pool_set(struct mon_state *st, const json_t *cmd, struct mon_resu
 	if (f == POOL_FIELD_MIN_SIZE && (v < 1 || v > p->size))
 		return mon_result_set(res, -EINVAL, "min_size %" PRId64 " out of range [1, %u]", v, p->size);
 	osdmap_inc_init(&inc, &st->osdmap, now_of(cmd));
-	rc = osdmap_inc_pool_set(&inc, p->id, f, (uint64_t)v);
-	/* keep min_size valid when size shrinks below it */
-	if (!rc && f == POOL_FIELD_SIZE && p->min_size > v)
+	rc = 0;
+	/* keep min_size <= size and pgp_num <= pg_num when shrinking: the
+	 * dependent field goes first so every step stays valid */
+	if (f == POOL_FIELD_SIZE && p->min_size > v)
 		rc = osdmap_inc_pool_set(&inc, p->id, POOL_FIELD_MIN_SIZE, (uint64_t)v);
 	if (!rc && f == POOL_FIELD_PG_NUM && p->pgp_num > v)
 		rc = osdmap_inc_pool_set(&inc, p->id, POOL_FIELD_PGP_NUM, (uint64_t)v);
+	if (!rc)
+		rc = osdmap_inc_pool_set(&inc, p->id, f, (uint64_t)v);
 commit:
 	if (!rc)
 		rc = inc_commit(st, &inc, res);
