@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+cmake -S . -B "$BUILD" >/dev/null
 cmake --build "$BUILD" --target bench_msg -j 2 >/dev/null
 BIN=$(find "$BUILD" -name bench_msg -type f -perm -u+x | head -1)
 SECS=${MSG_BENCH_SECONDS:-2}
@@ -15,7 +16,7 @@ echo "== messenger (plain TCP) =="
 "$BIN" --seconds "$SECS" --rounds "$ROUNDS"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=norn-bench \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=norn-bench \
 	-keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1
 echo "== messenger (TLS) =="
 NORN_BENCH_TLS_CERT="$TMP/cert.pem" NORN_BENCH_TLS_KEY="$TMP/key.pem" \
