@@ -86,7 +86,8 @@ void crush_format_weight(uint32_t w, char *buf, size_t buflen)
 		    crush_parse_weight(buf, (size_t)n, &back) == 0 && back == w)
 			return;
 	}
-	/* unreachable: 5 decimals always round-trip (1e-5 < 2^-16 / 2 * 2) */
+	/* unreachable: with 5 decimals the printed value is within 0.5e-5 of
+	 * w / 2^16, less than half a step (2^-17), so it always parses back */
 	snprintf(buf, buflen, "%u.%05u", w >> 16, 0u);
 }
 
