@@ -238,8 +238,7 @@ size_t crush_scratch_size(const struct crush_map *map, int result_max);
  * distinct failure domains can be found; indep steps return exactly their
  * numrep positions, with CRUSH_ITEM_NONE where nothing could be placed, and
  * a position of a chooseleaf (or type 0) indep step keeps its device while
- * that device stays in (whatever the
- * in/out state of the others). Every choice is one pass over the devices
+ * that device stays in, whatever the in/out state of the others. Every choice is one pass over the devices
  * below the TAKE bucket, so the work is bounded without retry limits.
  * A non-leaf "choose ... type T" step picks buckets: firstn ranks them by
  * their best device that is in, indep ignores the in/out vector there
