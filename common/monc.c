@@ -38,6 +38,7 @@ struct monc {
 	int leader;
 	int up;
 	int auth_failed;
+	int auth_refusals;           /* mons that refused us since the last success */
 	int closing;
 	uint64_t conn_started_ns;
 	uv_timer_t timer;
@@ -291,6 +292,7 @@ static void on_conn_state(struct msgr_conn *c, enum msgr_conn_state st, void *us
 	case MSGR_CONN_UP:
 		NLOG(CLIENT, DEBUG, "monc: connected to rank %d", mc->cur_rank);
 		mc->up = 1;
+		mc->auth_refusals = 0;
 		send_subscribe(mc);
 		if (mc->has_boot)
 			send_boot(mc);
@@ -305,6 +307,13 @@ static void on_conn_state(struct msgr_conn *c, enum msgr_conn_state st, void *us
 		break;
 	case MSGR_CONN_AUTH_FAILED:
 		mc->up = 0;
+		/* A mon that has not applied our entity's creation yet (a peon
+		 * a little behind) refuses us too: try every mon once before
+		 * giving up, so a wrong key still fails fast. */
+		if (++mc->auth_refusals < n_mons(mc)) {
+			hunt_next(mc);
+			break;
+		}
 		mc->auth_failed = 1;
 		NLOG(CLIENT, ERR, "monc: mon refused %s's key", mc->o.entity);
 		fail_all(mc, -EACCES, "authentication failed: the mon refused our key");

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Integration tests of the monitors with real norn-mon processes.
 
-usage: test_mon_integ.py MON_BIN CLI_BIN [TEST...]
+usage: test_mon_integ.py MON_BIN CLI_BIN EXERCISE_BIN [TEST...]
 
 Every test builds its own cluster in a temp dir on its own ports; every
 process is killed by pid when the test ends (atexit), and the network
@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mon_cluster import MonCluster  # noqa: E402
 
-MON_BIN, CLI_BIN = sys.argv[1], sys.argv[2]
+MON_BIN, CLI_BIN, EXERCISE_BIN = sys.argv[1], sys.argv[2], sys.argv[3]
 PORT0 = 21000 + (os.getpid() % 400) * 20
 
 
@@ -241,17 +241,119 @@ def test_minority_cannot_commit():
         sh("ip", "netns", "del", ns, check_rc=False)
 
 
+class FakeOsd:
+    """mon_exercise osd: osd create + boot + beacons (+ failure reports)."""
+
+    def __init__(self, c, host, seconds=120, report=None):
+        args = [EXERCISE_BIN, "osd", c.conf, os.path.join(c.dir, "norn.keyring"), host, str(seconds)]
+        if report is not None:
+            args.append(str(report))
+        self.out = open(os.path.join(c.dir, "fakeosd-%s-%d.out" % (host, time.time_ns())), "w+")
+        self.p = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.id = None
+        deadline = time.time() + 15
+        while time.time() < deadline and self.id is None:
+            self.out.seek(0)
+            for line in self.out.read().splitlines():
+                if line.startswith("osd "):
+                    self.id = int(line.split()[1])
+            time.sleep(0.05)
+        if self.id is None:
+            raise AssertionError("fake osd on %s did not start" % host)
+
+    def lines(self):
+        self.out.seek(0)
+        return self.out.read().splitlines()
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def osd_states(c):
+    d = c.cli_json("osd", "dump")
+    return {o["osd"]: (o["up"], o["in"], o["host"]) for o in d["osds"]}
+
+
+def wait_for(what, fn, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def test_osd_boot_beacons_failures():
+    c = cluster("abc", 17, extra_conf="mon_osd_beacon_grace_ms = 2000\n"
+                                      "mon_osd_down_out_interval_ms = 3000\n")
+    c.wait_leader()
+    rc, _, err = c.cli("pool", "create", "data", "8", "--size", "1")
+    check(rc == 0, err)
+    osds = []
+    try:
+        osds = [FakeOsd(c, "h%d" % i) for i in (1, 2, 3)]
+        ids = [o.id for o in osds]
+        wait_for("3 osds up and in", lambda: all(osd_states(c).get(i, (0, 0))[:2] == (1, 1)
+                                                 for i in ids), 10)
+        tree = c.cli_json("osd", "tree")["nodes"]
+        hosts = sorted(n["name"] for n in tree if n["type"] == "host")
+        check(hosts == ["h1", "h2", "h3"], "crush hosts %s" % hosts)
+        # maps and tickets reached the OSDs
+        wait_for("osdmaps and tickets at the osds",
+                 lambda: all(any("me up in" in l for l in o.lines()) and
+                             any("service key yes" in l for l in o.lines()) for o in osds), 10)
+        st = wait_for("pg stats in status", lambda: (lambda s: s if s["pgmap"]["pgs_by_state"].get(
+            "active+clean") else None)(c.cli_json("status")), 5)
+        check(st["osdmap"]["num_up_osds"] == 3, "status osds: %s" % st["osdmap"])
+        print("  3 fake osds up/in under hosts %s; pgs %s" % (hosts, st["pgmap"]["pgs_by_state"]))
+        # beacons stop -> down after the grace, out after the interval
+        victim = osds[0]
+        victim.p.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        wait_for("osd down after beacon grace", lambda: osd_states(c)[victim.id][0] == 0, 6)
+        t_down = time.time() - t0
+        codes = [x["code"] for x in c.cli_json("health")["checks"]]
+        check("OSD_DOWN" in codes and "OSD_HOST_DOWN" in codes, "health: %s" % codes)
+        wait_for("osd out after down_out_interval", lambda: osd_states(c)[victim.id][1] == 0, 8)
+        t_out = time.time() - t0
+        print("  silent osd.%d: down after %.1fs, out after %.1fs; health %s" %
+              (victim.id, t_down, t_out, codes))
+        victim.kill()
+        # failure reports: peers on two other hosts mark a beaconing osd down
+        target = FakeOsd(c, "h4")
+        osds.append(target)
+        wait_for("target up", lambda: osd_states(c).get(target.id, (0,))[0] == 1, 10)
+        r1 = FakeOsd(c, "h5", report=target.id)
+        osds.append(r1)
+        time.sleep(2.5)
+        check(osd_states(c)[target.id][0] == 1, "one reporter was enough to mark osd down")
+        r2 = FakeOsd(c, "h6", report=target.id)
+        osds.append(r2)
+        t0 = time.time()
+        wait_for("target down by reports", lambda: osd_states(c)[target.id][0] == 0, 8)
+        print("  osd.%d reported by peers on h5+h6: down after %.1fs (one reporter was not enough)"
+              % (target.id, time.time() - t0))
+    finally:
+        for o in osds:
+            o.kill()
+        c.cleanup()
+
+
 TESTS = [
     test_quorum_and_commands,
     test_wrong_key,
     test_leader_kill_during_pool_stream,
     test_five_mons_two_down,
     test_minority_cannot_commit,
+    test_osd_boot_beacons_failures,
 ]
 
 
 def main():
-    want = sys.argv[3:]
+    want = sys.argv[4:]
     failed = 0
     for t in TESTS:
         if want and t.__name__ not in want:
