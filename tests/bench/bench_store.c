@@ -1,0 +1,184 @@
+/* Object store benchmark (make bench, never make check).
+ *
+ *   bench_store DIR SECONDS
+ *
+ * Makes a 2 GiB store in DIR and measures, each for SECONDS:
+ *   seqwrite  4 MiB objects written whole, 4 transactions in flight: MB/s
+ *   randwrite 4 KiB random overwrites of those objects, one transaction
+ *             each, 32 in flight, each durable before its ack: txn/s
+ *   randread  4 KiB random reads, 32 in flight: reads/s
+ * and the metadata overhead: bytes of LMDB in use per data byte for the
+ * 4 MiB objects. Prints one "key value" line per figure for the script.
+ */
+#include <inttypes.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/env.h"
+#include "common/log.h"
+#include "norn/errors.h"
+#include "osd/store/store.h"
+
+#define OBJ (4u << 20)
+
+static uv_loop_t loop;
+static struct store *st;
+static struct norn_rand rnd;
+static uint64_t done_ops, deadline_ns, nobj_written, nobj_max;
+static int inflight;
+static uint8_t *wbuf;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "bench_store: %s: %s\n", what, norn_strerror(rc));
+	exit(1);
+}
+
+static void seq_cb(void *arg, int err);
+static void seq_submit(void)
+{
+	while (inflight < 4 && now_ns() < deadline_ns && nobj_written < nobj_max) {
+		char oid[32];
+		snprintf(oid, sizeof(oid), "obj%" PRIu64, nobj_written++);
+		struct store_txn *t = store_txn_new();
+		store_txn_write(t, "1.0", oid, 0, wbuf, OBJ);
+		inflight++;
+		int rc = store_queue_txn(st, t, seq_cb, NULL);
+		if (rc)
+			die("queue", rc);
+	}
+}
+static void seq_cb(void *arg, int err)
+{
+	if (err)
+		die("seq write", err);
+	inflight--;
+	done_ops++;
+	seq_submit();
+}
+
+static void rw_cb(void *arg, int err);
+static void rw_submit(void)
+{
+	while (inflight < 32 && now_ns() < deadline_ns) {
+		char oid[32];
+		snprintf(oid, sizeof(oid), "obj%" PRIu64, norn_rand_below(&rnd, nobj_written));
+		uint64_t off = norn_rand_below(&rnd, OBJ / 4096) * 4096;
+		struct store_txn *t = store_txn_new();
+		wbuf[0]++;
+		store_txn_write(t, "1.0", oid, off, wbuf, 4096);
+		inflight++;
+		int rc = store_queue_txn(st, t, rw_cb, NULL);
+		if (rc)
+			die("queue", rc);
+	}
+}
+static void rw_cb(void *arg, int err)
+{
+	if (err)
+		die("rand write", err);
+	inflight--;
+	done_ops++;
+	rw_submit();
+}
+
+static void rr_cb(void *arg, int err, uint8_t *buf, size_t len);
+static void rr_submit(void)
+{
+	while (inflight < 32 && now_ns() < deadline_ns) {
+		char oid[32];
+		snprintf(oid, sizeof(oid), "obj%" PRIu64, norn_rand_below(&rnd, nobj_written));
+		uint64_t off = norn_rand_below(&rnd, OBJ / 4096) * 4096;
+		inflight++;
+		int rc = store_read(st, "1.0", oid, off, 4096, rr_cb, NULL);
+		if (rc)
+			die("read", rc);
+	}
+}
+static void rr_cb(void *arg, int err, uint8_t *buf, size_t len)
+{
+	if (err || len != 4096)
+		die("rand read", err ? err : -EIO);
+	free(buf);
+	inflight--;
+	done_ops++;
+	rr_submit();
+}
+
+static double run(void (*submit)(void), double secs)
+{
+	done_ops = 0;
+	uint64_t t0 = now_ns();
+	deadline_ns = t0 + (uint64_t)(secs * 1e9);
+	submit();
+	while (inflight > 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	return (double)done_ops / ((double)(now_ns() - t0) / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: bench_store DIR SECONDS\n");
+		return 2;
+	}
+	norn_log_init("bench", stderr, getenv("BENCH_VERBOSE") ? NORN_LOG_INFO : NORN_LOG_WARN);
+	double secs = atof(argv[2]);
+	struct store_options o;
+	store_options_init(&o, NULL, argv[1]);
+	o.size_bytes = 2ull << 30;
+	o.osd_id = 0;
+	int rc = store_mkfs(&o);
+	if (rc)
+		die("mkfs", rc);
+	uv_loop_init(&loop);
+	if ((rc = store_open(&loop, &o, &st)))
+		die("open", rc);
+	struct store_txn *t = store_txn_new();
+	store_txn_coll_create(t, "1.0");
+	if ((rc = store_apply_sync(st, t)))
+		die("coll", rc);
+	norn_rand_seed(&rnd, 42);
+	wbuf = malloc(OBJ);
+	for (size_t i = 0; i < OBJ; i++)
+		wbuf[i] = (uint8_t)(i * 7 + (i >> 12));
+	/* at most ~1.2 GiB of objects so random writes keep free space */
+	nobj_max = 300;
+	double objs = run(seq_submit, secs);
+	printf("seqwrite_MBps %.1f\n", objs * OBJ / 1e6);
+	printf("objects %" PRIu64 "\n", nobj_written);
+	store_close_sync(st);
+	/* metadata overhead for the 4 MiB objects */
+	char meta[4200];
+	snprintf(meta, sizeof(meta), "%s/meta", argv[1]);
+	MDB_env *env;
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 8);
+	if (mdb_env_open(env, meta, MDB_RDONLY, 0644) == 0) {
+		MDB_envinfo info;
+		MDB_stat ms;
+		mdb_env_info(env, &info);
+		mdb_env_stat(env, &ms);
+		double used = (double)(info.me_last_pgno + 1) * ms.ms_psize;
+		printf("lmdb_bytes %.0f\n", used);
+		printf("meta_overhead_pct %.4f\n", 100.0 * used / ((double)nobj_written * OBJ));
+		mdb_env_close(env);
+	}
+	if ((rc = store_open(&loop, &o, &st)))
+		die("reopen", rc);
+	printf("randwrite_txn_per_s %.0f\n", run(rw_submit, secs));
+	printf("randread_per_s %.0f\n", run(rr_submit, secs));
+	store_close_sync(st);
+	free(wbuf);
+	return 0;
+}
