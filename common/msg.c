@@ -48,7 +48,7 @@
 #define DIRECT_MIN (RBUF_BYTES - MSG_HDR_LEN)  /* payloads above go direct */
 #define TLS_IN_BYTES (64u * 1024u)
 #define BATCH_MAX_MSGS 256
-#define TLS_BATCH_BYTES (4u << 20)
+#define TLS_BATCH_BYTES (512u * 1024u)
 #define HANDSHAKE_PAYLOAD_MAX (AUTH_TICKET_MAX + 256)
 
 struct msg_out {
