@@ -6,6 +6,7 @@
  *   - raft_tick()      one logical tick (the host calls it every mon_tick_ms),
  *   - raft_propose()   a new entry from the local state machine (leader only),
  *   - raft_propose_conf() a single-server membership change (add/remove),
+ *   - raft_transfer_leader() hand leadership to a caught-up peer,
  *   - raft_compact()   "here is a snapshot of my state machine at index I".
  * Its outputs accumulate inside the instance and are drained by the host
  * through a struct raft_ready (raft_ready_get / raft_ready_advance).
