@@ -66,7 +66,9 @@ struct s3_http_server {
 	size_t nconns;
 	struct s3_http_conn *ready_head, *ready_tail;
 	struct deferred_cb *deferred;
-	int closing, handles_open, idle_active;
+	int closing, handles_open, idle_active, idle_closed;
+	size_t conn_objs;      /* conn structs not yet freed (may outlive their socket) */
+	size_t live_reqs;
 	char *rbuf;
 	int rbuf_busy;
 };
@@ -85,9 +87,24 @@ static void conn_pump(struct s3_http_conn *c);
 static void conn_close(struct s3_http_conn *c);
 static void conn_unref(struct s3_http_conn *c);
 
+static void on_handle_closed(uv_handle_t *h);
+
+/* During shutdown the idle handle (which runs deferred work) stays open
+ * until every connection and request is gone, so requests the
+ * application still holds can finish; then it closes too. */
+static void server_maybe_close_idle(struct s3_http_server *s)
+{
+	if (s->closing && !s->idle_closed && s->nconns == 0 && s->live_reqs == 0 &&
+	    !s->ready_head && !s->deferred) {
+		s->idle_closed = 1;
+		s->idle_active = 0;
+		uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+	}
+}
+
 static void server_maybe_free(struct s3_http_server *s)
 {
-	if (s->closing && s->handles_open == 0 && s->nconns == 0) {
+	if (s->closing && s->handles_open == 0 && s->nconns == 0 && s->conn_objs == 0) {
 		free(s->rbuf);
 		free(s);
 	}
@@ -131,15 +148,16 @@ static void idle_cb(uv_idle_t *h)
 		conn_unref(c);
 		c = n;
 	}
-	if (!s->ready_head && !s->deferred) {
+	if (!s->ready_head && !s->deferred && !s->idle_closed) {
 		uv_idle_stop(&s->idle);
 		s->idle_active = 0;
 	}
+	server_maybe_close_idle(s);
 }
 
 static void wake(struct s3_http_server *s)
 {
-	if (!s->idle_active && !(s->closing && s->handles_open == 0)) {
+	if (!s->idle_active && !s->idle_closed) {
 		s->idle_active = 1;
 		uv_idle_start(&s->idle, idle_cb);
 	}
@@ -172,6 +190,7 @@ static struct s3_http_req *req_new(struct s3_http_conn *c)
 	snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
 	r->start_ns = norn_mono_ns();
 	c->refs++;
+	c->srv->live_reqs++;
 	return r;
 }
 
@@ -183,6 +202,10 @@ static void req_free(struct s3_http_req *r)
 	s3_buf_free(&r->hbuf);
 	s3_buf_free(&r->bodyq);
 	free(r);
+	NORN_ASSERT(c->srv->live_reqs > 0);
+	c->srv->live_reqs--;
+	if (c->srv->closing)
+		wake(c->srv);
 	conn_unref(c);
 }
 
@@ -326,6 +349,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct s3_http_conn *c = p->data;
 	struct s3_http_req *r = c->req;
+	if (!r)
+		return -1;
 	r->body_bytes_in += n;
 	if (r->discard)
 		return 0;
@@ -336,6 +361,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
 static int on_message_complete(http_parser *p)
 {
 	struct s3_http_conn *c = p->data;
+	if (!c->req)
+		return -1;
 	c->req->msg_complete = 1;
 	http_parser_pause(p, 1);
 	return 0;
@@ -544,14 +571,11 @@ void s3_http_end(struct s3_http_req *r)
 	r->path = NULL;
 	if (!r->keep_alive)
 		c->close_after = 1;
-	if (!r->msg_complete && !c->dead) {
-		if (c->close_after) {
-			/* Stop parsing; close once the response is out. */
-			http_parser_pause(&c->parser, 1);
-		} else {
-			r->discard = 1;
-			s3_buf_free(&r->bodyq);
-		}
+	/* With close_after set, conn_pump parses nothing more (the parser
+	 * may even be in an error state, where pausing it would abort). */
+	if (!r->msg_complete && !c->dead && !c->close_after) {
+		r->discard = 1;
+		s3_buf_free(&r->bodyq);
 	}
 	schedule(c);
 }
@@ -566,6 +590,7 @@ static void conn_unref(struct s3_http_conn *c)
 	struct s3_http_server *s = c->srv;
 	free(c->stash);
 	free(c);
+	s->conn_objs--;
 	server_maybe_free(s);
 }
 
@@ -580,6 +605,8 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	if (s->closing)
+		wake(s);
 	conn_unref(c);
 }
 
@@ -590,8 +617,11 @@ static void conn_close(struct s3_http_conn *c)
 	c->closing = 1;
 	c->dead = 1;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-	/* A request the application still holds: fail its body wait. */
-	if (c->req)
+	/* A request still being parsed was never seen by the application:
+	 * free it here. One the application holds fails its body wait. */
+	if (c->req && !c->req->dispatched)
+		req_free(c->req);
+	else if (c->req)
 		schedule(c);
 }
 
@@ -695,6 +725,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->last_active_ns = norn_mono_ns();
+	if (c->close_after && !c->req)
+		return;          /* closing: whatever else the peer sends is dropped */
 	NORN_ASSERT(c->stash_len == 0);
 	c->refs++;
 	if (conn_parse(c, buf->base, (size_t)nread) == 0 || (c->req && c->req->dispatched))
@@ -726,6 +758,14 @@ static void conn_pump(struct s3_http_conn *c)
 	for (int guard = 0; guard < 1000000; guard++) {
 		struct s3_http_req *r = c->req;
 		c->pump_again = 0;
+		if (c->close_after && !r) {
+			/* The last response is queued: read and parse nothing
+			 * more, close once it is written. */
+			conn_read_ctl(c, 0);
+			if (c->pending_writes == 0)
+				conn_close(c);
+			break;
+		}
 		if (r && !r->dispatched && r->url && r->method && !c->dead) {
 			r->dispatched = 1;
 			c->last_active_ns = norn_mono_ns();
@@ -762,7 +802,9 @@ static void conn_pump(struct s3_http_conn *c)
 		}
 		if (c->dead || c->closing)
 			break;
-		int want_parse = !r || (r->body_waiting && !r->msg_complete) ||
+		/* Read while a request's headers are still arriving, while the
+		 * application waits for body, or while draining a body. */
+		int want_parse = !r || !r->dispatched || (r->body_waiting && !r->msg_complete) ||
 		                 (r->ended && r->discard && !r->msg_complete);
 		if (want_parse && c->stash_len) {
 			/* conn_parse replaces the stash; parse from a copy. */
@@ -792,6 +834,7 @@ static void on_connection(uv_stream_t *ls, int status)
 	struct s3_http_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
+	s->conn_objs++;
 	c->srv = s;
 	c->refs = 1;
 	uv_tcp_init(s->loop, &c->tcp);
@@ -917,6 +960,7 @@ int s3_http_server_start(uv_loop_t *loop, const struct s3_http_config *cfg,
 		rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
 	if (rc < 0) {
 		s->closing = 1;
+		s->idle_closed = 1;
 		uv_close((uv_handle_t *)&s->listener, on_handle_closed);
 		uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
 		uv_close((uv_handle_t *)&s->idle, on_handle_closed);
@@ -954,5 +998,5 @@ void s3_http_server_close(struct s3_http_server *s)
 		conn_close(c);
 	uv_close((uv_handle_t *)&s->listener, on_handle_closed);
 	uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
-	uv_close((uv_handle_t *)&s->idle, on_handle_closed);
+	wake(s);     /* the idle handle closes once the last request is gone */
 }

@@ -211,8 +211,9 @@ out:
 	free(buf);
 	xmlFreeDoc(doc);
 	if (err) {
+		/* arr[cnt] may hold a key of the Object that failed. */
 		if (arr)
-			s3_xml_free_keys(arr, cnt);
+			s3_xml_free_keys(arr, cnt < S3_MAX_DELETE_KEYS ? cnt + 1 : cnt);
 		*quiet = 0;
 		return err;
 	}

@@ -57,6 +57,7 @@ struct client_job {
 	char resp[8192];
 	size_t resp_len;
 	size_t want_responses;
+	int trickle;           /* send in 3-byte pieces with pauses */
 };
 
 static void *client_thread(void *arg)
@@ -69,7 +70,14 @@ static void *client_thread(void *arg)
 		return NULL;
 	struct timeval tv = { 5, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)!write(fd, j->send, j->send_len);
+	if (j->trickle) {
+		for (size_t o = 0; o < j->send_len; o += 3) {
+			(void)!write(fd, j->send + o, j->send_len - o < 3 ? j->send_len - o : 3);
+			usleep(1000);
+		}
+	} else {
+		(void)!write(fd, j->send, j->send_len);
+	}
 	char *x = malloc(65536);
 	memset(x, 'x', 65536);
 	for (size_t left = j->body_extra; left;) {
@@ -106,6 +114,7 @@ static void *client_thread(void *arg)
 static int run_server(struct client_job *j, uint32_t rate, size_t max_hdr, struct app *a)
 {
 	uv_loop_t loop;
+	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
 	struct s3_http_server *s;
 	struct s3_http_config cfg = { .addr = "127.0.0.1", .port = 0, .max_header_bytes = max_hdr,
@@ -145,6 +154,22 @@ TEST(pipelined_keepalive)
 	const char *r3 = strstr(j.resp, "GET /c 0");
 	CHECK(r1 && r2 && r3 && r1 < r2 && r2 < r3);
 	CHECK(strstr(j.resp, "Connection: keep-alive"));
+}
+
+TEST(trickled_requests)
+{
+	struct app a = { 0 };
+	struct client_job j;
+	memset(&j, 0, sizeof(j));
+	j.send = "PUT /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world"
+	         "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+	j.send_len = strlen(j.send);
+	j.want_responses = 2;
+	j.trickle = 1;
+	run_server(&j, 0, 0, &a);
+	CHECK_EQ(a.requests, 2);
+	CHECK(strstr(j.resp, "PUT /slow 11"));
+	CHECK(strstr(j.resp, "GET /next 0"));
 }
 
 TEST(streamed_body_in_pieces)
@@ -207,5 +232,5 @@ TEST(garbage_and_rate_limit)
 	CHECK(!strstr(j.resp, "GET /2 0 limited"));
 }
 
-TEST_MAIN(TEST_ENTRY(pipelined_keepalive), TEST_ENTRY(streamed_body_in_pieces), TEST_ENTRY(header_limit),
+TEST_MAIN(TEST_ENTRY(pipelined_keepalive), TEST_ENTRY(trickled_requests), TEST_ENTRY(streamed_body_in_pieces), TEST_ENTRY(header_limit),
           TEST_ENTRY(garbage_and_rate_limit))
