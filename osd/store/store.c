@@ -78,6 +78,7 @@ struct top {
 	uint64_t off, len;
 	uint8_t *a; size_t alen;
 	uint8_t *b; size_t blen;
+	bool aligned;       /* a is block aligned and whole blocks long */
 };
 
 enum mop_type {
@@ -102,6 +103,7 @@ struct seg {
 	uint32_t want_crc;  /* read segs (n == 1): expected crc */
 	bool have;          /* read completed */
 	bool issued;        /* read submitted */
+	bool owns;          /* buf is ours to free (else it points into an op) */
 };
 
 struct ovl;
@@ -117,7 +119,9 @@ struct tobj {
 
 struct tcoll { char cid[STORE_CID_MAX + 1]; bool exists; };
 
-enum txn_state { TS_NEW, TS_PREP, TS_WRITING, TS_READY };
+/* WRITTEN: data on the device, waiting for a data fdatasync; SYNCING:
+ * covered by the fdatasync in flight; READY: may go to the commit thread. */
+enum txn_state { TS_NEW, TS_PREP, TS_WRITING, TS_WRITTEN, TS_SYNCING, TS_READY };
 
 struct store_txn {
 	struct top *ops; uint32_t nops, capops;
@@ -167,6 +171,7 @@ struct covl {
 struct sio {
 	struct sio *next;
 	bool write;
+	bool fsync;
 	uint64_t off;
 	uint8_t *buf;
 	uint32_t len;
@@ -211,6 +216,8 @@ struct store {
 	uint32_t io_inflight;
 	uint32_t writes_inflight;
 	uint32_t nwrites, nreads_total;
+	bool fsync_inflight;
+	uint32_t nfsync_loop;
 
 	/* LMDB */
 	MDB_env *env;
@@ -630,7 +637,15 @@ static void io_submit_one(struct store *s, struct sio *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
 	NORN_ASSERT(sqe);
-	if (io->write) {
+	if (io->fsync) {
+		io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+		s->nfsync_loop++;
+		if (s->o.fault.fail_fsync_n && s->nfsync_loop == s->o.fault.fail_fsync_n) {
+			NLOG(STORE, WARN, "fault injection: failing data fdatasync #%u", s->nfsync_loop);
+			io->fault = 1;
+			io_uring_prep_nop(sqe);
+		}
+	} else if (io->write) {
 		s->nwrites++;
 		if (s->o.fault.fail_write_n && s->nwrites == s->o.fault.fail_write_n) {
 			NLOG(STORE, WARN, "fault injection: failing data write #%u", s->nwrites);
@@ -708,6 +723,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		io_uring_cqe_seen(&s->ring, cqe);
 		NORN_ASSERT(s->io_inflight > 0);
 		s->io_inflight--;
+		if (io->fsync && io->fault)
+			res = -EIO;
 		if (io->write) {
 			s->writes_inflight--;
 			if (io->fault)
@@ -793,7 +810,8 @@ static void txn_scratch_free(struct store_txn *t)
 	free(t->objs); t->objs = NULL; t->nobjs = t->capobjs = 0;
 	free(t->colls); t->colls = NULL; t->ncolls = t->capcolls = 0;
 	for (uint32_t i = 0; i < t->nw; i++)
-		free(t->wsegs[i].buf);
+		if (t->wsegs[i].owns)
+			free(t->wsegs[i].buf);
 	free(t->wsegs); t->wsegs = NULL; t->nw = t->capw = 0;
 	for (uint32_t i = 0; i < t->nr; i++)
 		free(t->rsegs[i].buf);
@@ -888,6 +906,19 @@ int store_txn_write(struct store_txn *t, const char *cid, const char *oid,
 	ADD_OR_RET(op, TOP_WRITE, cid, oid);
 	op->off = off;
 	op->len = len;
+	if (len && off % BLK == 0 && len % BLK == 0) {
+		/* Whole blocks: keep the copy block aligned so it can go to the
+		 * disk as it is (one copy instead of two). */
+		op->a = blk_alloc(len / BLK);
+		if (!op->a) {
+			t->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		memcpy(op->a, data, len);
+		op->alen = len;
+		op->aligned = true;
+		return 0;
+	}
 	return op_dup(t, op, data ? data : "", len, NULL, 0);
 }
 
@@ -1252,8 +1283,39 @@ static int place_blocks(struct store *s, struct store_txn *t, struct store__onod
 			on->pblk[lb + i] = pblk + i;
 			on->crc[lb + i] = norn_crc32c(0, dst, BLK);
 		}
-		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = buf, .have = true };
+		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = buf,
+		                                  .have = true, .owns = true };
 		t->has_data = true;
+		lb += got;
+		n -= got;
+	}
+	return 0;
+}
+
+/* Whole-block write straight from the op's aligned buffer. */
+static int place_direct(struct store *s, struct store_txn *t, struct store__onode *on,
+                        uint64_t lb, uint64_t n, uint8_t *data)
+{
+	while (n > 0) {
+		uint64_t pblk, got = alloc_run(s, n, &pblk);
+		if (!got)
+			return NORN_ENOSPC;
+		if (run_add(&t->allocs, &t->na, &t->capa, pblk, got)) {
+			amap_release(s, pblk, got);
+			return -ENOMEM;
+		}
+		if (GROW(t->wsegs, t->nw, t->capw))
+			return -ENOMEM;
+		for (uint64_t i = 0; i < got; i++) {
+			if (on->pblk[lb + i] && free_blk(t, on->pblk[lb + i]))
+				return -ENOMEM;
+			on->pblk[lb + i] = pblk + i;
+			on->crc[lb + i] = norn_crc32c(0, data + i * BLK, BLK);
+		}
+		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = data,
+		                                  .have = true, .owns = false };
+		t->has_data = true;
+		data += got * BLK;
 		lb += got;
 		n -= got;
 	}
@@ -1290,7 +1352,7 @@ static void fill_write(void *ctx, const struct store__onode *on, uint64_t lb, ui
 
 /* Write (data != NULL) or zero [off, off+len) of @o. */
 static int do_write(struct store *s, struct store_txn *t, struct tobj *o, uint64_t off,
-                    uint64_t len, const uint8_t *data)
+                    uint64_t len, const uint8_t *data, uint8_t *aligned)
 {
 	uint64_t end = off + len;
 	if (end > s->o.max_object_bytes)
@@ -1319,6 +1381,8 @@ static int do_write(struct store *s, struct store_txn *t, struct tobj *o, uint64
 	if (end > o->on.size && store__onode_resize(&o->on, end))
 		return -ENOMEM;
 	struct wctx w = { t, off, end, data, b0, b1, o->on.pblk[b0], o->on.pblk[b1] };
+	if (aligned)
+		return place_direct(s, t, &o->on, b0, b1 - b0 + 1, aligned);
 	if (data)
 		return place_blocks(s, t, &o->on, b0, b1 - b0 + 1, fill_write, &w);
 	/* Zero: whole blocks become holes; only partial edges are rewritten. */
@@ -1573,9 +1637,9 @@ static int run_op(struct store *s, struct store_txn *t, struct top *op)
 		tobj_create(t, o);
 		return 0;
 	case TOP_WRITE:
-		return do_write(s, t, o, op->off, op->len, op->a);
+		return do_write(s, t, o, op->off, op->len, op->a, op->aligned ? op->a : NULL);
 	case TOP_ZERO:
-		return do_write(s, t, o, op->off, op->len, NULL);
+		return do_write(s, t, o, op->off, op->len, NULL, NULL);
 	case TOP_TRUNCATE:
 		return do_truncate(s, t, o, op->off);
 	case TOP_REMOVE:
@@ -1762,9 +1826,50 @@ static void on_txn_write(struct store *s, struct sio *io, int res)
 	free(io);
 	NORN_ASSERT(t->writes_pending > 0);
 	if (--t->writes_pending == 0) {
-		t->state = TS_READY;
+		t->state = t->result ? TS_READY : TS_WRITTEN;
 		pipe_advance(s);
 	}
+}
+
+/* Data durability for the data file is one IORING_OP_FSYNC (datasync) on
+ * the loop covering every transaction whose writes completed before it was
+ * issued; transactions written meanwhile wait for the next one. It runs
+ * while the commit thread commits the previous group, so the two syncs of
+ * consecutive groups overlap instead of adding up. */
+static void on_data_fsync(struct store *s, struct sio *io, int res)
+{
+	free(io);
+	s->fsync_inflight = false;
+	if (res < 0)
+		set_failed(s, "data fdatasync", res);
+	for (struct store_txn *t = s->pipe_head; t; t = t->next)
+		if (t->state == TS_SYNCING) {
+			if (res < 0 && !t->result)
+				t->result = NORN_EFAILED;
+			t->state = TS_READY;
+		}
+	pipe_advance(s);
+}
+
+static void sync_kick(struct store *s)
+{
+	if (s->fsync_inflight)
+		return;
+	bool any = false;
+	for (struct store_txn *t = s->pipe_head; t; t = t->next)
+		if (t->state == TS_WRITTEN) {
+			t->state = TS_SYNCING;
+			any = true;
+		}
+	if (!any)
+		return;
+	struct sio *io = calloc(1, sizeof(*io));
+	NORN_ASSERT(io);
+	io->fsync = true;
+	io->done = on_data_fsync;
+	s->fsync_inflight = true;
+	io_queue(s, io);
+	io_kick(s);
 }
 
 static void on_prep_read(struct store *s, struct sio *io, int res)
@@ -1893,6 +1998,7 @@ static void pump(struct store *s)
 /* Hand the ready prefix of the pipeline to the commit thread. */
 static void pipe_advance(struct store *s)
 {
+	sync_kick(s);
 	struct store_txn *h = NULL, *tl = NULL;
 	uint32_t n = 0;
 	while (s->pipe_head && s->pipe_head->state == TS_READY) {
@@ -1903,7 +2009,8 @@ static void pipe_advance(struct store *s)
 		t->next = NULL;
 		/* Data buffers are no longer needed. */
 		for (uint32_t i = 0; i < t->nw; i++) {
-			free(t->wsegs[i].buf);
+			if (t->wsegs[i].owns)
+				free(t->wsegs[i].buf);
 			t->wsegs[i].buf = NULL;
 		}
 		if (tl)
@@ -2090,23 +2197,7 @@ static int commit_batch(struct store *s, struct store_txn *h)
 			data |= t->has_data;
 			nid = NORN_MAX(nid, t->nid_next);
 		}
-	if (data) {
-		s->nfsync++;
-		int rc = 0;
-		if (s->o.fault.fail_fsync_n && s->nfsync == s->o.fault.fail_fsync_n) {
-			NLOG(STORE, WARN, "fault injection: failing fdatasync #%u", s->nfsync);
-			rc = -EIO;
-		} else {
-			uint64_t t0 = norn_mono_ns();
-			if (fdatasync(s->fd))
-				rc = -errno;
-			s->st_fsync_ns += norn_mono_ns() - t0;
-		}
-		if (rc) {
-			set_failed(s, "fdatasync", rc);
-			return NORN_EFAILED;
-		}
-	}
+	(void)data;   /* the data file was synced on the loop (sync_kick) */
 	MDB_txn *w;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &w);
 	if (rc) {
