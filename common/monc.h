@@ -73,7 +73,7 @@ struct monc_ticket {
 struct monc_opts {
 	char entity[AUTH_ENTITY_NAME_MAX]; /* "client.admin", "osd.3" */
 	uint8_t key[AUTH_KEY_LEN];         /* its secret */
-	uint8_t fsid[MAP_UUID_LEN];        /* all zero: learnt from the first mon? no: required */
+	uint8_t fsid[MAP_UUID_LEN];        /* the cluster fsid (every frame carries it) */
 	struct monmap initial;             /* from mon_host (monmap_parse_mon_host) */
 	uint32_t subscribe;                /* MONC_SUB_* */
 	uint64_t hunt_ms;                  /* connect timeout per mon (default 1000) */

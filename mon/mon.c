@@ -1740,7 +1740,10 @@ static int mon_run(struct mon *m, const struct args *a)
 	mo.cb.on_conn_state = on_conn_state;
 	mo.cb.get_key = get_key;
 	mo.cb.user = m;
-	/* mon-to-mon links must notice a dead peer quickly */
+	/* a restarted peer must be reached again quickly: Raft needs it back
+	 * well within an election timeout */
+	if (mo.reconnect_max_ms > 1000)
+		mo.reconnect_max_ms = 1000;
 	rc = msgr_create(m->loop, &mo, &m->msgr);
 	if (rc) {
 		fprintf(stderr, "norn-mon: messenger: %s\n", norn_strerror(rc));
