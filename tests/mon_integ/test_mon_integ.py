@@ -91,7 +91,9 @@ def test_wrong_key():
 
 
 def test_leader_kill_during_pool_stream():
-    c = cluster("abc", 6)
+    # snapshots every 10 entries: the restarted mon must catch up through
+    # a snapshot install, not only through log entries
+    c = cluster("abc", 6, extra_conf="mon_snapshot_every = 10\n")
     leader = c.wait_leader()
     acked, lock = [], threading.Lock()
     stop = threading.Event()
