@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/monc.h"
 #include "common/msg.h"
+#include "common/tls.h"
 #include "norn/errors.h"
 
 #define MONC_TIMER_MS 50
@@ -131,6 +132,10 @@ int monc_opts_from_config(struct monc_opts *o, const struct norn_config *cfg,
 		keyring_path = cfg->keyring;
 	if (!keyring_path || !keyring_path[0]) {
 		snprintf(err, errlen, "no keyring given (-k FILE or keyring = in the config)");
+		return -EINVAL;
+	}
+	if (cfg->msg_tls && tls_ctx_from_config(cfg, &o->tls)) {
+		snprintf(err, errlen, "msg_tls is on but the TLS certificate/key do not load");
 		return -EINVAL;
 	}
 	keyring_init(&kr);
@@ -505,8 +510,10 @@ int monc_create(uv_loop_t *loop, const struct monc_opts *o, const void *mopts, s
 	monmap_init(&mc->monmap);
 	if (mopts)
 		mo = *(const struct msgr_opts *)mopts;
-	else
+	else {
 		msgr_opts_init(&mo, NULL);
+		mo.tls = o->tls;
+	}
 	snprintf(mo.entity, sizeof(mo.entity), "%s", o->entity);
 	memcpy(mo.fsid, o->fsid, MSG_FSID_LEN);
 	snprintf(mo.cred.entity, sizeof(mo.cred.entity), "%s", o->entity);

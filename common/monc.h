@@ -43,6 +43,7 @@
 #include "common/proto_mon.h"
 
 struct norn_config;
+struct tls_ctx;
 struct monc;
 
 #define MONC_SUB_OSDMAP MON_SUB_OSDMAP
@@ -78,6 +79,7 @@ struct monc_opts {
 	uint32_t subscribe;                /* MONC_SUB_* */
 	uint64_t hunt_ms;                  /* connect timeout per mon (default 1000) */
 	uint64_t retry_ms;                 /* wait before retrying without a leader (200) */
+	struct tls_ctx *tls;               /* TLS on the mon connection (not owned), or NULL */
 	/* Optional callbacks (run on the loop). */
 	void (*on_osdmap)(struct monc *mc, const struct osdmap *map, void *user);
 	void (*on_monmap)(struct monc *mc, const struct monmap *map, void *user);
@@ -87,8 +89,9 @@ struct monc_opts {
 };
 
 /* Fill @o from a loaded config (mon_host, fsid, messenger-independent
- * defaults) and the entity's key found in the keyring file @keyring_path
- * (NULL: cfg->keyring). Returns 0, -EINVAL with a message in @err (bad
+ * defaults, a TLS context when cfg->msg_tls: the caller frees o->tls with
+ * tls_ctx_free() after monc_close) and the entity's key found in the
+ * keyring file @keyring_path (NULL: cfg->keyring). Returns 0, -EINVAL with a message in @err (bad
  * mon_host, bad fsid, no key for the entity) or -errno reading the
  * keyring. */
 int monc_opts_from_config(struct monc_opts *o, const struct norn_config *cfg,

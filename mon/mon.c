@@ -55,6 +55,7 @@
 #include "common/monc.h"
 #include "common/msg.h"
 #include "common/proto_mon.h"
+#include "common/tls.h"
 #include "mon/mon_state.h"
 #include "mon/raft.h"
 #include "mon/raft_store.h"
@@ -1740,6 +1741,11 @@ static int mon_run(struct mon *m, const struct args *a)
 	mo.cb.on_conn_state = on_conn_state;
 	mo.cb.get_key = get_key;
 	mo.cb.user = m;
+	rc = tls_ctx_from_config(&m->cfg, &mo.tls);
+	if (rc) {
+		fprintf(stderr, "norn-mon: msg_tls is on but the TLS certificate/key do not load\n");
+		return rc;
+	}
 	/* a restarted peer must be reached again quickly: Raft needs it back
 	 * well within an election timeout */
 	if (mo.reconnect_max_ms > 1000)
