@@ -67,6 +67,13 @@ struct fs_be {
 	struct s3_backend base;
 	char root[PATH_MAX / 2];
 	struct fs_bucket *buckets;
+	/* users.txt cache for lookups, refreshed when the file changes
+	 * (the CLI edits it while the gateway runs). */
+	struct s3_user *ucache;
+	size_t nucache;
+	struct timespec ucache_mtime;
+	off_t ucache_size;
+	ino_t ucache_ino;
 };
 
 struct s3_be_writer {
@@ -610,21 +617,38 @@ static void fs_user_by_key(struct s3_backend *sb, const char *ak, s3_be_user_cb 
 	struct fs_be *be = (struct fs_be *)sb;
 	struct s3_user *all;
 	size_t n;
-	int rc = users_load(be, &all, &n);
-	if (rc) {
-		cb(arg, rc, NULL);
-		return;
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/users.txt", be->root);
+	int have = stat(path, &st) == 0;
+	if (have && be->ucache && st.st_ino == be->ucache_ino && st.st_size == be->ucache_size &&
+	    st.st_mtim.tv_sec == be->ucache_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == be->ucache_mtime.tv_nsec) {
+		all = be->ucache;
+		n = be->nucache;
+	} else {
+		int rc = users_load(be, &all, &n);
+		if (rc) {
+			cb(arg, rc, NULL);
+			return;
+		}
+		free(be->ucache);
+		be->ucache = all;
+		be->nucache = n;
+		if (have) {
+			be->ucache_ino = st.st_ino;
+			be->ucache_size = st.st_size;
+			be->ucache_mtime = st.st_mtim;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (all[i].access_key[0] && !strcmp(all[i].access_key, ak)) {
 			struct s3_user u = all[i];
 			fill_display(&u, all, n);
-			free(all);
 			cb(arg, 0, &u);
 			return;
 		}
 	}
-	free(all);
 	cb(arg, -ENOENT, NULL);
 }
 
@@ -1645,6 +1669,7 @@ static void fs_destroy(struct s3_backend *sb)
 	struct fs_be *be = (struct fs_be *)sb;
 	while (be->buckets)
 		bucket_forget(be, be->buckets->name);
+	free(be->ucache);
 	free(be);
 }
 
