@@ -92,3 +92,5 @@ NORN_OPT(s3_max_skew_ms,        MS,   900000, 1000, 86400000, "largest request c
 NORN_OPT(s3_max_put_bytes,      SIZE, 5ull << 30, 1u << 20, 5ull << 40, "largest single PUT or part")
 NORN_OPT(s3_io_chunk_bytes,     SIZE, 1u << 20, 4096, 64u << 20, "GET/copy piece size read from the backend")
 NORN_OPT(s3_pid_file,           STR,  "", 0, 0, "norn-s3 pid file")
+NORN_OPT(s3_tls_cert,           STR,  "", 0, 0, "norn-s3 TLS certificate chain (PEM); with s3_tls_key the gateway serves HTTPS")
+NORN_OPT(s3_tls_key,            STR,  "", 0, 0, "norn-s3 TLS private key (PEM)")

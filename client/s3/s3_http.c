@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "common/assert.h"
 #include "common/env.h"
@@ -44,6 +46,8 @@ struct s3_http_conn {
 	struct s3_http_conn *prev, *next;      /* all connections */
 	struct s3_http_conn *ready_next;       /* pump queue */
 	char peer[64];
+	SSL *ssl;                     /* NULL for plain HTTP */
+	BIO *rbio, *wbio;             /* owned by ssl */
 };
 
 struct deferred_cb {
@@ -71,6 +75,7 @@ struct s3_http_server {
 	size_t live_reqs;
 	char *rbuf;
 	int rbuf_busy;
+	struct s3_buf plain;          /* TLS: plaintext decrypted from one read */
 };
 
 struct write_req {
@@ -80,6 +85,7 @@ struct write_req {
 	s3_http_write_cb cb;
 	void *arg;
 	size_t len;
+	char *owned;   /* TLS: ciphertext buffer freed with the request */
 	char data[];   /* copies only */
 };
 
@@ -105,6 +111,7 @@ static void server_maybe_close_idle(struct s3_http_server *s)
 static void server_maybe_free(struct s3_http_server *s)
 {
 	if (s->closing && s->handles_open == 0 && s->nconns == 0 && s->conn_objs == 0) {
+		s3_buf_free(&s->plain);
 		free(s->rbuf);
 		free(s);
 	}
@@ -381,6 +388,7 @@ static void write_done(uv_write_t *w, int status)
 	}
 	if (wr->cb)
 		wr->cb(wr->req, status, wr->arg);
+	free(wr->owned);
 	free(wr);
 	if (c->close_after && c->pending_writes == 0 && !c->req)
 		conn_close(c);
@@ -403,20 +411,75 @@ static void defer_fail(struct s3_http_req *r, s3_http_write_cb cb, void *arg, in
 	wake(r->conn->srv);
 }
 
+/* TLS: move whatever OpenSSL produced into a heap buffer. */
+static int tls_drain(struct s3_http_conn *c, char **out, size_t *len)
+{
+	size_t pend = BIO_ctrl_pending(c->wbio);
+	*out = NULL;
+	*len = 0;
+	if (!pend)
+		return 0;
+	char *b = malloc(pend);
+	if (!b)
+		return -ENOMEM;
+	int got = BIO_read(c->wbio, b, (int)pend);
+	if (got <= 0) {
+		free(b);
+		return -EIO;
+	}
+	*out = b;
+	*len = (size_t)got;
+	return 0;
+}
+
 static int submit_write(struct s3_http_req *r, struct write_req *wr, const void *p, size_t n)
 {
 	struct s3_http_conn *c = r->conn;
 	wr->req = r;
 	wr->conn = c;
 	wr->len = n;
+	size_t plain_n = n;
+	if (c->ssl) {
+		/* Memory BIOs never block: SSL_write takes everything. */
+		if (n && SSL_write(c->ssl, p, (int)n) != (int)n)
+			return -EIO;
+		int rc = tls_drain(c, &wr->owned, &n);
+		if (rc)
+			return rc;
+		p = wr->owned;
+	}
 	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
 	int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, write_done);
 	if (rc < 0)
 		return rc;
 	c->pending_writes++;
 	c->refs++;
-	r->bytes_out += n;
+	r->bytes_out += plain_n;
 	return 0;
+}
+
+/* TLS: send handshake/alert bytes not tied to a request. */
+static void tls_flush(struct s3_http_conn *c)
+{
+	char *buf;
+	size_t n;
+	if (tls_drain(c, &buf, &n) || !n || c->closing)
+		return free(buf);
+	struct write_req *wr = calloc(1, sizeof(*wr));
+	if (!wr) {
+		free(buf);
+		return;
+	}
+	wr->conn = c;
+	wr->owned = buf;
+	uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
+		free(buf);
+		free(wr);
+		return;
+	}
+	c->pending_writes++;
+	c->refs++;
 }
 
 int s3_http_write_copy(struct s3_http_req *r, const void *p, size_t n)
@@ -431,8 +494,10 @@ int s3_http_write_copy(struct s3_http_req *r, const void *p, size_t n)
 	memset(wr, 0, sizeof(*wr));
 	memcpy(wr->data, p, n);
 	int rc = submit_write(r, wr, wr->data, n);
-	if (rc < 0)
+	if (rc < 0) {
+		free(wr->owned);
 		free(wr);
+	}
 	return rc;
 }
 
@@ -453,6 +518,7 @@ void s3_http_write(struct s3_http_req *r, const void *p, size_t n, s3_http_write
 	wr->arg = arg;
 	int rc = submit_write(r, wr, p, n);
 	if (rc < 0) {
+		free(wr->owned);
 		free(wr);
 		defer_fail(r, cb, arg, rc);
 	}
@@ -588,6 +654,8 @@ static void conn_unref(struct s3_http_conn *c)
 	if (--c->refs)
 		return;
 	struct s3_http_server *s = c->srv;
+	if (c->ssl)
+		SSL_free(c->ssl);
 	free(c->stash);
 	free(c);
 	s->conn_objs--;
@@ -728,8 +796,49 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (c->close_after && !c->req)
 		return;          /* closing: whatever else the peer sends is dropped */
 	NORN_ASSERT(c->stash_len == 0);
+	const char *data = buf->base;
+	size_t len = (size_t)nread;
+	if (c->ssl) {
+		/* Decrypt everything this read completed; the plaintext is
+		 * never larger than the ciphertext that carried it. */
+		if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+			conn_close(c);
+			return;
+		}
+		s3_buf_reset(&s->plain);
+		char tmp[16384];
+		for (;;) {
+			int got = SSL_read(c->ssl, tmp, sizeof(tmp));
+			if (got > 0) {
+				s3_buf_add(&s->plain, tmp, (size_t)got);
+				continue;
+			}
+			int e = SSL_get_error(c->ssl, got);
+			if (e == SSL_ERROR_WANT_READ)
+				break;
+			NLOG(S3, DEBUG, "%s: TLS error %d", c->peer, e);
+			ERR_clear_error();
+			tls_flush(c);            /* an alert, if any */
+			c->dead = 1;
+			if (c->req && !c->req->err)
+				c->req->err = -ECONNRESET;
+			if (c->req && c->req->dispatched)
+				schedule(c);
+			conn_close(c);
+			return;
+		}
+		tls_flush(c);                    /* handshake replies */
+		if (s->plain.err) {
+			conn_close(c);
+			return;
+		}
+		if (!s->plain.len)
+			return;
+		data = s->plain.p;
+		len = s->plain.len;
+	}
 	c->refs++;
-	if (conn_parse(c, buf->base, (size_t)nread) == 0 || (c->req && c->req->dispatched))
+	if (conn_parse(c, data, len) == 0 || (c->req && c->req->dispatched))
 		conn_pump(c);
 	conn_unref(c);
 }
@@ -864,6 +973,30 @@ static void on_connection(uv_stream_t *ls, int status)
 			snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip,
 			         ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
 		}
+	}
+	if (s->cfg.tls_ctx) {
+		c->ssl = SSL_new((SSL_CTX *)s->cfg.tls_ctx);
+		c->rbio = BIO_new(BIO_s_mem());
+		c->wbio = BIO_new(BIO_s_mem());
+		if (!c->ssl || !c->rbio || !c->wbio) {
+			if (c->ssl)
+				SSL_free(c->ssl);
+			else {
+				BIO_free(c->rbio);
+				BIO_free(c->wbio);
+			}
+			c->ssl = NULL;
+			c->closing = 1;
+			c->next = s->conns;
+			if (s->conns)
+				s->conns->prev = c;
+			s->conns = c;
+			s->nconns++;
+			uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+			return;
+		}
+		SSL_set_bio(c->ssl, c->rbio, c->wbio);
+		SSL_set_accept_state(c->ssl);
 	}
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;

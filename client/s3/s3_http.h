@@ -22,6 +22,12 @@
  * request (431-style 400 + close), requests per second per connection
  * (flagged on the request; the API answers 503 SlowDown).
  *
+ * TLS (optional): with cfg.tls_ctx every connection runs OpenSSL over a
+ * pair of memory BIOs: ciphertext read from the socket goes into one BIO,
+ * the plaintext from SSL_read into the parser; response bytes go through
+ * SSL_write and the other BIO to uv_write. A write callback still fires
+ * only when its (encrypted) bytes left, so backpressure is unchanged.
+ *
  * Lifecycle: the server calls handlers->on_request(req) once the headers
  * are in; the application then reads the body (optional), sends the head,
  * writes the body and calls s3_http_end(req) exactly once. The request
@@ -97,6 +103,7 @@ struct s3_http_config {
 	uint32_t max_req_per_sec;   /* per connection; 0 = unlimited */
 	uint32_t max_conns;
 	FILE *access_log;           /* NULL: no access log */
+	void *tls_ctx;              /* SSL_CTX * (not owned): serve HTTPS; NULL: plain HTTP */
 };
 
 /* Create and start listening on @loop. Returns 0 or a negative errno

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "client/s3/s3_api.h"
@@ -127,6 +129,20 @@ int main(int argc, char **argv)
 		.max_conns = (uint32_t)cfg.s3_max_conns,
 		.access_log = alog,
 	};
+	SSL_CTX *tls = NULL;
+	if (cfg.s3_tls_cert[0] || cfg.s3_tls_key[0]) {
+		tls = SSL_CTX_new(TLS_server_method());
+		if (!tls || SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1 ||
+		    SSL_CTX_use_certificate_chain_file(tls, cfg.s3_tls_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(tls, cfg.s3_tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(tls) != 1) {
+			char e[256];
+			ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+			fprintf(stderr, "norn-s3: TLS setup (%s, %s): %s\n", cfg.s3_tls_cert, cfg.s3_tls_key, e);
+			return 2;
+		}
+		hcfg.tls_ctx = tls;
+	}
 	struct s3_http_handlers h = { s3_api_on_request, api };
 	struct s3_main m;
 	memset(&m, 0, sizeof(m));
@@ -150,12 +166,14 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Scripts wait for this line (and read the port from it). */
-	printf("norn-s3 listening on %s:%d\n", cfg.s3_addr, s3_http_port(m.srv));
+	printf("norn-s3 listening on %s:%d%s\n", cfg.s3_addr, s3_http_port(m.srv), tls ? " (TLS)" : "");
 	fflush(stdout);
 	NLOG(S3, INFO, "listening on %s:%d", cfg.s3_addr, s3_http_port(m.srv));
 	uv_run(&m.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&m.loop);
 	s3_api_destroy(api);
+	if (tls)
+		SSL_CTX_free(tls);
 	be->ops->destroy(be);
 	if (alog && alog != stdout)
 		fclose(alog);
