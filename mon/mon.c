@@ -1060,7 +1060,7 @@ static void handle_beacon(struct mon *m, struct msgr_conn *c, struct msg_in *in)
 			forward_to_leader(m, in);
 		goto out;
 	}
-	struct osd_info *oi = osd_info(m, b.osd);
+	struct osd_info *oi = osdmap_osd_exists(&m->st.osdmap, b.osd) ? osd_info(m, b.osd) : NULL;
 	if (!oi)
 		goto out;
 	oi->last_beacon_ns = now_ns();
@@ -1087,8 +1087,10 @@ static void handle_failure(struct mon *m, struct msgr_conn *c, struct msg_in *in
 			forward_to_leader(m, in);
 		return;
 	}
+	if (!osdmap_osd_exists(&m->st.osdmap, f.target) || !osdmap_osd_exists(&m->st.osdmap, f.reporter))
+		return;         /* never grow the table for ids that do not exist */
 	struct osd_info *oi = osd_info(m, f.target);
-	if (!oi || !osdmap_osd_exists(&m->st.osdmap, f.target))
+	if (!oi)
 		return;
 	uint32_t i;
 	for (i = 0; i < oi->n_reports; i++)

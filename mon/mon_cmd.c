@@ -271,7 +271,7 @@ static int cmd_osd_create(struct mon_state *st, const json_t *cmd, struct mon_re
 				char b64[64];
 				snprintf(ent, sizeof(ent), "osd.%u", i);
 				ae = authmap_find(&st->authmap, ent);
-				json_t *j = json_pack("{s:i}", "osd", (json_int_t)i);
+				json_t *j = json_pack("{s:I}", "osd", (json_int_t)i);
 				if (ae && auth_b64_encode(ae->secret, AUTH_SECRET_LEN, b64, sizeof(b64)) > 0)
 					json_object_set_new(j, "key", json_string(b64));
 				out_json(res, j);
@@ -321,7 +321,7 @@ static int cmd_osd_create(struct mon_state *st, const json_t *cmd, struct mon_re
 	osdmap_inc_free(&inc);
 	if (rc)
 		return mon_result_set(res, rc, "osd create failed: %s", norn_strerror(rc));
-	out_json(res, json_pack("{s:i,s:s}", "osd", (json_int_t)id, "key", key_s));
+	out_json(res, json_pack("{s:I,s:s}", "osd", (json_int_t)id, "key", key_s));
 	return mon_result_set(res, 0, "created osd.%d", id);
 }
 
