@@ -292,7 +292,7 @@ def wait_for(what, fn, timeout):
 
 
 def test_osd_boot_beacons_failures():
-    c = cluster("abc", 17, extra_conf="mon_osd_beacon_grace_ms = 2000\n"
+    c = cluster("abc", 17, extra_conf="mon_osd_beacon_grace_ms = 4000\n"
                                       "mon_osd_down_out_interval_ms = 3000\n")
     c.wait_leader()
     rc, _, err = c.cli("pool", "create", "data", "8", "--size", "1")
@@ -318,11 +318,11 @@ def test_osd_boot_beacons_failures():
         victim = osds[0]
         victim.p.send_signal(signal.SIGSTOP)
         t0 = time.time()
-        wait_for("osd down after beacon grace", lambda: osd_states(c)[victim.id][0] == 0, 6)
+        wait_for("osd down after beacon grace", lambda: osd_states(c)[victim.id][0] == 0, 10)
         t_down = time.time() - t0
         codes = [x["code"] for x in c.cli_json("health")["checks"]]
         check("OSD_DOWN" in codes and "OSD_HOST_DOWN" in codes, "health: %s" % codes)
-        wait_for("osd out after down_out_interval", lambda: osd_states(c)[victim.id][1] == 0, 8)
+        wait_for("osd out after down_out_interval", lambda: osd_states(c)[victim.id][1] == 0, 10)
         t_out = time.time() - t0
         print("  silent osd.%d: down after %.1fs, out after %.1fs; health %s" %
               (victim.id, t_down, t_out, codes))
@@ -333,7 +333,7 @@ def test_osd_boot_beacons_failures():
         wait_for("target up", lambda: osd_states(c).get(target.id, (0,))[0] == 1, 10)
         r1 = FakeOsd(c, "h5", report=target.id)
         osds.append(r1)
-        time.sleep(2.5)
+        time.sleep(2.0)
         check(osd_states(c)[target.id][0] == 1, "one reporter was enough to mark osd down")
         r2 = FakeOsd(c, "h6", report=target.id)
         osds.append(r2)
