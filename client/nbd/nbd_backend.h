@@ -112,7 +112,9 @@ struct nbd_backend_ops {
 	/* Close a device with no op in flight (the server guarantees it).
 	 * @cb runs once the device is released. Cannot fail. */
 	void (*close)(struct nbd_bdev *dev, nbd_close_cb cb, void *arg);
-	/* Free the backend itself after every device is closed. May be NULL. */
+	/* Free the backend itself after every device is closed, on the loop
+	 * thread. It may close libuv handles, so let the loop run until it
+	 * has none left before uv_loop_close(). May be NULL. */
 	void (*destroy)(void *backend);
 };
 
