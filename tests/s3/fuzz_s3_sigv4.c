@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct s3_auth a;
 	(void)s3_sigv4_parse_header(f[0], &a);
 	(void)s3_sigv4_parse_query(f[2], &a);
-	struct s3_hdr h[8];
+	struct s3_hdr h[9];   /* up to 8 parsed + host */
 	size_t nh = 0;
 	char *hl = strdup(f[4]);
 	for (char *save = NULL, *line = strtok_r(hl, "\n", &save); line && nh < 8;
