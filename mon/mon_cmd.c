@@ -581,6 +581,36 @@ static int cmd_osd_flag(struct mon_state *st, const json_t *cmd, int set, struct
 	return mon_result_set(res, 0, "%s is %s", name, set ? "set" : "unset");
 }
 
+/* "osd up-thru" {"id": N, "epoch": E}: an OSD about to go active records
+ * that it was alive through epoch E (peering reads it to know which past
+ * intervals may have accepted writes). E must be an epoch that exists. */
+static int cmd_osd_up_thru(struct mon_state *st, const json_t *cmd, struct mon_result *res)
+{
+	int64_t id, ep;
+	struct osdmap_inc inc;
+	int rc;
+
+	if (jint(cmd, "id", &id) != 1 || jint(cmd, "epoch", &ep) != 1 || ep < 1)
+		return mon_result_set(res, -EINVAL, "usage: osd up-thru ID EPOCH");
+	const struct osdmap_osd *o = osdmap_osd(&st->osdmap, (int32_t)id);
+	if (!o)
+		return mon_result_set(res, -ENOENT, "osd.%" PRId64 " does not exist", id);
+	if (!o->up)
+		return mon_result_set(res, -EINVAL, "osd.%" PRId64 " is down", id);
+	if ((uint64_t)ep > st->osdmap.epoch)
+		return mon_result_set(res, -EINVAL, "epoch %" PRId64 " is in the future", ep);
+	if ((uint64_t)ep <= o->up_thru)
+		return mon_result_set(res, 0, "osd.%" PRId64 " up_thru is %" PRIu64, id, o->up_thru);
+	osdmap_inc_init(&inc, &st->osdmap, now_of(cmd));
+	rc = osdmap_inc_osd_up_thru(&inc, (int32_t)id, (uint64_t)ep);
+	if (!rc)
+		rc = inc_commit(st, &inc, res);
+	osdmap_inc_free(&inc);
+	if (rc)
+		return mon_result_set(res, rc, "up_thru failed: %s", norn_strerror(rc));
+	return mon_result_set(res, 0, "osd.%" PRId64 " up_thru %" PRId64, id, ep);
+}
+
 /* ---- pools -------------------------------------------------------------- */
 
 static int rule_arg(const struct crush_map *c, const json_t *cmd, int32_t *rule)
@@ -957,7 +987,7 @@ static int cmd_config_key(struct mon_state *st, const json_t *cmd, int set, stru
 
 static const char *const write_cmds[] = {
 	"osd create", "osd boot", "osd down", "osd out", "osd in", "osd rm", "osd reweight",
-	"osd set", "osd unset", "pool create", "pool rm", "pool set", "crush add-bucket",
+	"osd set", "osd unset", "osd up-thru", "pool create", "pool rm", "pool set", "crush add-bucket",
 	"crush move", "crush set-weight", "auth add", "auth rm", "auth caps", "auth rotate",
 	"config-key set", "config-key rm", NULL,
 };
@@ -1025,6 +1055,8 @@ void mon_state_apply(struct mon_state *st, const void *json, size_t len, struct 
 		cmd_osd_state(st, cmd, OP_RM, res);
 	else if (!strcmp(p, "osd reweight"))
 		cmd_osd_reweight(st, cmd, res);
+	else if (!strcmp(p, "osd up-thru"))
+		cmd_osd_up_thru(st, cmd, res);
 	else if (!strcmp(p, "osd set") || !strcmp(p, "osd unset"))
 		cmd_osd_flag(st, cmd, !strcmp(p, "osd set"), res);
 	else if (!strcmp(p, "pool create"))

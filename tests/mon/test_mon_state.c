@@ -153,6 +153,14 @@ TEST(osd_lifecycle)
 	/* wrong uuid refused */
 	CHECK_EQ(apply1(&st, "{\"prefix\":\"osd boot\",\"id\":0,\"addr\":\"127.0.0.1:7000\",\"host\":\"h1\","
 	                     "\"uuid\":\"99999999-2222-4333-8444-555555555555\"}"), -EINVAL);
+	/* up_thru: only forward, only up to the current epoch */
+	char ut[128];
+	snprintf(ut, sizeof(ut), "{\"prefix\":\"osd up-thru\",\"id\":0,\"epoch\":%llu}",
+	         (unsigned long long)st.osdmap.epoch);
+	CHECK_EQ(apply1(&st, ut), 0);
+	CHECK_EQ(osdmap_osd(&st.osdmap, 0)->up_thru, st.osdmap.epoch - 1);
+	CHECK_EQ(apply1(&st, "{\"prefix\":\"osd up-thru\",\"id\":0,\"epoch\":999}"), -EINVAL);
+	CHECK_EQ(apply1(&st, "{\"prefix\":\"osd up-thru\",\"id\":1,\"epoch\":1}"), -EINVAL);
 	/* placement works with one host for a size-1 pool */
 	CHECK_EQ(apply1(&st, "{\"prefix\":\"pool create\",\"pool\":\"one\",\"pg_num\":8,\"size\":1}"), 0);
 	int32_t up[OSDMAP_MAX_POOL_SIZE], prim;
