@@ -107,3 +107,23 @@ def test_chunked_upload_tampered(gw, s3, bucket, tamper):
     assert resp.startswith(b"HTTP/1.1 403"), resp
     assert b"SignatureDoesNotMatch" in resp
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_payload_sha256_checked(gw, s3, bucket):
+    """A body that does not match its signed x-amz-content-sha256 is
+    refused (XAmzContentSHA256Mismatch) and nothing is stored."""
+    import requests
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = "%s/%s/sha" % (gw.endpoint, bucket)
+    claimed = b"the body that was signed"
+    req = AWSRequest(method="PUT", url=url, data=claimed)
+    S3SigV4Auth(Credentials(*ALICE), "s3", "us-east-1").add_auth(req)
+    h = dict(req.headers)
+    assert h["X-Amz-Content-SHA256"] == hashlib.sha256(claimed).hexdigest()
+    r = requests.put(url, data=b"the body that was sent!!", headers=h)
+    assert r.status_code == 400 and b"XAmzContentSHA256Mismatch" in r.content
+    r = requests.put(url, data=claimed, headers=h)
+    assert r.status_code == 200
+    assert s3.get_object(Bucket=bucket, Key="sha")["Body"].read() == claimed
