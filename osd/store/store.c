@@ -59,7 +59,6 @@
 
 #define BLK STORE_BLOCK_BYTES
 #define STORE__OVL_BUCKETS 4096u
-#define STORE__QUEUED_MAX  65536u
 #define NEED_READ 1
 
 /* ---- transaction representation -------------------------------------- */
@@ -2041,7 +2040,7 @@ int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void 
 		rc = -ESHUTDOWN;
 	if (!rc && atomic_load(&s->failed))
 		rc = NORN_EFAILED;
-	if (!rc && s->queued >= STORE__QUEUED_MAX)
+	if (!rc && s->queued >= STORE_QUEUED_TXNS_MAX)
 		rc = NORN_EAGAIN;
 	if (rc) {
 		store_txn_free(t);

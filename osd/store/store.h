@@ -66,6 +66,7 @@ struct store_txn;
 #define STORE_OMAP_VALUE_MAX  (1u << 20)
 #define STORE_CMETA_KEY_MAX   400u
 #define STORE_TXN_OPS_MAX     4096u
+#define STORE_QUEUED_TXNS_MAX 65536u  /* queued, not yet completed */
 
 /* Test/fault seam: fail or tear the Nth data write, fail the Nth fdatasync
  * or the Nth LMDB commit (1-based counts since store_open; 0 = off). A
@@ -195,8 +196,11 @@ typedef void (*store_txn_cb)(void *arg, int err);
 
 /* Queue @t (ownership passes to the store, even on error). @cb runs on the
  * loop exactly once, never from inside this call, in submission order.
- * Returns 0, or NORN_EFAILED / -ESHUTDOWN / a recorded append error, in
- * which case @cb is not called. */
+ * Returns 0, or NORN_EFAILED (store failed), -ESHUTDOWN (closing),
+ * NORN_EAGAIN (STORE_QUEUED_TXNS_MAX transactions already queued: back
+ * off) or a recorded append error; then @cb is not called. Data of a
+ * transaction may become visible to reads shortly before its callback
+ * (once its LMDB commit is visible, while its durability is confirmed). */
 int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void *arg);
 
 /* Queue @t and run the loop until it completes. Returns its result. */
