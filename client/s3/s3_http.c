@@ -559,7 +559,9 @@ int s3_http_send_head(struct s3_http_req *r, int status, const char *extra, int6
 	r->status = status;
 	/* A body we will not read in full means the connection cannot be
 	 * reused unless we drain it; decide now so the header says so. */
-	if (!r->msg_complete && !r->body_waiting && !r->body_holding) {
+	if (!r->msg_complete) {
+		/* Answering before the body ended: drain a small rest, close
+		 * rather than read a large one (or one never sent). */
 		if (r->expect_continue && !r->continue_sent)
 			r->keep_alive = 0;
 		else if (r->chunked_te || (r->has_content_length &&
