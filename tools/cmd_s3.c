@@ -54,6 +54,20 @@ static int open_store(struct norn_cli_ctx *ctx, const char *root, struct s3_back
 	return s3_backend_fs_open(root, be);
 }
 
+/* Print @s escaped for a JSON string (display names are free text). */
+static void json_str(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+}
+
 static void print_user(struct norn_cli_ctx *ctx, const struct s3_user *u, int first)
 {
 	if (ctx->json)
@@ -119,7 +133,7 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		struct s3_user *all = NULL;
 		size_t n = 0;
 		rc = be->ops->user_list(be, &all, &n);
-		int found = 0;
+		int found = 0, printed = 0;
 		if (!rc && ctx->json)
 			printf("[");
 		for (size_t i = 0; !rc && i < n; i++) {
@@ -133,10 +147,12 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 				found = 1;
 				continue;
 			}
-			if (ctx->json)
-				printf("%s{\"uid\":\"%s\",\"display_name\":\"%s\"%s%s%s}", found ? "," : "",
-				       all[i].uid, all[i].display_name, all[i].access_key[0] ? ",\"access_key\":\"" : "",
+			if (ctx->json) {
+				printf("%s{\"uid\":\"%s\",\"display_name\":\"", printed++ ? "," : "", all[i].uid);
+				json_str(all[i].display_name);
+				printf("\"%s%s%s}", all[i].access_key[0] ? ",\"access_key\":\"" : "",
 				       all[i].access_key, all[i].access_key[0] ? "\"" : "");
+			}
 			else if (!strcmp(verb, "ls"))
 				printf("%s\n", all[i].uid);
 			else

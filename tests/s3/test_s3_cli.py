@@ -1,0 +1,50 @@
+"""`norn s3 user|key ...` on the dev user store, and the gateway seeing
+a key added or removed while it runs."""
+import json
+import os
+import subprocess
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+def norn(gw, *args, check=True):
+    store = os.path.join(gw.root, "store")
+    p = subprocess.run([os.environ.get("NORN_BIN", "norn")] + list(args) + ["--fs-root", store],
+                       capture_output=True, text=True)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_user_and_key_lifecycle(gw):
+    if not gw.root:
+        pytest.skip("external gateway")
+    out = norn(gw, "s3", "user", "create", "dave", "--display-name", "Dave D").stdout
+    kv = dict(l.split(" ", 1) for l in out.strip().splitlines())
+    assert kv["uid"] == "dave"
+    assert "dave" in norn(gw, "s3", "user", "ls").stdout.split()
+    assert norn(gw, "s3", "user", "create", "dave", check=False).returncode == 1
+    c = boto3.client("s3", endpoint_url=gw.endpoint, aws_access_key_id=kv["access_key"],
+                     aws_secret_access_key=kv["secret_key"], region_name="us-east-1",
+                     config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    assert c.list_buckets()["Buckets"] == []
+    info = json.loads(norn(gw, "-f", "json", "s3", "user", "info", "dave").stdout)
+    assert info[0]["display_name"] == "Dave D" and info[0]["access_key"] == kv["access_key"]
+    out = norn(gw, "s3", "key", "add", "dave").stdout
+    k2 = dict(l.split(" ", 1) for l in out.strip().splitlines())
+    norn(gw, "s3", "key", "rm", "dave", kv["access_key"])
+    with pytest.raises(ClientError) as ei:
+        c.list_buckets()
+    assert ei.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    c2 = boto3.client("s3", endpoint_url=gw.endpoint, aws_access_key_id=k2["access_key"],
+                      aws_secret_access_key=k2["secret_key"], region_name="us-east-1",
+                      config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+    assert c2.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    norn(gw, "s3", "user", "rm", "dave")
+    assert norn(gw, "s3", "user", "info", "dave", check=False).returncode == 1
+    with pytest.raises(ClientError):
+        c2.list_buckets()
+    assert norn(gw, "s3", "user", "frob", check=False).returncode == 2
