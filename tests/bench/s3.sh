@@ -26,3 +26,6 @@ env -u AWS_PROFILE -u http_proxy -u https_proxy AWS_CONFIG_FILE=/dev/null AWS_SH
 	/usr/bin/python3 tests/bench/s3_bench.py "$EP" "$AK" "$SK" \
 	--clients "${S3_BENCH_CLIENTS:-16}" --seconds "${S3_BENCH_SECONDS:-5}"
 echo "gateway RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+# CPU the gateway itself used (user+sys seconds): with a Python client on
+# the same 2 cores, this shows how much of the run was the gateway.
+echo "gateway CPU: $(awk '{printf "%.1f s", ($14+$15)/100}' /proc/$pid/stat)"
