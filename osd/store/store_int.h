@@ -58,6 +58,13 @@ int store__onode_encode(const struct store__onode *o, uint8_t **out, size_t *len
 int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
                         struct store__onode *o);
 
+/* Decode only what a read of blocks [b0, b0+nb) needs: the size and the
+ * physical block and crc of each of those blocks (0 for holes). Validates
+ * the record crc and everything it uses. 0, NORN_ECORRUPT, NORN_EVERSION. */
+int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_bytes,
+                              uint64_t b0, uint32_t nb, uint64_t *size_out,
+                              uint64_t *pblk, uint32_t *crc);
+
 void store__super_encode(const struct store__super *sb, uint8_t buf[STORE_BLOCK_BYTES]);
 int store__super_decode(const void *buf, size_t len, struct store__super *sb);
 

@@ -234,6 +234,52 @@ fail:
 	return rc;
 }
 
+int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_bytes,
+                              uint64_t b0, uint32_t nb, uint64_t *size_out,
+                              uint64_t *pblk, uint32_t *crc)
+{
+	if (len < 4 || norn_crc32c(0, buf, len - 4) != norn_get_le32((const uint8_t *)buf + len - 4))
+		return NORN_ECORRUPT;
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t ver;
+	dec_init(&d, buf, len - 4);
+	dec_struct_begin(&d, STORE__ONODE_VERSION, &ver, &tok);
+	uint64_t nid = dec_u64(&d);
+	uint64_t size = dec_u64(&d);
+	dec_u64(&d);
+	dec_u64(&d);
+	if (dec_error(&d))
+		return dec_error(&d);
+	if (size > max_object_bytes || nid == 0)
+		return NORN_ECORRUPT;
+	uint64_t nblk = (size + STORE_BLOCK_BYTES - 1) / STORE_BLOCK_BYTES;
+	*size_out = size;
+	for (uint32_t i = 0; i < nb; i++) {
+		pblk[i] = 0;
+		crc[i] = 0;
+	}
+	uint32_t nruns = dec_count(&d, (uint32_t)NORN_MIN(nblk, UINT32_MAX), 16);
+	uint64_t next = 0;
+	for (uint32_t r = 0; r < nruns && !dec_error(&d); r++) {
+		uint32_t lblk = dec_u32(&d);
+		uint64_t p = dec_u64(&d);
+		uint32_t n = dec_u32(&d);
+		if (dec_error(&d))
+			break;
+		if (n == 0 || lblk < next || (uint64_t)lblk + n > nblk || p == 0 ||
+		    p > UINT64_MAX / 2 || dec_left(&d) < (size_t)n * 4)
+			return NORN_ECORRUPT;
+		const uint8_t *c = dec_bytes(&d, (size_t)n * 4);
+		for (uint64_t l = NORN_MAX((uint64_t)lblk, b0); l < (uint64_t)lblk + n && l < b0 + nb; l++) {
+			pblk[l - b0] = p + (l - lblk);
+			crc[l - b0] = norn_get_le32(c + (l - lblk) * 4);
+		}
+		next = (uint64_t)lblk + n;
+	}
+	return dec_error(&d);
+}
+
 int store_onode_check(const void *buf, size_t len, uint64_t max_object_bytes,
                       struct store_stat *st)
 {

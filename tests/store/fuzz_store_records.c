@@ -32,7 +32,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	struct store__onode on;
-	if (store__onode_decode(p, n, 1u << 24, &on) == 0) {
+	int full = store__onode_decode(p, n, 1u << 24, &on);
+	/* The partial decoder used by reads agrees with the full one. */
+	uint64_t rp[8], rsize = 0;
+	uint32_t rc8[8];
+	uint64_t b0 = size > 1 ? data[size - 1] % 16 : 0;
+	int part = store__onode_decode_range(p, n, 1u << 24, b0, 8, &rsize, rp, rc8);
+	if (full == 0) {
+		NORN_ASSERT(part == 0 && rsize == on.size);
+		for (uint32_t i = 0; i < 8; i++) {
+			uint64_t l = b0 + i;
+			NORN_ASSERT(rp[i] == (l < on.nblk ? on.pblk[l] : 0));
+			NORN_ASSERT(!rp[i] || rc8[i] == on.crc[l]);
+		}
+	}
+	if (full == 0) {
 		uint8_t *buf;
 		size_t len;
 		NORN_ASSERT(store__onode_encode(&on, &buf, &len) == 0);
