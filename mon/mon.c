@@ -21,9 +21,18 @@
  * state by any mon. OSD boot / beacon / failure messages that reach a
  * peon are forwarded to the leader over the mon-to-mon connection.
  *
- * Raft node ids are monmap rank + 1. Each mon keeps an outgoing
- * connection to every other mon for its Raft traffic and receives theirs
- * on its listener.
+ * Raft node ids are derived from mon names (mon_raft_id: a 64-bit hash),
+ * so they stay stable when ranks are renumbered by `mon rm`. Each mon
+ * keeps an outgoing connection to every other mon of the monmap for its
+ * Raft traffic (sync_peers() after every monmap change) and receives
+ * theirs on its listener.
+ *
+ * Membership: `mon add NAME ADDR` (the leader first snapshots, so the new
+ * mon starts from a snapshot, then proposes a Raft CONF entry whose
+ * context is the JSON command; applying it adds the mon to the monmap and
+ * its key to the authmap) and `mon rm NAME`. A joining mon is created with
+ * `norn-mon --mkfs --join` and knows only the config and its key until
+ * the leader's snapshot arrives.
  *
  * Bootstrap (--mkfs): see usage(). The founding mons share the config
  * file (fsid, mon_host) and one keyring file holding client.admin and
@@ -66,6 +75,7 @@
 #define MON_MAX_FAIL_REPORTS 16
 #define MON_SLOW_TICK_MS 250
 #define GENESIS_FILE "genesis"
+#define JOIN_FILE "join"
 
 struct pending {
 	uint64_t index, term;
@@ -108,8 +118,19 @@ struct mon {
 	struct raft *raft;
 	struct raft_store *store;
 	struct msgr *msgr;
-	struct msgr_conn *peers[MONMAP_MAX_MONS];
-	uint64_t peer_heard_ns[MONMAP_MAX_MONS];
+	struct peer {
+		char name[MONMAP_NAME_MAX];
+		struct map_addr addr;
+		uint64_t id;
+		struct msgr_conn *c;
+		uint64_t heard_ns;
+	} peers[MONMAP_MAX_MONS];
+	uint32_t n_peers;
+	uint64_t my_id;
+	int joining;                   /* no state yet: waiting for a snapshot */
+	struct keyring kr;             /* the keyring file (mon keys for a joining mon) */
+	int force_snapshot;
+	int monmap_changed;
 	uv_timer_t tick, slow;
 	uv_check_t check;
 	uv_signal_t sig_term, sig_int;
@@ -130,10 +151,85 @@ struct mon {
 
 static uint64_t now_ns(void) { return norn_mono_ns(); }
 
+/* Raft id of a mon: FNV-1a of its name, never RAFT_NONE. */
+static uint64_t mon_raft_id(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const char *p = name; *p; p++) {
+		h ^= (uint8_t)*p;
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+static int64_t rank_of_id(const struct mon *m, uint64_t id)
+{
+	if (id == RAFT_NONE)
+		return -1;
+	for (uint32_t r = 0; r < m->st.monmap.n_mons; r++)
+		if (mon_raft_id(m->st.monmap.mons[r].name) == id)
+			return r;
+	return -1;
+}
+
 static int64_t leader_rank(const struct mon *m)
 {
-	uint64_t l = raft_leader(m->raft);
-	return l == RAFT_NONE ? -1 : (int64_t)l - 1;
+	return rank_of_id(m, raft_leader(m->raft));
+}
+
+static struct peer *peer_by_id(struct mon *m, uint64_t id)
+{
+	for (uint32_t i = 0; i < m->n_peers; i++)
+		if (m->peers[i].id == id)
+			return &m->peers[i];
+	return NULL;
+}
+
+static struct peer *peer_by_name(struct mon *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->n_peers; i++)
+		if (!strcmp(m->peers[i].name, name))
+			return &m->peers[i];
+	return NULL;
+}
+
+/* Our rank in the current monmap (found by name), or UINT32_MAX. */
+static void update_rank(struct mon *m)
+{
+	const struct monmap_mon *me = monmap_find(&m->st.monmap, m->name);
+	m->rank = me ? me->rank : UINT32_MAX;
+}
+
+/* Keep one outgoing connection per other mon of the monmap. */
+static void sync_peers(struct mon *m)
+{
+	update_rank(m);
+	for (uint32_t i = 0; i < m->n_peers;) {
+		struct peer *p = &m->peers[i];
+		const struct monmap_mon *mm = monmap_find(&m->st.monmap, p->name);
+		if (mm && map_addr_eq(&mm->addr, &p->addr)) {
+			i++;
+			continue;
+		}
+		if (p->c)
+			msgr_conn_close(p->c, NULL, NULL);
+		m->peers[i] = m->peers[--m->n_peers];
+	}
+	for (uint32_t r = 0; r < m->st.monmap.n_mons; r++) {
+		const struct monmap_mon *mm = &m->st.monmap.mons[r];
+		if (!strcmp(mm->name, m->name) || peer_by_name(m, mm->name))
+			continue;
+		NORN_ASSERT(m->n_peers < MONMAP_MAX_MONS);
+		struct peer *p = &m->peers[m->n_peers];
+		memset(p, 0, sizeof(*p));
+		_Static_assert(sizeof(p->name) == sizeof(mm->name), "mon name sizes");
+		memcpy(p->name, mm->name, sizeof(p->name));
+		p->name[sizeof(p->name) - 1] = 0;
+		p->addr = mm->addr;
+		p->id = mon_raft_id(mm->name);
+		if (msgr_connect(m->msgr, mm->addr.host, mm->addr.port, NULL, &p->c) == 0)
+			m->n_peers++;
+	}
 }
 
 static int is_leader(const struct mon *m)
@@ -256,18 +352,18 @@ static void fatal(const char *what, int rc)
 
 static void send_raft_msg(struct mon *m, const struct raft_msg *rm)
 {
-	uint64_t rank = rm->to - 1;
+	struct peer *p = peer_by_id(m, rm->to);
 	struct enc e;
 
-	if (rm->to == RAFT_NONE || rank >= m->st.monmap.n_mons || rank == m->rank || !m->peers[rank])
+	if (!p || !p->c)
 		return;
 	enc_init(&e, 256);
 	if (raft_msg_encode(rm, &e)) {
 		enc_free(&e);
 		return;
 	}
-	if (msgr_conn_is_up(m->peers[rank]) || msgr_conn_queued_bytes(m->peers[rank]) < (8u << 20))
-		send_enc(m->peers[rank], MSG_T_MON_RAFT, 0, m->st.osdmap.epoch, &e);
+	if (msgr_conn_is_up(p->c) || msgr_conn_queued_bytes(p->c) < (8u << 20))
+		send_enc(p->c, MSG_T_MON_RAFT, 0, m->st.osdmap.epoch, &e);
 	else
 		enc_free(&e);   /* a dead peer: Raft retransmits */
 }
@@ -306,10 +402,28 @@ static void apply_entry(struct mon *m, const struct raft_entry *e)
 	struct mon_result res;
 
 	mon_result_init(&res);
+	if (m->joining && e->type != RAFT_ENTRY_NOOP) {
+		/* a joining mon has no base state: entries without the snapshot
+		 * they follow would build a different state machine */
+		fatal("joining mon got log entries before a snapshot (restart it once the leader has compacted)",
+		      NORN_ECORRUPT);
+	}
 	if (e->type == RAFT_ENTRY_NORMAL) {
 		mon_state_apply(&m->st, e->data, e->len, &res);
 		if (res.rc)
 			NLOG(MON, DEBUG, "entry %" PRIu64 " refused: %s", e->index, res.status);
+	} else if (e->type == RAFT_ENTRY_CONF) {
+		struct raft_config c;
+		const uint8_t *ctx;
+		size_t cl;
+		if (raft_conf_entry_decode(e->data, e->len, &c, &ctx, &cl) == 0 && cl) {
+			mon_state_apply_conf(&m->st, ctx, cl, &res);
+			m->monmap_changed = 1;
+			/* later mons joining must start from a snapshot */
+			m->force_snapshot = 1;
+		}
+		if (!res.status[0])
+			snprintf(res.status, sizeof(res.status), "ok");
 	} else {
 		snprintf(res.status, sizeof(res.status), "ok");
 	}
@@ -324,8 +438,11 @@ static void maybe_snapshot(struct mon *m)
 	struct enc e;
 	int rc;
 
-	if (applied < sm->index + (uint64_t)m->cfg.mon_snapshot_every)
+	if (applied <= sm->index || m->joining)
 		return;
+	if (!m->force_snapshot && applied < sm->index + (uint64_t)m->cfg.mon_snapshot_every)
+		return;
+	m->force_snapshot = 0;
 	enc_init(&e, 1 << 16);
 	rc = mon_state_encode(&m->st, &e);
 	if (!rc)
@@ -379,6 +496,8 @@ static void process_ready(struct mon *m)
 			rc = mon_state_decode(&m->st, rd.snapshot_data, rd.snapshot_len);
 			if (rc)
 				fatal("installing snapshot from leader", rc);
+			m->joining = 0;
+			m->monmap_changed = 1;
 			NLOG(MON, INFO, "installed snapshot at index %" PRIu64, rd.snapshot->index);
 		}
 		for (size_t i = 0; i < rd.n_committed; i++)
@@ -386,6 +505,10 @@ static void process_ready(struct mon *m)
 		raft_ready_advance(m->raft, &rd);
 	}
 	m->in_ready = 0;
+	if (m->monmap_changed) {
+		m->monmap_changed = 0;
+		sync_peers(m);
+	}
 	if (raft_role(m->raft) != m->last_role)
 		role_changed(m, raft_role(m->raft));
 	maybe_snapshot(m);
@@ -425,6 +548,55 @@ static int propose(struct mon *m, json_t *cmd, struct msgr_conn *c, uint64_t tid
 	free(s);
 	if (rc)
 		return rc;
+	m->pend[m->n_pend++] = (struct pending){ index, raft_term(m->raft), c, tid, want_json };
+	return 0;
+}
+
+/* `mon add NAME ADDR` / `mon rm NAME`: a Raft membership change whose
+ * CONF entry carries the command (mon_state_apply_conf applies it). The
+ * leader snapshots first so that the new mon starts from a snapshot.
+ * Returns 0 when proposed (reply on commit), else fills @res. */
+static int propose_membership(struct mon *m, const char *prefix, json_t *cmd, struct msgr_conn *c,
+                              uint64_t tid, int want_json, struct mon_result *res)
+{
+	const char *name = json_string_value(json_object_get(cmd, "name"));
+	uint64_t index, id;
+	int add = !strcmp(prefix, "mon add"), rc;
+
+	if (!is_leader(m))
+		return mon_result_set(res, NORN_ENOTLEADER, "not the leader");
+	if (!name || !name[0] || strlen(name) >= MONMAP_NAME_MAX)
+		return mon_result_set(res, -EINVAL, "usage: mon add NAME HOST:PORT | mon rm NAME");
+	id = mon_raft_id(name);
+	if (add) {
+		struct monmap tmp = m->st.monmap;
+		struct map_addr a;
+		const char *as = json_string_value(json_object_get(cmd, "addr"));
+		if (!as || map_addr_parse(as, strlen(as), MONMAP_DEFAULT_PORT, &a))
+			return mon_result_set(res, -EINVAL, "bad address '%s'", as ? as : "");
+		rc = monmap_add(&tmp, name, &a);
+		if (rc)
+			return mon_result_set(res, rc, "cannot add mon.%s: %s", name, norn_strerror(rc));
+		if (rank_of_id(m, id) >= 0)
+			return mon_result_set(res, -EEXIST, "mon id collision for '%s'", name);
+		m->force_snapshot = 1;
+		maybe_snapshot(m);
+	} else if (!monmap_find(&m->st.monmap, name)) {
+		return mon_result_set(res, -ENOENT, "mon.%s is not in the monmap", name);
+	}
+	if (m->n_pend >= MON_MAX_PENDING)
+		return mon_result_set(res, NORN_EAGAIN, "busy");
+	rc = mon_cmd_prepare(cmd, norn_real_ns());
+	if (rc)
+		return mon_result_set(res, rc, "prepare failed");
+	json_object_del(cmd, "format");
+	char *s = json_dumps(cmd, JSON_COMPACT);
+	if (!s)
+		return mon_result_set(res, -ENOMEM, "out of memory");
+	rc = raft_propose_conf(m->raft, add ? RAFT_CONF_ADD : RAFT_CONF_REMOVE, id, s, strlen(s), &index);
+	free(s);
+	if (rc)
+		return mon_result_set(res, rc, "membership change refused: %s", norn_strerror(rc));
 	m->pend[m->n_pend++] = (struct pending){ index, raft_term(m->raft), c, tid, want_json };
 	return 0;
 }
@@ -501,12 +673,15 @@ static void pgsum_free(struct pgsum *s)
 	free(s->pool_bytes);
 }
 
-static int mon_in_quorum(const struct mon *m, uint32_t rank)
+static int mon_in_quorum(struct mon *m, uint32_t rank)
 {
 	if (rank == m->rank)
 		return 1;
+	if (rank >= m->st.monmap.n_mons)
+		return 0;
+	struct peer *p = peer_by_name(m, m->st.monmap.mons[rank].name);
 	uint64_t limit = 3 * m->cfg.mon_election_timeout_ms * 1000000ull;
-	return m->peer_heard_ns[rank] && now_ns() - m->peer_heard_ns[rank] < limit;
+	return p && p->heard_ns && now_ns() - p->heard_ns < limit;
 }
 
 static void add_check(json_t *checks, const char *code, const char *sev, json_t *detail,
@@ -781,7 +956,7 @@ static void cmd_health_status(struct mon *m, const char *prefix, json_t *cmd, in
 		                      "fsid", fsid,
 		                      "health", "status", h, "checks", checks,
 		                      "monmap", "quorum", quorum, "num_mons", (int)m->st.monmap.n_mons,
-		                      "leader", m->st.monmap.mons[m->rank].name, "epoch", (json_int_t)m->st.monmap.epoch,
+		                      "leader", m->name, "epoch", (json_int_t)m->st.monmap.epoch,
 		                      "osdmap", "epoch", (json_int_t)om->epoch, "num_osds", (int)ne,
 		                      "num_up_osds", (int)nu, "num_in_osds", (int)ni,
 		                      "pgmap", "num_pools", (int)om->n_pools, "num_pgs", (json_int_t)ps.n_pgs,
@@ -812,7 +987,7 @@ static void cmd_health_status(struct mon *m, const char *prefix, json_t *cmd, in
 			OUT("            %s: %s\n", json_string_value(json_object_get(c, "code")),
 			    json_string_value(json_object_get(c, "summary")));
 		OUT("\n  services:\n    mon: %u daemons, quorum %s (leader %s, term %" PRIu64 ")\n",
-		    m->st.monmap.n_mons, q, m->st.monmap.mons[m->rank].name, raft_term(m->raft));
+		    m->st.monmap.n_mons, q, m->name, raft_term(m->raft));
 		osdmap_flags_format(om->flags, fl, sizeof(fl));
 		OUT("    osd: %u osds: %u up, %u in; epoch e%" PRIu64 "%s%s\n", ne, nu, ni, om->epoch,
 		    fl[0] ? "\n         flags " : "", fl);
@@ -927,6 +1102,15 @@ static void handle_command(struct mon *m, struct msgr_conn *c, struct msg_in *in
 		} else {
 			cmd_health_status(m, prefix, cmd, want_json, &res);
 		}
+	} else if (!strcmp(prefix, "mon add") || !strcmp(prefix, "mon rm")) {
+		if (!caps_allow(c, AUTH_CAP_W | AUTH_CAP_X))
+			goto eperm;
+		rc = propose_membership(m, prefix, cmd, c, in->hdr.tid, want_json, &res);
+		if (rc == 0) {
+			mon_result_free(&res);
+			json_decref(cmd);
+			return;
+		}
 	} else if (mon_cmd_is_write(prefix)) {
 		if (mon_cmd_is_internal(prefix)) {
 			mon_result_set(&res, -EINVAL, "unknown command '%s'", prefix);
@@ -997,15 +1181,15 @@ static int osd_sender_ok(struct msgr_conn *c, int32_t osd, int *forwarded)
 
 static void forward_to_leader(struct mon *m, struct msg_in *in)
 {
-	int64_t lr = leader_rank(m);
-	if (lr < 0 || (uint64_t)lr >= m->st.monmap.n_mons || (uint32_t)lr == m->rank || !m->peers[lr])
-		return;    /* no leader: the OSD repeats its report */
+	struct peer *p = peer_by_id(m, raft_leader(m->raft));
+	if (!p || !p->c)
+		return;    /* no leader (or us): the OSD repeats its report */
 	uint8_t *buf = malloc(in->len ? in->len : 1);
 	if (!buf)
 		return;
 	memcpy(buf, in->payload, in->len);
 	struct iovec iov = { buf, in->len };
-	if (msgr_send(m->peers[lr], in->hdr.type, in->hdr.tid, in->hdr.epoch, &iov, 1, free_buf_cb, buf))
+	if (msgr_send(p->c, in->hdr.type, in->hdr.tid, in->hdr.epoch, &iov, 1, free_buf_cb, buf))
 		free(buf);
 }
 
@@ -1182,19 +1366,21 @@ static void handle_raft(struct mon *m, struct msgr_conn *c, struct msg_in *in)
 	static struct raft_entry ents[RAFT_MAX_APPEND_ENTRIES];
 	struct raft_msg rm;
 	const char *peer = msgr_conn_peer_entity(c);
-	const struct monmap_mon *mm;
 	int rc;
 
-	if (strncmp(peer, "mon.", 4) || !(mm = monmap_find(&m->st.monmap, peer + 4))) {
+	/* a mon not (yet) in our monmap may be a new leader that added us */
+	if (strncmp(peer, "mon.", 4)) {
 		NLOG(MON, WARN, "raft message from non-mon %s", peer);
 		return;
 	}
 	rc = raft_msg_decode(in->payload, in->len, &rm, ents, RAFT_MAX_APPEND_ENTRIES);
-	if (rc || rm.from != mm->rank + 1 || rm.to != m->rank + 1) {
+	if (rc || rm.from != mon_raft_id(peer + 4) || rm.to != m->my_id) {
 		NLOG(MON, WARN, "bad raft message from %s: %s", peer, norn_strerror(rc ? rc : -EINVAL));
 		return;
 	}
-	m->peer_heard_ns[mm->rank] = now_ns();
+	struct peer *pp = peer_by_name(m, peer + 4);
+	if (pp)
+		pp->heard_ns = now_ns();
 	rc = raft_step(m->raft, &rm);
 	if (rc)
 		NLOG(MON, WARN, "raft refused message from %s: %s", peer, norn_strerror(rc));
@@ -1247,6 +1433,10 @@ static int get_key(const char *entity, const uint8_t *ticket, size_t ticket_len,
 	if (ticket_len)
 		return -EACCES;          /* mons authenticate with secrets only */
 	ae = authmap_find(&m->st.authmap, entity);
+	if (!ae && m->joining && !strncmp(entity, "mon.", 4) && keyring_get(&m->kr, entity, key_out) == 0) {
+		snprintf(caps_out, AUTH_CAPS_STR_MAX, "mon 'allow *' osd 'allow *'");
+		return 0;      /* before our first snapshot the keyring vouches for mons */
+	}
 	if (!ae) {
 		NLOG(MON, WARN, "unknown entity %s tried to connect", entity);
 		return -ENOENT;
@@ -1485,7 +1675,7 @@ struct args {
 	const char *conf;
 	const char *name;
 	const char *pid_file;
-	int mkfs, foreground;
+	int mkfs, join, foreground;
 };
 
 static int load_config(struct mon *m, const struct args *a, int *argc, char **argv)
@@ -1639,6 +1829,44 @@ static int do_mkfs(struct mon *m, const struct args *a)
 	return 0;
 }
 
+/* A mon added to a running cluster (`norn mon add NAME ADDR` first; the
+ * config's mon_host and fsid must name it and the cluster, the keyring
+ * must hold its key and the other mons' keys). It gets its state from the
+ * leader's snapshot. */
+static int do_mkfs_join(struct mon *m, const struct args *a)
+{
+	char path[1200];
+	struct monmap mm;
+	uint8_t fsid[MAP_UUID_LEN];
+	int rc;
+
+	(void)a;
+	if (monmap_parse_mon_host(&mm, m->cfg.mon_host) || !monmap_find(&mm, m->name) ||
+	    !m->cfg.fsid[0] || map_uuid_parse(m->cfg.fsid, fsid)) {
+		fprintf(stderr, "norn-mon: --join needs the cluster's fsid and a mon_host that names mon.%s\n",
+		        m->name);
+		return -EINVAL;
+	}
+	rc = mkdir_p(m->data_dir);
+	if (rc) {
+		fprintf(stderr, "norn-mon: mkdir %s: %s\n", m->data_dir, strerror(-rc));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/%s", m->data_dir, GENESIS_FILE);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "norn-mon: %s already holds a mon\n", m->data_dir);
+		return -EEXIST;
+	}
+	snprintf(path, sizeof(path), "%s/%s", m->data_dir, JOIN_FILE);
+	rc = write_file_atomic(path, "join\n", 5, 0600);
+	if (rc) {
+		fprintf(stderr, "norn-mon: writing %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	printf("created joining mon.%s in %s\n", m->name, m->data_dir);
+	return 0;
+}
+
 static int mon_open(struct mon *m, const char *conf)
 {
 	struct raft_store_loaded ld;
@@ -1649,15 +1877,30 @@ static int mon_open(struct mon *m, const char *conf)
 
 	snprintf(gpath, sizeof(gpath), "%s/%s", m->data_dir, GENESIS_FILE);
 	rc = read_file(gpath, &buf, &len);
-	if (rc) {
+	if (rc == -ENOENT) {
+		/* a mon added with `mon add`: only the config until a snapshot */
+		snprintf(gpath, sizeof(gpath), "%s/%s", m->data_dir, JOIN_FILE);
+		if (access(gpath, F_OK)) {
+			fprintf(stderr, "norn-mon: %s holds no mon (run norn-mon --mkfs first)\n", m->data_dir);
+			return -ENOENT;
+		}
+		if (monmap_parse_mon_host(&m->st.monmap, m->cfg.mon_host) ||
+		    map_uuid_parse(m->cfg.fsid, m->st.monmap.fsid)) {
+			fprintf(stderr, "norn-mon: joining needs mon_host and fsid in the config\n");
+			return -EINVAL;
+		}
+		memcpy(m->st.osdmap.fsid, m->st.monmap.fsid, MAP_UUID_LEN);
+		m->joining = 1;
+	} else if (rc) {
 		fprintf(stderr, "norn-mon: %s: %s (run norn-mon --mkfs first)\n", gpath, strerror(-rc));
 		return rc;
-	}
-	rc = mon_state_decode(&m->st, buf, len);
-	free(buf);
-	if (rc) {
-		fprintf(stderr, "norn-mon: %s: %s\n", gpath, norn_strerror(rc));
-		return rc;
+	} else {
+		rc = mon_state_decode(&m->st, buf, len);
+		free(buf);
+		if (rc) {
+			fprintf(stderr, "norn-mon: %s: %s\n", gpath, norn_strerror(rc));
+			return rc;
+		}
 	}
 	const struct monmap_mon *me = monmap_find(&m->st.monmap, m->name);
 	if (!me) {
@@ -1665,14 +1908,12 @@ static int mon_open(struct mon *m, const char *conf)
 		return -EINVAL;
 	}
 	m->rank = me->rank;
-	/* our own key: from the keyring file */
-	struct keyring kr;
-	keyring_init(&kr);
+	m->my_id = mon_raft_id(m->name);
+	/* our own key (and, for a joining mon, the other mons' keys): the keyring file */
 	keyring_path(m, conf, kpath, sizeof(kpath));
-	rc = keyring_load(&kr, kpath, err, sizeof(err));
+	rc = keyring_load(&m->kr, kpath, err, sizeof(err));
 	if (!rc)
-		rc = keyring_get(&kr, m->entity, m->key);
-	keyring_free(&kr);
+		rc = keyring_get(&m->kr, m->entity, m->key);
 	if (rc) {
 		fprintf(stderr, "norn-mon: no key for %s in %s: %s\n", m->entity, kpath,
 		        rc == -EINVAL ? err : strerror(-rc));
@@ -1689,6 +1930,7 @@ static int mon_open(struct mon *m, const char *conf)
 		return rc;
 	}
 	if (ld.boot.snap_len) {
+		m->joining = 0;
 		rc = mon_state_decode(&m->st, ld.boot.snap_data, ld.boot.snap_len);
 		if (rc) {
 			fprintf(stderr, "norn-mon: snapshot in store: %s\n", norn_strerror(rc));
@@ -1698,16 +1940,16 @@ static int mon_open(struct mon *m, const char *conf)
 	}
 	struct raft_config boot_conf = { .n = m->st.monmap.n_mons };
 	for (uint32_t i = 0; i < boot_conf.n; i++)
-		boot_conf.ids[i] = i + 1;
+		boot_conf.ids[i] = mon_raft_id(m->st.monmap.mons[i].name);
 	uint64_t et = m->cfg.mon_election_timeout_ms / m->cfg.mon_tick_ms;
 	if (et < 3)
 		et = 3;
 	struct raft_opts ro = {
-		.id = m->rank + 1,
+		.id = m->my_id,
 		.election_ticks = (uint32_t)et,
 		.heartbeat_ticks = (uint32_t)NORN_MAX(1, et / 5),
 		.rand_seed = norn_mono_ns() ^ ((uint64_t)getpid() << 32),
-		.bootstrap = (ld.boot.hs.term == 0 && ld.boot.n_entries == 0 && !ld.boot.snap.index) ? &boot_conf : NULL,
+		.bootstrap = (!m->joining && ld.boot.hs.term == 0 && ld.boot.n_entries == 0 && !ld.boot.snap.index) ? &boot_conf : NULL,
 	};
 	rc = raft_create(&ro, &ld.boot, &m->raft);
 	raft_store_loaded_free(&ld);
@@ -1764,14 +2006,7 @@ static int mon_run(struct mon *m, const struct args *a)
 		        norn_strerror(rc));
 		return rc;
 	}
-	for (uint32_t r = 0; r < m->st.monmap.n_mons; r++) {
-		if (r == m->rank)
-			continue;
-		rc = msgr_connect(m->msgr, m->st.monmap.mons[r].addr.host, m->st.monmap.mons[r].addr.port, NULL,
-		                  &m->peers[r]);
-		if (rc)
-			return rc;
-	}
+	sync_peers(m);
 	if (a->pid_file) {
 		char pid[32];
 		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
@@ -1836,6 +2071,8 @@ int main(int argc, char **argv)
 			a.name = nb;
 		} else if (!strcmp(s, "--mkfs"))
 			a.mkfs = 1;
+		else if (!strcmp(s, "--join"))
+			a.join = 1;
 		else if (!strcmp(s, "--foreground") || !strcmp(s, "-f"))
 			a.foreground = 1;
 		else if (!strcmp(s, "--pid-file") && i + 1 < argc)
@@ -1865,7 +2102,7 @@ int main(int argc, char **argv)
 	norn_log_parse_level(m->cfg.log_level, &lvl);
 	if (a.mkfs) {
 		norn_log_init(m->entity, stderr, lvl);
-		rc = do_mkfs(m, &a);
+		rc = a.join ? do_mkfs_join(m, &a) : do_mkfs(m, &a);
 		return rc ? 1 : 0;
 	}
 	FILE *logf = stderr;

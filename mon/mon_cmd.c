@@ -1012,7 +1012,8 @@ int mon_cmd_prepare(void *jv, uint64_t now_ns)
 
 	if (json_object_set_new(cmd, "_now_ns", json_integer((json_int_t)now_ns)))
 		return -ENOMEM;
-	if (prefix && (!strcmp(prefix, "osd create") || !strcmp(prefix, "auth add")) &&
+	if (prefix && (!strcmp(prefix, "osd create") || !strcmp(prefix, "auth add") ||
+	               !strcmp(prefix, "mon add")) &&
 	    !json_object_get(cmd, "key")) {
 		uint8_t key[AUTH_SECRET_LEN];
 		char b64[64];
@@ -1073,6 +1074,49 @@ void mon_state_apply(struct mon_state *st, const void *json, size_t len, struct 
 		cmd_config_key(st, cmd, !strcmp(p, "config-key set"), res);
 	else
 		mon_result_set(res, -EINVAL, "unknown command '%s'", p);
+	json_decref(cmd);
+}
+
+void mon_state_apply_conf(struct mon_state *st, const void *json, size_t len, struct mon_result *res)
+{
+	json_error_t jerr;
+	json_t *cmd = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *p = cmd ? jstr(cmd, "prefix") : NULL;
+	const char *name = cmd ? jstr(cmd, "name") : NULL;
+	struct map_addr addr;
+	char ent[AUTH_ENTITY_NAME_MAX];
+	uint8_t key[AUTH_SECRET_LEN];
+	int rc;
+
+	if (!p || !name) {
+		mon_result_set(res, -EINVAL, "malformed membership change");
+	} else if (!strcmp(p, "mon add")) {
+		const char *as = jstr(cmd, "addr"), *ks = jstr(cmd, "key");
+		snprintf(ent, sizeof(ent), "mon.%s", name);
+		if (!as || map_addr_parse(as, strlen(as), MONMAP_DEFAULT_PORT, &addr) || !ks ||
+		    auth_b64_decode_exact(ks, key, AUTH_SECRET_LEN)) {
+			mon_result_set(res, -EINVAL, "bad mon add");
+		} else if ((rc = monmap_add(&st->monmap, name, &addr))) {
+			mon_result_set(res, rc, "mon add %s failed: %s", name, norn_strerror(rc));
+		} else {
+			st->monmap.epoch++;
+			st->monmap.modified_ns = now_of(cmd);
+			if (authmap_set(&st->authmap, ent, key, "mon 'allow *' osd 'allow *'") == 0)
+				st->authmap.epoch++;
+			out_json(res, json_pack("{s:s,s:s,s:s}", "name", name, "addr", as, "key", ks));
+			mon_result_set(res, 0, "added mon.%s at %s (key %s)", name, as, ks);
+		}
+	} else if (!strcmp(p, "mon rm")) {
+		if (monmap_remove(&st->monmap, name)) {
+			mon_result_set(res, -ENOENT, "mon.%s is not in the monmap", name);
+		} else {
+			st->monmap.epoch++;
+			st->monmap.modified_ns = now_of(cmd);
+			mon_result_set(res, 0, "removed mon.%s", name);
+		}
+	} else {
+		mon_result_set(res, -EINVAL, "unknown membership change '%s'", p);
+	}
 	json_decref(cmd);
 }
 

@@ -103,6 +103,12 @@ int mon_state_decode(struct mon_state *st, const void *buf, size_t len);
 void mon_state_apply(struct mon_state *st, const void *json, size_t len,
                      struct mon_result *res);
 
+/* Apply the context of a committed Raft CONF entry: the JSON command
+ * "mon add" {name, addr, key} (adds the mon to the monmap and its key to
+ * the authmap) or "mon rm" {name}. Bumps the monmap epoch. */
+void mon_state_apply_conf(struct mon_state *st, const void *json, size_t len,
+                          struct mon_result *res);
+
 /* Run a read-only command against committed state (any mon). @json is the
  * parsed request (a json_t *, typed void to keep jansson out of this
  * header). Returns 1 if @prefix is a read command it handled (res filled),

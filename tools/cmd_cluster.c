@@ -205,11 +205,18 @@ static int cli_mon(struct norn_cli_ctx *ctx, int argc, char **argv)
 		begin(&w, "mon stat");
 	else if (argc == 2 && !strcmp(argv[1], "dump"))
 		begin(&w, "mon dump");
-	else
-		return usage_err("mon stat|dump");
+	else if (argc == 4 && !strcmp(argv[1], "add")) {
+		begin(&w, "mon add");
+		jw_str(&w, "name", argv[2]);
+		jw_str(&w, "addr", argv[3]);
+	} else if (argc == 3 && !strcmp(argv[1], "rm")) {
+		begin(&w, "mon rm");
+		jw_str(&w, "name", argv[2]);
+	} else
+		return usage_err("mon stat|dump | mon add NAME HOST:PORT | mon rm NAME");
 	return run(ctx, &w);
 }
-NORN_CLI_COMMAND("mon", cli_mon, "monitors: mon stat|dump")
+NORN_CLI_COMMAND("mon", cli_mon, "monitors: mon stat|dump|add|rm")
 
 /* ---- osd ---------------------------------------------------------------------- */
 

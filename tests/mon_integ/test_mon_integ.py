@@ -347,6 +347,53 @@ def test_osd_boot_beacons_failures():
         c.cleanup()
 
 
+def test_mon_add_and_rm():
+    """Membership: add a 4th mon (it starts from the leader's snapshot),
+    lose the leader, remove it from the monmap."""
+    c = MonCluster(MON_BIN, CLI_BIN, "abcd", PORT0 + 24)
+    c.names = list("abc")                 # d is not a founder
+    with open(c.conf) as f:
+        text = f.read()
+    founders = ",".join("%s=127.0.0.1:%d" % (n, c.ports[n]) for n in "abc")
+    with open(c.conf, "w") as f:
+        f.write("\n".join("mon_host = " + founders if l.startswith("mon_host") else l
+                          for l in text.splitlines()) + "\n")
+    c.mkfs()
+    c.start_all()
+    c.wait_leader()
+    check(c.cli("pool", "create", "before", "4")[0] == 0, "pool create")
+    added = c.cli_json("mon", "add", "d", "127.0.0.1:%d" % c.ports["d"])
+    with open(os.path.join(c.dir, "norn.keyring"), "a") as f:
+        f.write("[mon.d]\nkey = %s\n" % added["key"])
+    with open(c.conf) as f:
+        text = f.read()
+    with open(c.conf, "w") as f:
+        f.write(text.replace("mon_host = " + founders,
+                             "mon_host = %s,d=127.0.0.1:%d" % (founders, c.ports["d"])))
+    c.names = list("abcd")
+    subprocess.run([MON_BIN, "--mkfs", "--join", "-c", c.conf, "--name", "mon.d"], check=True,
+                   stdout=subprocess.DEVNULL)
+    c.start("d")
+    check(c.cli("pool", "create", "after", "4")[0] == 0, "pool create with 4 mons")
+    leader = c.wait_leader()
+    lst = c.mon_stat(leader)
+    wait_for("mon.d to catch up", lambda: (lambda st: st and st["osdmap_epoch"] == lst["osdmap_epoch"]
+                                           and st["num_mons"] == 4)(c.mon_stat("d")), 10)
+    c.kill(leader)
+    rest = [n for n in "abcd" if n != leader]
+    new = c.wait_leader(among=rest, timeout=10, exclude=leader)
+    check(c.cli("pool", "create", "three-of-four", "4")[0] == 0, "3 of 4 mons could not commit")
+    rc, out, err = c.cli("mon", "rm", leader)
+    check(rc == 0, "mon rm: %s" % err)
+    dump = c.cli_json("mon", "dump")
+    names = sorted(x["name"] for x in dump["mons"])
+    check(names == sorted(rest), "monmap after rm: %s" % names)
+    check(sorted(c.cli_json("pool", "ls")) == ["after", "before", "three-of-four"], "pools")
+    print("  added mon.d (caught up by snapshot), lost mon.%s, new leader mon.%s, removed mon.%s: %s"
+          % (leader, new, leader, names))
+    c.cleanup()
+
+
 TESTS = [
     test_quorum_and_commands,
     test_wrong_key,
@@ -354,6 +401,7 @@ TESTS = [
     test_five_mons_two_down,
     test_minority_cannot_commit,
     test_osd_boot_beacons_failures,
+    test_mon_add_and_rm,
 ]
 
 
