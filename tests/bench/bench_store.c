@@ -1,8 +1,9 @@
 /* Object store benchmark (make bench, never make check).
  *
- *   bench_store DIR SECONDS
+ *   bench_store DIR SECONDS seq|randwrite|randread
  *
- * Makes a 2 GiB store in DIR and measures, each for SECONDS:
+ * "seq" makes a 2 GiB store in DIR; the others reuse it. Each runs for
+ * SECONDS and measures one of:
  *   seqwrite  4 MiB objects written whole, 4 transactions in flight: MB/s
  *   randwrite 4 KiB random overwrites of those objects, one transaction
  *             each, 32 in flight, each durable before its ack: txn/s
@@ -10,7 +11,9 @@
  * and the metadata overhead: bytes of LMDB in use per data byte for the
  * 4 MiB objects. Prints one "key value" line per figure for the script.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,56 +131,69 @@ static double run(void (*submit)(void), double secs)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: bench_store DIR SECONDS\n");
+	if (argc != 4) {
+		fprintf(stderr, "usage: bench_store DIR SECONDS seq|randwrite|randread\n");
 		return 2;
 	}
 	norn_log_init("bench", stderr, getenv("BENCH_VERBOSE") ? NORN_LOG_INFO : NORN_LOG_WARN);
 	double secs = atof(argv[2]);
+	const char *mode = argv[3];
 	struct store_options o;
 	store_options_init(&o, NULL, argv[1]);
 	o.size_bytes = 2ull << 30;
 	o.osd_id = 0;
-	int rc = store_mkfs(&o);
-	if (rc)
+	int rc;
+	bool fresh = !strcmp(mode, "seq");
+	if (fresh && (rc = store_mkfs(&o)))
 		die("mkfs", rc);
 	uv_loop_init(&loop);
 	if ((rc = store_open(&loop, &o, &st)))
 		die("open", rc);
-	struct store_txn *t = store_txn_new();
-	store_txn_coll_create(t, "1.0");
-	if ((rc = store_apply_sync(st, t)))
-		die("coll", rc);
-	norn_rand_seed(&rnd, 42);
+	norn_rand_seed(&rnd, (uint64_t)time(NULL));
 	wbuf = malloc(OBJ);
 	for (size_t i = 0; i < OBJ; i++)
 		wbuf[i] = (uint8_t)(i * 7 + (i >> 12));
-	/* at most ~1.2 GiB of objects so random writes keep free space */
-	nobj_max = 300;
-	double objs = run(seq_submit, secs);
-	printf("seqwrite_MBps %.1f\n", objs * OBJ / 1e6);
-	printf("objects %" PRIu64 "\n", nobj_written);
-	store_close_sync(st);
-	/* metadata overhead for the 4 MiB objects */
-	char meta[4200];
-	snprintf(meta, sizeof(meta), "%s/meta", argv[1]);
-	MDB_env *env;
-	mdb_env_create(&env);
-	mdb_env_set_maxdbs(env, 8);
-	if (mdb_env_open(env, meta, MDB_RDONLY, 0644) == 0) {
-		MDB_envinfo info;
-		MDB_stat ms;
-		mdb_env_info(env, &info);
-		mdb_env_stat(env, &ms);
-		double used = (double)(info.me_last_pgno + 1) * ms.ms_psize;
-		printf("lmdb_bytes %.0f\n", used);
-		printf("meta_overhead_pct %.4f\n", 100.0 * used / ((double)nobj_written * OBJ));
-		mdb_env_close(env);
+	if (fresh) {
+		struct store_txn *t = store_txn_new();
+		store_txn_coll_create(t, "1.0");
+		if ((rc = store_apply_sync(st, t)))
+			die("coll", rc);
+		/* at most ~1.2 GiB of objects so random writes keep free space */
+		nobj_max = 300;
+		double objs = run(seq_submit, secs);
+		printf("seqwrite_MBps %.1f\n", objs * OBJ / 1e6);
+		printf("objects %" PRIu64 "\n", nobj_written);
+		store_close_sync(st);
+		/* metadata overhead for the 4 MiB objects */
+		char meta[4200];
+		snprintf(meta, sizeof(meta), "%s/meta", argv[1]);
+		MDB_env *env;
+		mdb_env_create(&env);
+		mdb_env_set_maxdbs(env, 8);
+		if (mdb_env_open(env, meta, MDB_RDONLY, 0644) == 0) {
+			MDB_envinfo info;
+			MDB_stat ms;
+			mdb_env_info(env, &info);
+			mdb_env_stat(env, &ms);
+			double used = (double)(info.me_last_pgno + 1) * ms.ms_psize;
+			printf("lmdb_bytes %.0f\n", used);
+			printf("meta_overhead_pct %.4f\n", 100.0 * used / ((double)nobj_written * OBJ));
+			mdb_env_close(env);
+		}
+		free(wbuf);
+		return 0;
 	}
-	if ((rc = store_open(&loop, &o, &st)))
-		die("reopen", rc);
-	printf("randwrite_txn_per_s %.0f\n", run(rw_submit, secs));
-	printf("randread_per_s %.0f\n", run(rr_submit, secs));
+	struct store_names n;
+	if ((rc = store_list_objects(st, "1.0", NULL, SIZE_MAX, &n)))
+		die("list", rc);
+	nobj_written = n.n;
+	store_names_free(&n);
+	if (!nobj_written)
+		die("no objects (run seq first)", -ENOENT);
+	if (!strcmp(mode, "randwrite"))
+		printf("randwrite_txn_per_s %.0f\n", run(rw_submit, secs));
+	else
+		printf("randread_per_s %.0f\n", run(rr_submit, secs));
 	store_close_sync(st);
 	free(wbuf);
 	return 0;

@@ -22,14 +22,22 @@ fio_run() { # rw bs iodepth -> "iops bw_MBps"
 }
 
 echo "== Object store vs fio on $(df -T "$DIR" | awk 'NR==2{print $1" ("$2")"}'), ${SECS}s per run, $(nproc) cores =="
-"$BIN" "$DIR/store" "$SECS" > "$DIR/store.out"
-rm -rf "$DIR/store"
-read -r F_RW_IOPS _ < <(fio_run randwrite 4k 32)
-read -r _ F_SEQ_BW < <(fio_run write 4M 4)
-read -r F_RR_IOPS _ < <(fio_run randread 4k 32)
-get() { awk -v k="$1" '$1==k{print $2}' "$DIR/store.out"; }
-S_RW=$(get randwrite_txn_per_s); S_SEQ=$(get seqwrite_MBps); S_RR=$(get randread_per_s)
-META=$(get meta_overhead_pct)
+echo "   (store and fio runs interleaved; ROUNDS=${ROUNDS:-2}, best round of each shown)"
+: > "$DIR/store.out"; : > "$DIR/fio.out"
+"$BIN" "$DIR/store" "$SECS" seq >> "$DIR/store.out"
+for r in $(seq 1 "${ROUNDS:-2}"); do
+  read -r _ bw < <(fio_run write 4M 4); echo "seq $bw" >> "$DIR/fio.out"
+  "$BIN" "$DIR/store" "$SECS" randwrite >> "$DIR/store.out"
+  read -r iops _ < <(fio_run randwrite 4k 32); echo "rw $iops" >> "$DIR/fio.out"
+  "$BIN" "$DIR/store" "$SECS" randread >> "$DIR/store.out"
+  read -r iops _ < <(fio_run randread 4k 32); echo "rr $iops" >> "$DIR/fio.out"
+done
+best() { awk -v k="$1" '$1==k && $2>m {m=$2} END{print m+0}' "$2"; }
+S_RW=$(best randwrite_txn_per_s "$DIR/store.out"); S_SEQ=$(best seqwrite_MBps "$DIR/store.out")
+S_RR=$(best randread_per_s "$DIR/store.out"); META=$(best meta_overhead_pct "$DIR/store.out")
+F_RW_IOPS=$(best rw "$DIR/fio.out"); F_SEQ_BW=$(best seq "$DIR/fio.out"); F_RR_IOPS=$(best rr "$DIR/fio.out")
+echo "   raw store: $(tr '\n' ' ' < "$DIR/store.out")"
+echo "   raw fio:   $(tr '\n' ' ' < "$DIR/fio.out")"
 /usr/bin/python3 - "$S_RW" "$F_RW_IOPS" "$S_SEQ" "$F_SEQ_BW" "$S_RR" "$F_RR_IOPS" "$META" <<'PY'
 import sys
 srw, frw, sseq, fseq, srr, frr, meta = map(float, sys.argv[1:])
