@@ -3171,6 +3171,12 @@ int store_close_sync(struct store *s)
 
 /* ---- fsck ------------------------------------------------------------------- */
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 int store_fsck(struct store *s, FILE *report)
 {
 	if (atomic_load(&s->failed))
@@ -3212,6 +3218,8 @@ int store_fsck(struct store *s, FILE *report)
 		bit_set(seen, b);
 	struct store_names objs = { 0 };
 	size_t cap = 0;
+	uint64_t *nids = NULL;
+	size_t nnids = 0, capnids = 0;
 	MDB_cursor *cur;
 	rc = mdb_cursor_open(rt, s->db_onode, &cur);
 	if (rc) {
@@ -3253,6 +3261,13 @@ int store_fsck(struct store *s, FILE *report)
 						PROBLEM("object %s/%s block %u -> %" PRIu64 " marked free in the allocator",
 						        cid, oid, b, p);
 				}
+				if (nnids == capnids) {
+					capnids = capnids ? capnids * 2 : 64;
+					uint64_t *nn = realloc(nids, capnids * sizeof(*nn));
+					NORN_ASSERT(nn);
+					nids = nn;
+				}
+				nids[nnids++] = on.nid;
 				store__onode_free(&on);
 				if (objs.n == cap) {
 					cap = cap ? cap * 2 : 64;
@@ -3270,6 +3285,37 @@ int store_fsck(struct store *s, FILE *report)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
+	/* Orphans: omap entries of no object, collection meta of no
+	 * collection. */
+	if (nnids)
+		qsort(nids, nnids, sizeof(*nids), cmp_u64);
+	uint64_t orphan_omap = 0, orphan_cmeta = 0;
+	if (mdb_cursor_open(rt, s->db_omap, &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			uint64_t nid = 0;
+			for (size_t i = 0; i < 8 && i < k.mv_size; i++)
+				nid = nid << 8 | ((const uint8_t *)k.mv_data)[i];
+			if (k.mv_size <= 8 || !nnids || !bsearch(&nid, nids, nnids, sizeof(*nids), cmp_u64))
+				orphan_omap++;
+		}
+		mdb_cursor_close(cur);
+	}
+	if (mdb_cursor_open(rt, s->db_cmeta, &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			size_t cl = strnlen(k.mv_data, k.mv_size);
+			MDB_val ck = { cl, k.mv_data }, cv;
+			if (cl >= k.mv_size || mdb_get(rt, s->db_coll, &ck, &cv))
+				orphan_cmeta++;
+		}
+		mdb_cursor_close(cur);
+	}
+	if (orphan_omap)
+		PROBLEM("%" PRIu64 " omap entries belong to no object", orphan_omap);
+	if (orphan_cmeta)
+		PROBLEM("%" PRIu64 " collection meta entries belong to no collection", orphan_cmeta);
+	free(nids);
 	rtxn_put(s);
 	rc = 0;
 	uint64_t leaked = 0, first_leak = 0;
