@@ -61,6 +61,12 @@ NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB m
 NORN_OPT(store_commit_batch_max, INT,  256, 1, 65536, "group commit: most transactions in one LMDB commit")
 NORN_OPT(store_max_object_bytes, SIZE, 128u << 20, 4096, 1ull << 32, "largest object the store accepts")
 
+/* --- client (libnorn) --------------------------------------------------- */
+NORN_OPT(client_op_timeout_ms,      MS,   30000, 100, 86400000, "an object operation without an answer this long fails with -ETIMEDOUT")
+NORN_OPT(client_mount_timeout_ms,   MS,   10000, 100, 3600000, "norn_connect: longest wait for the mons, the first osdmap and an OSD ticket")
+NORN_OPT(client_max_inflight_ops,   INT,  1024, 1, 1000000, "operations in flight per client before callers block")
+NORN_OPT(client_max_inflight_bytes, SIZE, 256u << 20, 1u << 20, 1ull << 40, "write/read payload bytes in flight per client before callers block")
+
 /* --- nbd (norn-nbd) ----------------------------------------------------- */
 NORN_OPT(nbd_listen,               STR,  "127.0.0.1:10809", 0, 0, "norn-nbd listen addresses, comma-separated: HOST:PORT, [V6]:PORT, unix:PATH")
 NORN_OPT(nbd_backend,              STR,  "file", 0, 0, "norn-nbd block backend (file: development backend on local files)")
