@@ -24,7 +24,7 @@ step "fuzz build (clang, libFuzzer)"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORN_FUZZ=ON >/dev/null || exit 1
 cmake --build build-fuzz -j "$J" || exit 1
 step "fuzz: every decoder, bounded runs"
-(cd build-fuzz && ctest --output-on-failure -L fuzz --timeout 300) || rc=1
+(cd build-fuzz && ctest --output-on-failure -j "$J" -L fuzz --timeout 300) || rc=1
 
 echo
 [ $rc -eq 0 ] && echo "make check: all passed" || echo "make check: FAILED"
