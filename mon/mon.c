@@ -2119,6 +2119,18 @@ int main(int argc, char **argv)
 	norn_log_init(m->entity, logf, lvl);
 	if (mon_open(m, a.conf))
 		return 1;
+	if (!a.foreground && logf == stderr) {
+		/* A daemon without log_file logs into its data dir, not into
+		 * whatever terminal started it. */
+		char lp[1100];
+		snprintf(lp, sizeof(lp), "%s/%s.log", m->data_dir, m->entity);
+		FILE *f = fopen(lp, "a");
+		if (f) {
+			setvbuf(f, NULL, _IOLBF, 0);
+			logf = f;
+			norn_log_init(m->entity, logf, lvl);
+		}
+	}
 	if (!a.foreground) {
 		pid_t pid = fork();
 		if (pid < 0)
