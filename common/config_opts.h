@@ -51,6 +51,8 @@ NORN_OPT(osd_heartbeat_grace_ms, MS,   6000, 200, 600000, "peer silent this long
 NORN_OPT(osd_beacon_interval_ms, MS,   2000, 100, 600000, "beacon interval to the mon")
 NORN_OPT(osd_max_recovery,       INT,  4, 1, 1024, "concurrent recovery/backfill ops per OSD")
 NORN_OPT(osd_memory_budget_bytes, SIZE, 192u << 20, 16u << 20, 1ull << 40, "memory budget for caches and queues")
+NORN_OPT(osd_host,               STR,  "", 0, 0, "CRUSH host bucket this OSD reports at boot (empty: the host name)")
+NORN_OPT(osd_pg_log_max,         INT,  3000, 16, 100000, "PG log entries kept per PG (also the duplicate-request window)")
 
 /* --- store ------------------------------------------------------------ */
 NORN_OPT(store_path,             STR,  "", 0, 0, "block device or file holding the object store data")
@@ -69,7 +71,7 @@ NORN_OPT(client_max_inflight_bytes, SIZE, 256u << 20, 1u << 20, 1ull << 40, "wri
 
 /* --- nbd (norn-nbd) ----------------------------------------------------- */
 NORN_OPT(nbd_listen,               STR,  "127.0.0.1:10809", 0, 0, "norn-nbd listen addresses, comma-separated: HOST:PORT, [V6]:PORT, unix:PATH")
-NORN_OPT(nbd_backend,              STR,  "file", 0, 0, "norn-nbd block backend (file: development backend on local files)")
+NORN_OPT(nbd_backend,              STR,  "file", 0, 0, "norn-nbd block backend: vol (Norn volumes through libnorn) or file (development backend on local files)")
 NORN_OPT(nbd_export_dir,           STR,  "", 0, 0, "file backend: directory whose files are the exports")
 NORN_OPT(nbd_default_export,       STR,  "", 0, 0, "export served to clients that ask for the empty name")
 NORN_OPT(nbd_read_only,            BOOL, 0, 0, 0, "serve every export read-only")
@@ -81,12 +83,18 @@ NORN_OPT(nbd_max_payload_bytes,    SIZE, 32u << 20, 4096, 32u << 20, "largest RE
 NORN_OPT(nbd_handshake_timeout_ms, MS,   30000, 100, 3600000, "a client must finish negotiating within this")
 NORN_OPT(nbd_threads,              INT,  16, 1, 1024, "file backend I/O threads (libuv thread pool size)")
 
+/* --- vol (client/vol, norn vol, norn-nbd volume backend) ----------------- */
+NORN_OPT(vol_object_size_bytes, SIZE, 4u << 20, 64u << 10, 64u << 20, "object size of new volumes (a power of two)")
+NORN_OPT(vol_lock_lease_ms,     MS,   30000, 300, 3600000, "exclusive lock lease of a volume writer (renewed every third of it)")
+NORN_OPT(vol_nbd_pools,         STR,  "rbd", 0, 0, "norn-nbd volume backend: comma-separated pools whose volumes NBD_OPT_LIST shows")
+NORN_OPT(vol_nbd_entity,        STR,  "client.admin", 0, 0, "norn-nbd volume backend: the entity it connects to the cluster as")
+
 /* --- s3 (norn-s3) ------------------------------------------------------ */
 NORN_OPT(s3_addr,               STR,  "127.0.0.1", 0, 0, "norn-s3 bind address")
 NORN_OPT(s3_port,               INT,  7480, 0, 65535, "norn-s3 port (0: ephemeral, printed at start)")
 NORN_OPT(s3_domain,             STR,  "", 0, 0, "virtual-host suffix: Host BUCKET.<domain> selects BUCKET (empty: path style only)")
 NORN_OPT(s3_region,             STR,  "us-east-1", 0, 0, "region reported and default LocationConstraint")
-NORN_OPT(s3_backend,            STR,  "fs", 0, 0, "storage backend: fs (development only, local directory) or norn (cluster)")
+NORN_OPT(s3_backend,            STR,  "norn", 0, 0, "storage backend: norn (the cluster) or fs (DEVELOPMENT only: a local directory, for tests)")
 NORN_OPT(s3_fs_root,            STR,  "", 0, 0, "fs backend: root directory")
 NORN_OPT(s3_access_log,         STR,  "", 0, 0, "access log file (empty: none, '-': stdout)")
 NORN_OPT(s3_max_header_bytes,   SIZE, 64u << 10, 1024, 1u << 20, "largest request line + headers accepted")
@@ -100,3 +108,12 @@ NORN_OPT(s3_io_chunk_bytes,     SIZE, 1u << 20, 4096, 64u << 20, "GET/copy piece
 NORN_OPT(s3_pid_file,           STR,  "", 0, 0, "norn-s3 pid file")
 NORN_OPT(s3_tls_cert,           STR,  "", 0, 0, "norn-s3 TLS certificate chain (PEM); with s3_tls_key the gateway serves HTTPS")
 NORN_OPT(s3_tls_key,            STR,  "", 0, 0, "norn-s3 TLS private key (PEM)")
+NORN_OPT(s3_pool,               STR,  "s3", 0, 0, "norn backend: pool holding users, buckets, indexes and object data")
+NORN_OPT(s3_client_name,        STR,  "client.s3", 0, 0, "norn backend: the entity norn-s3 authenticates as")
+NORN_OPT(s3_index_shards,       INT,  8, 1, 1024, "norn backend: bucket index shards (omap objects) per new bucket")
+NORN_OPT(s3_gc_shards,          INT,  8, 1, 1024, "norn backend: GC queue omap objects")
+NORN_OPT(s3_stripe_bytes,       SIZE, 4u << 20, 65536, 1u << 30, "norn backend: object data is striped into RADOS objects of this size")
+NORN_OPT(s3_write_window_bytes, SIZE, 8u << 20, 1u << 20, 1u << 30, "norn backend: PUT bytes in flight to the cluster per request")
+NORN_OPT(s3_gc_interval_ms,     MS,   5000, 10, 3600000, "norn backend: garbage collector pass period")
+NORN_OPT(s3_gc_delay_ms,        MS,   30000, 0, 86400000, "norn backend: overwritten/deleted data is reclaimed this long after (running GETs finish)")
+NORN_OPT(s3_gc_orphan_ms,       MS,   3600000, 1000, 604800000, "norn backend: data of uploads that never committed is reclaimed after this")

@@ -1,0 +1,173 @@
+/* norn-osd internals shared by osd.c (daemon, maps, connections, PGs'
+ * life cycle, heartbeats) and osd_op.c (client ops, replication, the
+ * per-PG op queue).
+ *
+ * Threading: everything runs on the daemon's one libuv loop; the store's
+ * commit thread only hands completions back to it.
+ */
+#ifndef NORN_OSD_INT_H
+#define NORN_OSD_INT_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <uv.h>
+
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/map_osd.h"
+#include "common/monc.h"
+#include "common/msg.h"
+#include "common/proto_osd.h"
+#include "osd/pg.h"
+#include "osd/proto_osdosd.h"
+#include "osd/store/store.h"
+
+#define OSD_PG_HASH 1024u
+#define OSD_PG_INFLIGHT_MAX 64u       /* ops started per PG at once */
+#define OSD_PG_QUEUE_MAX 4096u        /* ops queued per PG */
+#define OSD_WAIT_MAP_MAX 65536u       /* ops parked for a newer map */
+#define OSD_SERVICE_KEYS 3
+#define OSD_XATTR_USER_PREFIX "u."    /* client xattrs are stored as u.<name> */
+#define OSD_XATTR_VERSION "_v"        /* the object's PG version (16 bytes) */
+
+struct osd;
+struct pg;
+
+/* Per incoming connection: who it is and what it may do. */
+struct osd_sess {
+	struct auth_caps caps;
+	int caps_ok;
+	int32_t peer_osd;                 /* >= 0 for an OSD peer */
+};
+
+/* An OSD we talk to (replication, heartbeats). */
+struct osd_peer {
+	struct msgr_conn *conn;           /* outgoing, or NULL */
+	struct map_addr addr;
+	uint64_t up_from;
+	uint64_t last_rx_ns;              /* last heartbeat reply */
+	uint64_t first_tx_ns;             /* first ping since it became interesting */
+	uint64_t last_report_ns;
+	int reported;
+	int wanted;                       /* shares a PG with us in the current map */
+};
+
+/* One client op (or a parked one). */
+struct osd_op {
+	TAILQ_ENTRY(osd_op) q;
+	struct osd *osd;
+	struct pg *pg;
+	struct msgr_conn *conn;           /* reply goes here (a reference) */
+	uint64_t tid;
+	uint8_t *payload;                 /* owned; m points into it */
+	size_t len;
+	struct osd_op_msg m;
+	char oid[STORE_OID_MAX + 1];
+	int is_write;
+	/* reply */
+	struct osd_op_reply r;
+	uint8_t *outs[OSD_OP_MAX_STEPS]; /* owned step outputs */
+	uint32_t step;                    /* read progress */
+	/* replication */
+	struct pg_log_entry le;
+	uint8_t *repop;                   /* encoded REPOP, shared by all replicas */
+	size_t repop_len;
+	uint32_t repop_refs;              /* sends not yet freed by the messenger */
+	int32_t acked[OSDMAP_MAX_POOL_SIZE];
+	uint32_t n_acked;
+	int32_t sent[OSDMAP_MAX_POOL_SIZE];
+	uint32_t n_sent;
+	int local_done;
+	int done;                         /* replied or abandoned; free when refs drop */
+	uint64_t start_ns;
+};
+TAILQ_HEAD(osd_op_list, osd_op);
+
+struct pg {
+	struct pg *hnext;
+	struct osd *osd;
+	struct pg_id id;
+	char cid[STORE_CID_MAX + 1];
+	int32_t acting[OSDMAP_MAX_POOL_SIZE];
+	uint32_t acting_n;
+	int32_t up[OSDMAP_MAX_POOL_SIZE];
+	uint32_t up_n;
+	int32_t primary;
+	uint8_t size, min_size;
+	int member;                       /* we are in up or acting */
+	struct pg_info info;
+	struct pg_log log;
+	uint64_t objects;
+	uint64_t bytes;
+	struct osd_op_list queue;         /* waiting to start, in arrival order */
+	struct osd_op_list inflight;      /* started, not finished */
+	uint32_t n_queued, n_inflight;
+	int warned_min_size;
+};
+
+struct osd {
+	uv_loop_t *loop;
+	struct norn_config cfg;
+	int32_t id;
+	char entity[AUTH_ENTITY_NAME_MAX];
+	char data_dir[1024];
+	uint8_t key[AUTH_KEY_LEN];
+	uint8_t uuid[MAP_UUID_LEN];
+	char host[MAP_HOST_MAX];
+	struct store *store;
+	struct monc *mc;
+	struct msgr *msgr;
+	struct tls_ctx *tls;
+	int port;
+	struct osdmap map;                /* our copy of the current map */
+	/* auth */
+	int have_ticket;
+	uint8_t ticket[AUTH_TICKET_MAX];
+	size_t ticket_len;
+	uint8_t session_key[AUTH_KEY_LEN];
+	uint64_t svc_key_id[OSD_SERVICE_KEYS];
+	uint8_t svc_key[OSD_SERVICE_KEYS][AUTH_KEY_LEN];
+	/* peers */
+	struct osd_peer *peers;
+	uint32_t n_peers;
+	/* PGs */
+	struct pg *pgs[OSD_PG_HASH];
+	uint32_t n_pgs;
+	/* ops waiting for a newer map */
+	struct osd_op_list wait_map;
+	uint32_t n_wait_map;
+	uint64_t booted_epoch;            /* epoch at our last boot message (0: none) */
+	int boot_sent;
+	uv_timer_t beacon_timer, hb_timer;
+	uv_signal_t sig_term, sig_int;
+	int stopping;
+};
+
+/* osd.c */
+struct pg *osd_pg_get(struct osd *o, int64_t pool, uint32_t seed);
+/* The PG for (pool, seed), created (and its collection created or loaded)
+ * if missing. NULL on error (logged). */
+struct pg *osd_pg_get_or_create(struct osd *o, int64_t pool, uint32_t seed);
+/* Outgoing connection to peer @osd, created on demand; NULL if the peer is
+ * not up or we have no ticket yet. */
+struct msgr_conn *osd_peer_conn(struct osd *o, int32_t osd);
+int osd_send_enc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch, struct enc *e);
+
+/* osd_op.c */
+void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+void osd_handle_repop_reply(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+/* Start what can start in @pg's queue. */
+void osd_pg_kick(struct pg *pg);
+/* The PG's interval changed (acting set etc. already updated). */
+void osd_pg_interval_changed(struct pg *pg, const int32_t *old_acting, uint32_t old_n,
+                             int was_primary);
+/* Re-dispatch ops parked for a map <= the current epoch. */
+void osd_wait_map_retry(struct osd *o);
+/* Resend unacked repops to @peer after its connection came back. */
+void osd_resend_repops(struct osd *o, int32_t peer);
+/* Reply with an error and free the op. */
+void osd_op_reply_err(struct osd_op *op, int err);
+void osd_op_free(struct osd_op *op);
+
+#endif
