@@ -2,10 +2,11 @@
  *
  * This file is the process shell around nbd_server: command line and
  * configuration, logging, optional daemonizing with a pid file, signal
- * handling for a clean stop, and the choice of backend. Today the only
- * backend is the development file backend (exports are files in
- * --export-dir, or "file:/path" names with --allow-paths); the volume
- * backend on client/vol plugs in here next to it.
+ * handling for a clean stop, and the choice of backend (config
+ * nbd_backend): "vol" serves Norn volumes ("pool/volume",
+ * "pool/volume@snap") through libnorn; "file" is the development backend
+ * (exports are files in --export-dir, or "file:/path" names with
+ * --allow-paths).
  *
  * Options come from the cluster config file (-c FILE, section [client.nbd]
  * and [client]), then --name=value overrides of any config option (see
@@ -24,6 +25,10 @@
 
 #include "client/nbd/nbd_backend_file.h"
 #include "client/nbd/nbd_server.h"
+#ifdef NORN_NBD_HAVE_VOL
+#include "client/nbd/nbd_backend_vol.h"
+#include "client/vol/vol.h"
+#endif
 #include "common/config.h"
 #include "common/log.h"
 #include "norn/errors.h"
@@ -37,6 +42,7 @@ struct nbd_main {
 	const char *pid_file;
 	bool stopping;
 	int exit_code;
+	norn_cluster_t *cluster;   /* vol backend */
 };
 
 static void usage(FILE *fp)
@@ -46,6 +52,7 @@ static void usage(FILE *fp)
 	"Serve block exports over the NBD protocol (fixed newstyle).\n\n"
 	"  --listen ADDR         HOST:PORT, [V6]:PORT, unix:PATH or /PATH; repeatable\n"
 	"                        (default 127.0.0.1:10809; config nbd_listen)\n"
+	"  --backend NAME        vol (Norn volumes, needs -c) or file (config nbd_backend)\n"
 	"  --export-dir DIR      file backend: export DIR/NAME as NAME (\"pool/vol\";\n"
 	"                        \"pool/vol@snap\" is read-only)\n"
 	"  --allow-paths         file backend: also export \"file:/absolute/path\" names\n"
@@ -164,6 +171,7 @@ int main(int argc, char **argv)
 	bool daemon_mode = false;
 	int notify_fd = -1, err, rc = 1;
 	char errbuf[256], *listen_copy = NULL, threads[16];
+	const char *conf_path = NULL, *backend_name;
 	FILE *logfp = NULL;
 
 	memset(&m, 0, sizeof(m));
@@ -184,6 +192,7 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 		if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			conf_path = argv[i + 1];
 			err = norn_config_load_file(&cfg, argv[i + 1], errbuf, sizeof(errbuf));
 			if (err) {
 				fprintf(stderr, "norn-nbd: %s: %s\n", argv[i + 1],
@@ -206,6 +215,7 @@ int main(int argc, char **argv)
 	const char *pid_file = cfg.nbd_pid_file[0] ? cfg.nbd_pid_file : NULL;
 	bool read_only = cfg.nbd_read_only, allow_paths = false;
 	int64_t n_threads = cfg.nbd_threads;
+	backend_name = cfg.nbd_backend;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -218,6 +228,9 @@ int main(int argc, char **argv)
 				goto out_cfg;
 			}
 			listens[n_listens++] = v;
+			i++;
+		} else if (!strcmp(a, "--backend") && v) {
+			backend_name = v;
 			i++;
 		} else if (!strcmp(a, "--export-dir") && v) {
 			export_dir = v;
@@ -250,18 +263,25 @@ int main(int argc, char **argv)
 			goto out_cfg;
 		}
 	}
-	if (strcmp(cfg.nbd_backend, "file")) {
-		fprintf(stderr, "norn-nbd: unknown backend '%s' (this build has: file)\n",
-		        cfg.nbd_backend);
+	bool use_vol = !strcmp(backend_name, "vol");
+#ifndef NORN_NBD_HAVE_VOL
+	if (use_vol) {
+		fprintf(stderr, "norn-nbd: this build has no volume backend (libnorn missing)\n");
 		rc = 2;
 		goto out_cfg;
 	}
-	if (!export_dir && !allow_paths) {
+#endif
+	if (!use_vol && strcmp(backend_name, "file")) {
+		fprintf(stderr, "norn-nbd: unknown backend '%s' (vol or file)\n", backend_name);
+		rc = 2;
+		goto out_cfg;
+	}
+	if (!use_vol && !export_dir && !allow_paths) {
 		fprintf(stderr, "norn-nbd: the file backend needs --export-dir DIR or --allow-paths\n");
 		rc = 2;
 		goto out_cfg;
 	}
-	if (export_dir) {
+	if (export_dir && !use_vol) {
 		struct stat st;
 		if (stat(export_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 			fprintf(stderr, "norn-nbd: export dir %s: not a directory\n", export_dir);
@@ -319,14 +339,44 @@ int main(int argc, char **argv)
 		NLOG(NBD, ERR, "loop: %s", uv_strerror(err));
 		goto out_log;
 	}
-	fcfg.export_dir = export_dir;
-	fcfg.allow_paths = allow_paths;
-	fcfg.read_only = read_only;
-	m.ops = &nbd_backend_file_ops;
-	err = nbd_backend_file_create(&m.loop, &fcfg, &m.backend);
-	if (err) {
-		NLOG(NBD, ERR, "file backend: %s", norn_strerror(err));
-		goto out_loop;
+	if (use_vol) {
+#ifdef NORN_NBD_HAVE_VOL
+		struct nbd_vol_backend_config vcfg = { 0 };
+		char owner[VOL_LOCK_OWNER_MAX + 1], host[64] = "localhost";
+		/* Connect before the loop runs: libnorn starts its own thread. */
+		err = norn_connect(conf_path, cfg.vol_nbd_entity, NULL, &m.cluster);
+		if (err) {
+			NLOG(NBD, ERR, "connect to the cluster: %s", norn_strerror(err));
+			fprintf(stderr, "norn-nbd: connect to the cluster: %s\n", norn_strerror(err));
+			goto out_loop;
+		}
+		gethostname(host, sizeof(host) - 1);
+		/* Stable across restarts of this server (so a restarted norn-nbd
+		 * takes its own lock back at once), distinct per host and
+		 * listen address. */
+		snprintf(owner, sizeof(owner), "norn-nbd@%.50s/%.60s", host, listens[0]);
+		vcfg.cluster = m.cluster;
+		vcfg.lock_owner = owner;
+		vcfg.lease_ms = cfg.vol_lock_lease_ms;
+		vcfg.list_pools = cfg.vol_nbd_pools;
+		vcfg.read_only = read_only;
+		m.ops = &nbd_backend_vol_ops;
+		err = nbd_backend_vol_create(&m.loop, &vcfg, &m.backend);
+		if (err) {
+			NLOG(NBD, ERR, "volume backend: %s", norn_strerror(err));
+			goto out_loop;
+		}
+#endif
+	} else {
+		fcfg.export_dir = export_dir;
+		fcfg.allow_paths = allow_paths;
+		fcfg.read_only = read_only;
+		m.ops = &nbd_backend_file_ops;
+		err = nbd_backend_file_create(&m.loop, &fcfg, &m.backend);
+		if (err) {
+			NLOG(NBD, ERR, "file backend: %s", norn_strerror(err));
+			goto out_loop;
+		}
 	}
 	nbd_server_config_defaults(&scfg);
 	scfg.max_connections = (uint32_t)cfg.nbd_max_connections;
@@ -369,7 +419,7 @@ int main(int argc, char **argv)
 				m.pid_file = pid_file;
 		}
 		NLOG(NBD, INFO, "norn-nbd %ld ready (backend %s%s%s)", (long)getpid(), m.ops->name,
-		     export_dir ? ", dir " : "", export_dir ? export_dir : "");
+		     export_dir && !use_vol ? ", dir " : "", export_dir && !use_vol ? export_dir : "");
 		if (notify_fd >= 0) {
 			char ok = 1;
 			if (write(notify_fd, &ok, 1) != 1)
@@ -385,6 +435,10 @@ int main(int argc, char **argv)
 out_loop:
 	if (uv_loop_close(&m.loop) == UV_EBUSY)
 		NLOG(NBD, WARN, "loop closed with handles still open");
+#ifdef NORN_NBD_HAVE_VOL
+	if (m.cluster)
+		norn_shutdown(m.cluster);
+#endif
 out_log:
 	if (notify_fd >= 0)
 		close(notify_fd);

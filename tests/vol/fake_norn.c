@@ -812,3 +812,19 @@ int norn_aio_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char 
 	c->op = op;
 	return enqueue(c, J_OP, oid);
 }
+
+/* ---- pools: the fake has one, "rbd" ------------------------------------------- */
+
+int norn_ioctx_create(norn_cluster_t *cl, const char *pool_name, norn_ioctx_t **out)
+{
+	(void)cl;
+	if (strcmp(pool_name, "rbd"))
+		return -ENOENT;
+	*out = &g_io;
+	return 0;
+}
+
+void norn_ioctx_destroy(norn_ioctx_t *io)
+{
+	(void)io;
+}
