@@ -96,13 +96,13 @@ class Cluster:
             mon_host = ",".join("%s=127.0.0.1:%d" % (n, self.base_port + i)
                                 for i, n in enumerate(self.mon_names))
             with open(self.conf, "w") as f:
-                f.write("[global]\nmon_host = %s\nlog_level = info\n"
+                f.write("[global]\nmon_host = %s\nkeyring = %s\nlog_level = info\n"
                         "mon_tick_ms = 50\nmon_election_timeout_ms = 500\n"
                         "mon_osd_min_down_reporters = 1\n"
                         "osd_heartbeat_interval_ms = 300\nosd_heartbeat_grace_ms = 2000\n"
                         "osd_beacon_interval_ms = 500\nmon_osd_beacon_grace_ms = 6000\n%s"
                         "[osd]\nstore_size_bytes = %s\n%s"
-                        % (mon_host, extra_conf, store_size, osd_conf))
+                        % (mon_host, self.keyring, extra_conf, store_size, osd_conf))
         self.n_osds_wanted = osds
         atexit.register(self._atexit)
         if start:

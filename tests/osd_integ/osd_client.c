@@ -134,8 +134,13 @@ static int cl_init(struct cl *c, const char *conf, const char *pool_name)
 	c->timeout_ms = to ? strtoull(to, NULL, 10) : 30000;
 	norn_config_init(&cfg, "client.admin");
 	rc = norn_config_load_file(&cfg, conf, err, sizeof(err));
+	char kpath[4096];
+	const char *slash = strrchr(conf, '/');
+	snprintf(kpath, sizeof(kpath), "%.*s/norn.keyring", slash ? (int)(slash - conf) : 1,
+	         slash ? conf : ".");
 	if (!rc)
-		rc = monc_opts_from_config(&o, &cfg, NULL, err, sizeof(err));
+		rc = monc_opts_from_config(&o, &cfg, cfg.keyring && cfg.keyring[0] ? NULL : kpath, err,
+		                           sizeof(err));
 	if (rc) {
 		fprintf(stderr, "osd_client: %s\n", err);
 		return rc;
