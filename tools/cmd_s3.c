@@ -6,11 +6,14 @@
  *   norn s3 user rm UID
  *   norn s3 key add UID [--access-key AK --secret SK]
  *   norn s3 key rm UID ACCESS_KEY
+ *   norn s3 gc                       (run one garbage-collector pass now)
  *
- * For now the user store is the gateway's development (fs) backend,
- * found from --fs-root DIR, $NORN_S3_FS_ROOT or s3_fs_root in the config
- * file (-c); it moves to the cluster with the libnorn backend. */
+ * Users and keys live in the cluster (omap of object s3.users in pool
+ * s3_pool, default "s3"), reached with the CLI's -c/-n/-k like every other
+ * command, where the gateways see them at once. --fs-root DIR (or
+ * $NORN_S3_FS_ROOT) selects the DEVELOPMENT fs store instead. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,32 +29,48 @@ static void s3_usage(void)
 	        "usage: norn s3 user create UID [--display-name NAME] [--access-key AK --secret SK]\n"
 	        "       norn s3 user ls | info UID | rm UID\n"
 	        "       norn s3 key add UID [--access-key AK --secret SK] | key rm UID ACCESS_KEY\n"
-	        "       (store: --fs-root DIR, $NORN_S3_FS_ROOT or s3_fs_root in -c CONF)\n");
+	        "       norn s3 gc\n"
+	        "       (store: the cluster, pool s3_pool; or the dev store with --fs-root DIR or\n"
+	        "        $NORN_S3_FS_ROOT)\n");
 }
 
 static int open_store(struct norn_cli_ctx *ctx, const char *root, struct s3_backend **be)
 {
-	struct norn_config cfg;
-	char err[256];
-	int rc;
 	if (!root)
 		root = getenv("NORN_S3_FS_ROOT");
-	if (!root && ctx->conf_path) {
-		if (norn_config_init(&cfg, "client.s3") == 0) {
-			if (norn_config_load_file(&cfg, ctx->conf_path, err, sizeof(err)) == 0 &&
-			    cfg.s3_fs_root[0]) {
-				rc = s3_backend_fs_open(cfg.s3_fs_root, be);
-				norn_config_free(&cfg);
-				return rc;
-			}
-			norn_config_free(&cfg);
-		}
-	}
-	if (!root) {
-		fprintf(stderr, "norn s3: no user store: give --fs-root DIR or set NORN_S3_FS_ROOT\n");
+	if (root && root[0])
+		return s3_backend_fs_open(root, be);
+#ifdef NORN_S3_HAVE_CLUSTER
+	struct norn_config cfg;
+	char err[256];
+	if (norn_config_init(&cfg, "client.s3"))
+		return -ENOMEM;
+	if (ctx->conf_path && norn_config_load_file(&cfg, ctx->conf_path, err, sizeof(err))) {
+		fprintf(stderr, "norn s3: %s: %s\n", ctx->conf_path, err);
+		norn_config_free(&cfg);
 		return -EINVAL;
 	}
-	return s3_backend_fs_open(root, be);
+	struct s3_norn_config ncfg = {
+		.conf_path = ctx->conf_path,
+		.entity = ctx->entity,
+		.keyring = ctx->keyring,
+		.pool = cfg.s3_pool,
+		.index_shards = (uint32_t)cfg.s3_index_shards,
+		.gc_shards = (uint32_t)cfg.s3_gc_shards,
+		.stripe_bytes = cfg.s3_stripe_bytes,
+		.window_bytes = cfg.s3_write_window_bytes,
+		.gc_interval_ms = -1,
+		.gc_delay_ms = (int64_t)cfg.s3_gc_delay_ms,
+		.gc_orphan_ms = (int64_t)cfg.s3_gc_orphan_ms,
+	};
+	int rc = s3_backend_norn_open(&ncfg, NULL, be);
+	norn_config_free(&cfg);
+	return rc;
+#else
+	(void)ctx;
+	fprintf(stderr, "norn s3: this build has no cluster client: give --fs-root DIR\n");
+	return -EINVAL;
+#endif
 }
 
 /* Print @s escaped for a JSON string (display names are free text). */
@@ -98,6 +117,28 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		} else
 			pos[np++] = a;
 	}
+	if (np == 1 && !strcmp(pos[0], "gc")) {
+#ifdef NORN_S3_HAVE_CLUSTER
+		struct s3_backend *gbe = NULL;
+		int grc = open_store(ctx, root, &gbe);
+		if (!grc && strcmp(gbe->ops->name, "norn"))
+			grc = -EOPNOTSUPP;
+		uint64_t removed = 0;
+		if (!grc)
+			grc = s3_backend_norn_gc(gbe, &removed);
+		if (gbe)
+			gbe->ops->destroy(gbe);
+		if (grc) {
+			fprintf(stderr, "norn s3 gc: %s\n", norn_strerror(grc));
+			return 1;
+		}
+		printf("removed %" PRIu64 " data objects\n", removed);
+		return 0;
+#else
+		fprintf(stderr, "norn s3 gc: needs the cluster backend\n");
+		return 1;
+#endif
+	}
 	if (np < 2 || (!!ak != !!sk)) {
 		s3_usage();
 		return 2;
@@ -116,7 +157,7 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		rc = be->ops->user_create(be, uid, display ? display : uid, &u);
 		if (!rc && ak) {
 			/* Replace the generated key with the requested one. */
-			rc = s3_backend_fs_key_set(be, uid, ak, sk);
+			rc = be->ops->key_set(be, uid, ak, sk);
 			if (!rc)
 				rc = be->ops->key_remove(be, uid, u.access_key);
 			snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
@@ -168,7 +209,7 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		rc = be->ops->user_remove(be, uid);
 	} else if (!strcmp(what, "key") && !strcmp(verb, "add") && uid && np == 3) {
 		if (ak) {
-			rc = s3_backend_fs_key_set(be, uid, ak, sk);
+			rc = be->ops->key_set(be, uid, ak, sk);
 			snprintf(u.access_key, sizeof(u.access_key), "%s", ak);
 			snprintf(u.secret, sizeof(u.secret), "%s", sk);
 		} else {
@@ -191,4 +232,4 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
-NORN_CLI_COMMAND("s3", cmd_s3, "S3 gateway users and keys (user create|ls|info|rm, key add|rm)")
+NORN_CLI_COMMAND("s3", cmd_s3, "S3 gateway users and keys (user create|ls|info|rm, key add|rm, gc)")

@@ -130,6 +130,9 @@ typedef void (*s3_be_id_cb)(void *arg, int err, const char *id);
 struct s3_backend_ops {
 	const char *name;
 	void (*destroy)(struct s3_backend *be);
+	/* Optional (may be NULL): close the backend's loop handles so the
+	 * loop can end; called once, from the loop, before destroy. */
+	void (*stop)(struct s3_backend *be);
 
 	/* Users and keys. */
 	void (*user_by_key)(struct s3_backend *be, const char *access_key, s3_be_user_cb cb, void *arg);
@@ -141,6 +144,9 @@ struct s3_backend_ops {
 	 * key appears once with an empty access_key. *out is malloc'd. */
 	int (*user_list)(struct s3_backend *be, struct s3_user **out, size_t *n);
 	int (*key_add)(struct s3_backend *be, const char *uid, struct s3_user *out);
+	/* Add the given key pair (@ak, @sk) to @uid: 0, -ENOENT (no user),
+	 * -EEXIST (key in use), -EINVAL. */
+	int (*key_set)(struct s3_backend *be, const char *uid, const char *ak, const char *sk);
 	int (*key_remove)(struct s3_backend *be, const char *uid, const char *access_key);
 
 	/* Buckets. create: -EEXIST if the name is taken (by anyone). */
@@ -220,5 +226,31 @@ int s3_backend_fs_open(const char *root, struct s3_backend **out);
  * that need a fixed key). Returns 0, -ENOENT (no such user), -EEXIST (key
  * in use) or -EINVAL. */
 int s3_backend_fs_key_set(struct s3_backend *be, const char *uid, const char *ak, const char *sk);
+
+/* The cluster backend (s3_backend_norn.c, built when libnorn is). */
+struct s3_norn_config {
+	const char *conf_path;     /* cluster config (NULL: libnorn's default) */
+	const char *entity;        /* e.g. "client.s3" */
+	const char *keyring;       /* NULL: the config's keyring option */
+	const char *pool;          /* "s3" */
+	uint32_t index_shards;     /* bucket index shards for new buckets */
+	uint32_t gc_shards;        /* GC queue objects */
+	uint64_t stripe_bytes;     /* RADOS object size of object data */
+	uint64_t window_bytes;     /* PUT bytes in flight per request */
+	int64_t gc_interval_ms;    /* GC pass period (< 0: no background GC) */
+	int64_t gc_delay_ms;       /* overwritten/deleted data waits this long */
+	int64_t gc_orphan_ms;      /* unfinished writes are reclaimed after this */
+};
+
+struct uv_loop_s;
+/* Connect to the cluster and open pool cfg->pool. With @loop the backend
+ * serves the gateway (async ops, background GC on that loop); with NULL
+ * only the synchronous admin ops (users, keys) may be used. Returns 0 or a
+ * negative error. */
+int s3_backend_norn_open(const struct s3_norn_config *cfg, struct uv_loop_s *loop,
+                         struct s3_backend **out);
+/* Run one synchronous GC pass (tests, admin): reclaims every due record.
+ * *@removed (may be NULL) gets the number of data objects removed. */
+int s3_backend_norn_gc(struct s3_backend *be, uint64_t *removed);
 
 #endif

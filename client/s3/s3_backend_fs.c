@@ -1681,6 +1681,7 @@ static const struct s3_backend_ops fs_ops = {
 	.user_remove = fs_user_remove,
 	.user_list = fs_user_list,
 	.key_add = fs_key_add,
+	.key_set = s3_backend_fs_key_set,
 	.key_remove = fs_key_remove,
 	.bucket_create = fs_bucket_create,
 	.bucket_get = fs_bucket_get,

@@ -5,8 +5,9 @@
  *
  *   norn-s3 [-c CONF] [--s3_backend=fs --s3_fs_root=DIR] [--s3_port=N] ...
  *
- * The "fs" backend is a development backend on a local directory; the
- * cluster backend ("norn") plugs in through the same interface. */
+ * The default backend ("norn") stores everything in the cluster through
+ * libnorn (s3_backend_norn.c); "fs" is a DEVELOPMENT backend on a local
+ * directory for tests without a cluster. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct s3_main {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	struct s3_http_server *srv;
+	struct s3_backend *be;
 };
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -39,6 +41,8 @@ static void on_signal(uv_signal_t *h, int sig)
 		s3_http_server_close(m->srv);
 		m->srv = NULL;
 	}
+	if (m->be && m->be->ops->stop)
+		m->be->ops->stop(m->be);
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 }
@@ -56,6 +60,10 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *conf = NULL;
 	int rc;
+	/* Metadata steps run in libuv's thread pool (libnorn has no async
+	 * omap reads); they mostly wait on the cluster, so use more threads
+	 * than libuv's default 4. */
+	setenv("UV_THREADPOOL_SIZE", "32", 0);
 	if (norn_config_init(&cfg, "client.s3"))
 		return 1;
 	/* The file first, then command-line overrides on top. */
@@ -88,6 +96,9 @@ int main(int argc, char **argv)
 		logf = fopen(cfg.log_file, "a");
 	norn_log_init("client.s3", logf, lvl);
 
+	struct s3_main m;
+	memset(&m, 0, sizeof(m));
+	uv_loop_init(&m.loop);
 	struct s3_backend *be = NULL;
 	if (!strcmp(cfg.s3_backend, "fs")) {
 		if (!cfg.s3_fs_root[0]) {
@@ -101,10 +112,35 @@ int main(int argc, char **argv)
 		}
 		NLOG(S3, WARN, "using the fs DEVELOPMENT backend at %s (not durable storage)",
 		     cfg.s3_fs_root);
+#ifdef NORN_S3_HAVE_CLUSTER
+	} else if (!strcmp(cfg.s3_backend, "norn")) {
+		/* libnorn reads the same config file (mon_host, fsid, keyring)
+		 * plus its own client_* options. */
+		struct s3_norn_config ncfg = {
+			.conf_path = conf,
+			.entity = cfg.s3_client_name,
+			.keyring = cfg.keyring[0] ? cfg.keyring : NULL,
+			.pool = cfg.s3_pool,
+			.index_shards = (uint32_t)cfg.s3_index_shards,
+			.gc_shards = (uint32_t)cfg.s3_gc_shards,
+			.stripe_bytes = cfg.s3_stripe_bytes,
+			.window_bytes = cfg.s3_write_window_bytes,
+			.gc_interval_ms = (int64_t)cfg.s3_gc_interval_ms,
+			.gc_delay_ms = (int64_t)cfg.s3_gc_delay_ms,
+			.gc_orphan_ms = (int64_t)cfg.s3_gc_orphan_ms,
+		};
+		rc = s3_backend_norn_open(&ncfg, &m.loop, &be);
+		if (rc) {
+			fprintf(stderr, "norn-s3: cluster backend (pool %s): %s\n", cfg.s3_pool,
+			        norn_strerror(rc));
+			return 1;
+		}
+#endif
 	} else {
 		fprintf(stderr, "norn-s3: backend '%s' is not available in this build\n", cfg.s3_backend);
 		return 2;
 	}
+	m.be = be;
 
 	struct s3_api *api;
 	struct s3_api_config acfg = {
@@ -144,9 +180,6 @@ int main(int argc, char **argv)
 		hcfg.tls_ctx = tls;
 	}
 	struct s3_http_handlers h = { s3_api_on_request, api };
-	struct s3_main m;
-	memset(&m, 0, sizeof(m));
-	uv_loop_init(&m.loop);
 	signal(SIGPIPE, SIG_IGN);
 	rc = s3_http_server_start(&m.loop, &hcfg, &h, &m.srv);
 	if (rc) {
@@ -169,6 +202,9 @@ int main(int argc, char **argv)
 	printf("norn-s3 listening on %s:%d%s\n", cfg.s3_addr, s3_http_port(m.srv), tls ? " (TLS)" : "");
 	fflush(stdout);
 	NLOG(S3, INFO, "listening on %s:%d", cfg.s3_addr, s3_http_port(m.srv));
+	uv_run(&m.loop, UV_RUN_DEFAULT);
+	if (be->ops->stop)
+		be->ops->stop(be);
 	uv_run(&m.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&m.loop);
 	s3_api_destroy(api);

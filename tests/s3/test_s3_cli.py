@@ -1,5 +1,5 @@
-"""`norn s3 user|key ...` on the dev user store, and the gateway seeing
-a key added or removed while it runs."""
+"""`norn s3 user|key ...` on the gateway's user store (dev dir or cluster),
+and the gateway seeing a key added or removed while it runs."""
 import json
 import os
 import subprocess
@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 
 
 def norn(gw, *args, check=True):
-    store = os.path.join(gw.root, "store")
-    p = subprocess.run([os.environ.get("NORN_BIN", "norn")] + list(args) + ["--fs-root", store],
-                       capture_output=True, text=True)
+    """`norn ARGS` against the gateway's user store (fs dir or cluster)."""
+    p = gw.cli(*args)
     if check:
         assert p.returncode == 0, p.stderr
     return p

@@ -23,10 +23,10 @@ def tls_gw(gw, tmp_path_factory):
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
                    check=True, capture_output=True)
-    proc = subprocess.Popen([os.environ.get("NORN_S3_BIN", "norn-s3"),
-                             "--s3_fs_root=" + os.path.join(gw.root, "store"), "--s3_port=0",
+    proc = subprocess.Popen([os.environ.get("NORN_S3_BIN", "norn-s3")] + gw.gw_args + [
+                             "--s3_port=0",
                              "--s3_tls_cert=" + cert, "--s3_tls_key=" + key],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=gw.env)
     line = proc.stdout.readline()
     m = re.search(r"listening on ([0-9.]+):(\d+) \(TLS\)", line)
     assert m, line

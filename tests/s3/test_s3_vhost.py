@@ -17,10 +17,10 @@ from conftest import ALICE
 def vhost_port(gw):
     if not gw.root:
         pytest.skip("external gateway")
-    proc = subprocess.Popen([os.environ.get("NORN_S3_BIN", "norn-s3"),
-                             "--s3_fs_root=" + os.path.join(gw.root, "store"), "--s3_port=0",
+    proc = subprocess.Popen([os.environ.get("NORN_S3_BIN", "norn-s3")] + gw.gw_args + [
+                             "--s3_port=0",
                              "--s3_domain=s3.test"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=gw.env)
     m = re.search(r"listening on [0-9.]+:(\d+)", proc.stdout.readline())
     assert m
     yield int(m.group(1))
