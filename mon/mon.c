@@ -2122,9 +2122,9 @@ int main(int argc, char **argv)
 	if (!a.foreground && logf == stderr) {
 		/* A daemon without log_file logs into its data dir, not into
 		 * whatever terminal started it. */
-		char lp[1100];
-		snprintf(lp, sizeof(lp), "%s/%s.log", m->data_dir, m->entity);
-		FILE *f = fopen(lp, "a");
+		char lp[1200];
+		int n = snprintf(lp, sizeof(lp), "%s/%s.log", m->data_dir, m->entity);
+		FILE *f = n > 0 && (size_t)n < sizeof(lp) ? fopen(lp, "a") : NULL;
 		if (f) {
 			setvbuf(f, NULL, _IOLBF, 0);
 			logf = f;
