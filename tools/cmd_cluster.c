@@ -23,6 +23,8 @@
 #include "tools/cli.h"
 
 int norn_cli_crush_cluster(struct norn_cli_ctx *ctx, int argc, char **argv);
+/* `osd map` and `osd df` live in cmd_obj.c (they need libnorn). */
+int norn_cli_osd_client(struct norn_cli_ctx *ctx, int argc, char **argv);
 
 /* ---- a tiny JSON writer (names and values are escaped) ------------------- */
 
@@ -241,12 +243,14 @@ static int cli_osd(struct norn_cli_ctx *ctx, int argc, char **argv)
 {
 	static const char *u =
 		"osd tree|ls|dump | osd out|in|down|rm ID... | osd reweight ID WEIGHT | "
-		"osd create [UUID] | osd set|unset FLAG";
+		"osd create [UUID] | osd set|unset FLAG | osd map POOL OBJ | osd df";
 	struct jw w;
 	char prefix[64];
 	if (argc < 2)
 		return usage_err(u);
 	const char *sub = argv[1];
+	if (!strcmp(sub, "map") || !strcmp(sub, "df"))
+		return norn_cli_osd_client(ctx, argc, argv);
 	snprintf(prefix, sizeof(prefix), "osd %s", sub);
 	if (!strcmp(sub, "tree") || !strcmp(sub, "ls") || !strcmp(sub, "dump")) {
 		if (argc != 2)
@@ -286,7 +290,7 @@ static int cli_osd(struct norn_cli_ctx *ctx, int argc, char **argv)
 	}
 	return run(ctx, &w);
 }
-NORN_CLI_COMMAND("osd", cli_osd, "osds: tree|ls|dump|out|in|down|rm|reweight|create|set|unset")
+NORN_CLI_COMMAND("osd", cli_osd, "osds: tree|ls|dump|out|in|down|rm|reweight|create|set|unset|map|df")
 
 /* ---- pool ---------------------------------------------------------------------- */
 

@@ -94,6 +94,30 @@ int norn_ioctx_create(norn_cluster_t *cl, const char *pool_name, norn_ioctx_t **
 void norn_ioctx_destroy(norn_ioctx_t *io);
 int64_t norn_ioctx_pool_id(norn_ioctx_t *io);
 
+/* Where an object or a PG lives in the client's current osdmap (like
+ * `ceph osd map`). up: what CRUSH says; acting: who serves I/O (differs
+ * while a pg_temp is pinned). OSD ids of -1 are empty positions. */
+struct norn_pg_location {
+	uint64_t epoch;             /* osdmap epoch the answer comes from */
+	int64_t pool;
+	uint32_t pg_num;
+	uint32_t pg_seed;           /* the PG is "<pool>.<pg_seed in hex>" */
+	uint32_t object_hash;       /* osdmap_str_hash of the name (0 for norn_pg_locate) */
+	uint8_t size, min_size;
+	uint32_t n_up;
+	int32_t up[16];
+	int32_t up_primary;
+	uint32_t n_acting;
+	int32_t acting[16];
+	int32_t acting_primary;
+};
+
+/* Compute the PG and the OSDs of object @oid in @io's pool (no I/O).
+ * Returns 0, -EINVAL or -ENOENT (the pool is gone). */
+int norn_object_locate(norn_ioctx_t *io, const char *oid, struct norn_pg_location *out);
+/* Same for PG @pg_seed of @io's pool: -ENOENT if pg_seed >= pg_num. */
+int norn_pg_locate(norn_ioctx_t *io, uint32_t pg_seed, struct norn_pg_location *out);
+
 /* ---- synchronous object operations ----------------------------------------
  * @oid is a NUL-terminated name of at most NORN_OBJ_NAME_MAX bytes. */
 
