@@ -170,6 +170,13 @@ static int cl_init(struct cl *c, const char *conf, const char *pool_name)
 		return -ETIMEDOUT;
 	}
 	const struct osdmap_pool *p = osdmap_pool_by_name(monc_osdmap(c->mc), pool_name);
+	for (int k = 0; !p && k < 100; k++) {
+		/* a just-created pool may be in the next map */
+		int f = 0;
+		monc_renew_subs(c->mc);
+		run_until(c, &f, 100);
+		p = osdmap_pool_by_name(monc_osdmap(c->mc), pool_name);
+	}
 	if (!p) {
 		fprintf(stderr, "osd_client: no pool %s\n", pool_name);
 		return -ENOENT;
