@@ -65,6 +65,7 @@
 #include "common/msg.h"
 #include "common/proto_mon.h"
 #include "common/tls.h"
+#include "crush/crush.h"
 #include "mon/mon_state.h"
 #include "mon/raft.h"
 #include "mon/raft_store.h"
@@ -886,6 +887,204 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
 	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
+/* `pg stat`, `pg dump`, `osd df` (added by the client helper for the
+ * object CLI): read-only views of the leader's PG statistics and OSD usage
+ * from beacons. A PG's stats come from the newest report among its
+ * reporters; a PG nobody reported is "unknown". */
+static void eadd(struct enc *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void eadd(struct enc *o, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		enc_bytes(o, line, (size_t)NORN_MIN(n, (int)sizeof(line) - 1));
+}
+
+static const struct mon_pg_stat *pg_best_stat(struct mon *m, int64_t pool, uint32_t seed, int *stale)
+{
+	const struct osdmap *om = &m->st.osdmap;
+	const struct mon_pg_stat *best = NULL;
+	for (uint32_t o = 0; o < m->n_osds && o < om->max_osd; o++) {
+		struct osd_info *oi = &m->osds[o];
+		for (uint32_t k = 0; k < oi->n_pgs; k++) {
+			const struct mon_pg_stat *ps = &oi->pgs[k];
+			if (ps->pool == pool && ps->seed == seed && (!best || ps->epoch > best->epoch)) {
+				best = ps;
+				*stale = !om->osds[o].up;
+			}
+		}
+	}
+	return best;
+}
+
+static void cmd_pg_views(struct mon *m, const char *prefix, int want_json, struct mon_result *res)
+{
+	const struct osdmap *om = &m->st.osdmap;
+	struct enc *o = &res->out;
+	char b1[32], b2[32], b3[32];
+	uint64_t raw = 0, used = 0;
+
+	for (uint32_t i = 0; i < m->n_osds && i < om->max_osd; i++)
+		if (om->osds[i].exists) {
+			raw += m->osds[i].capacity;
+			used += m->osds[i].used;
+		}
+	if (!strcmp(prefix, "pg stat")) {
+		struct pgsum ps;
+		const char *k;
+		json_t *v;
+		int first = 1;
+		pg_summary(m, &ps);
+		if (want_json) {
+			json_t *j = json_pack("{s:I,s:O,s:I,s:I,s:I,s:I,s:I}", "num_pgs", (json_int_t)ps.n_pgs,
+			                      "pgs_by_state", ps.by_state, "num_objects", (json_int_t)ps.objects,
+			                      "data_bytes", (json_int_t)ps.bytes, "bytes_used", (json_int_t)used,
+			                      "bytes_total", (json_int_t)raw, "epoch", (json_int_t)om->epoch);
+			char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			if (s)
+				enc_bytes(o, s, strlen(s));
+			free(s);
+			json_decref(j);
+		} else {
+			eadd(o, "%" PRIu64 " pgs: ", ps.n_pgs);
+			json_object_foreach(ps.by_state, k, v) {
+				eadd(o, "%s%" PRId64 " %s", first ? "" : ", ", (int64_t)json_integer_value(v), k);
+				first = 0;
+			}
+			human_bytes(ps.bytes, b1, sizeof(b1));
+			human_bytes(used, b2, sizeof(b2));
+			human_bytes(raw > used ? raw - used : 0, b3, sizeof(b3));
+			eadd(o, "; %" PRIu64 " objects, %s data, %s used, %s", ps.objects, b1, b2, b3);
+			human_bytes(raw, b1, sizeof(b1));
+			eadd(o, " / %s avail\n", b1);
+		}
+		pgsum_free(&ps);
+		mon_result_set(res, 0, "%s", "");
+		return;
+	}
+	if (!strcmp(prefix, "pg dump")) {
+		json_t *arr = want_json ? json_array() : NULL;
+		if (!want_json)
+			eadd(o, "%-10s %-32s %8s %12s %8s %8s  %s\n", "PG", "STATE", "OBJECTS", "BYTES",
+			     "EPOCH", "VERSION", "ACTING");
+		for (uint32_t pi = 0; pi < om->n_pools; pi++) {
+			const struct osdmap_pool *p = &om->pools[pi];
+			for (uint32_t seed = 0; seed < p->pg_num; seed++) {
+				int stale = 0;
+				const struct mon_pg_stat *ps = pg_best_stat(m, p->id, seed, &stale);
+				struct osdmap_pg_mapping mp;
+				char st[256], pgid[48], act[128];
+				size_t al = 0;
+				memset(&mp, 0, sizeof(mp));
+				osdmap_pg_mapping(om, p->id, seed, &mp);
+				snprintf(pgid, sizeof(pgid), "%" PRId64 ".%" PRIx32, p->id, seed);
+				if (ps)
+					pg_state_format(ps->state | (stale ? PG_STATE_STALE : 0), st, sizeof(st));
+				else
+					snprintf(st, sizeof(st), "unknown");
+				act[0] = 0;
+				for (uint32_t k = 0; k < mp.acting_n && al < sizeof(act) - 16; k++)
+					al += (size_t)snprintf(act + al, sizeof(act) - al, "%s%d", k ? "," : "",
+					                       mp.acting[k]);
+				if (want_json) {
+					json_t *a = json_array();
+					for (uint32_t k = 0; k < mp.acting_n; k++)
+						json_array_append_new(a, json_integer(mp.acting[k]));
+					json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:o,s:i}",
+					        "pgid", pgid, "state", st,
+					        "objects", (json_int_t)(ps ? ps->objects : 0),
+					        "bytes", (json_int_t)(ps ? ps->bytes : 0),
+					        "reported_epoch", (json_int_t)(ps ? ps->epoch : 0),
+					        "version", (json_int_t)(ps ? ps->version : 0), "acting", a,
+					        "acting_primary", mp.acting_primary));
+				} else {
+					eadd(o, "%-10s %-32s %8" PRIu64 " %12" PRIu64 " %8" PRIu64 " %8" PRIu64 "  [%s] p%d\n",
+					     pgid, st, ps ? ps->objects : 0, ps ? ps->bytes : 0, ps ? ps->epoch : 0,
+					     ps ? ps->version : 0, act, mp.acting_primary);
+				}
+			}
+		}
+		if (want_json) {
+			char *s = json_dumps(arr, JSON_COMPACT);
+			if (s)
+				enc_bytes(o, s, strlen(s));
+			free(s);
+			json_decref(arr);
+		}
+		mon_result_set(res, 0, "%s", "");
+		return;
+	}
+	/* osd df: capacity and use per OSD, and how many PGs each serves */
+	{
+		uint32_t n = om->max_osd;
+		uint32_t *pgs = calloc(n ? n : 1, sizeof(uint32_t));
+		json_t *arr = want_json ? json_array() : NULL;
+		if (!pgs) {
+			mon_result_set(res, -ENOMEM, "out of memory");
+			json_decref(arr);
+			return;
+		}
+		for (uint32_t pi = 0; pi < om->n_pools; pi++) {
+			const struct osdmap_pool *p = &om->pools[pi];
+			for (uint32_t seed = 0; seed < p->pg_num; seed++) {
+				struct osdmap_pg_mapping mp;
+				if (osdmap_pg_mapping(om, p->id, seed, &mp))
+					continue;
+				for (uint32_t k = 0; k < mp.acting_n; k++)
+					if (mp.acting[k] >= 0 && (uint32_t)mp.acting[k] < n)
+						pgs[mp.acting[k]]++;
+			}
+		}
+		if (!want_json)
+			eadd(o, "%4s %9s %8s %10s %10s %10s %6s %5s  %s\n", "ID", "WEIGHT", "REWEIGHT", "SIZE",
+			     "USED", "AVAIL", "%USE", "PGS", "STATUS");
+		for (uint32_t i = 0; i < n && i < m->n_osds; i++) {
+			const struct osdmap_osd *d = &om->osds[i];
+			uint64_t cap, use;
+			double w, pct;
+			if (!d->exists)
+				continue;
+			cap = m->osds[i].capacity;
+			use = m->osds[i].used;
+			w = om->crush ? (double)crush_item_weight(om->crush, (int)i) / 65536.0 : 0.0;
+			pct = cap ? 100.0 * (double)use / (double)cap : 0.0;
+			if (want_json) {
+				json_array_append_new(arr, json_pack("{s:i,s:f,s:f,s:I,s:I,s:I,s:f,s:i,s:s}", "id", (int)i,
+				        "crush_weight", w, "reweight", (double)d->weight / OSDMAP_WEIGHT_IN,
+				        "kb", (json_int_t)(cap / 1024), "kb_used", (json_int_t)(use / 1024),
+				        "kb_avail", (json_int_t)((cap > use ? cap - use : 0) / 1024),
+				        "utilization", pct, "pgs", (int)pgs[i], "status", d->up ? "up" : "down"));
+			} else {
+				human_bytes(cap, b1, sizeof(b1));
+				human_bytes(use, b2, sizeof(b2));
+				human_bytes(cap > use ? cap - use : 0, b3, sizeof(b3));
+				eadd(o, "%4u %9.5f %8.5f %10s %10s %10s %6.2f %5u  %s\n", i, w,
+				     (double)d->weight / OSDMAP_WEIGHT_IN, b1, b2, b3, pct, pgs[i],
+				     d->up ? "up" : "down");
+			}
+		}
+		if (want_json) {
+			char *s = json_dumps(arr, JSON_COMPACT);
+			if (s)
+				enc_bytes(o, s, strlen(s));
+			free(s);
+			json_decref(arr);
+		} else {
+			human_bytes(raw, b1, sizeof(b1));
+			human_bytes(used, b2, sizeof(b2));
+			human_bytes(raw > used ? raw - used : 0, b3, sizeof(b3));
+			eadd(o, "%4s %9s %8s %10s %10s %10s %6.2f\n", "", "TOTAL", "", b1, b2, b3,
+			     raw ? 100.0 * (double)used / (double)raw : 0.0);
+		}
+		free(pgs);
+		mon_result_set(res, 0, "%s", "");
+	}
+}
+
 static void cmd_health_status(struct mon *m, const char *prefix, json_t *cmd, int want_json,
                               struct mon_result *res)
 {
@@ -1102,6 +1301,14 @@ static void handle_command(struct mon *m, struct msgr_conn *c, struct msg_in *in
 		} else {
 			cmd_health_status(m, prefix, cmd, want_json, &res);
 		}
+	} else if (!strcmp(prefix, "pg stat") || !strcmp(prefix, "pg dump") || !strcmp(prefix, "osd df")) {
+		/* PG stats and OSD usage live in the leader's memory */
+		if (!caps_allow(c, AUTH_CAP_R))
+			goto eperm;
+		if (!is_leader(m))
+			mon_result_set(&res, NORN_ENOTLEADER, "not the leader");
+		else
+			cmd_pg_views(m, prefix, want_json, &res);
 	} else if (!strcmp(prefix, "mon add") || !strcmp(prefix, "mon rm")) {
 		if (!caps_allow(c, AUTH_CAP_W | AUTH_CAP_X))
 			goto eperm;
