@@ -42,7 +42,7 @@ stop_pidfile s3
 stop_pidfile nbd
 first=0
 [ -f "$RUN/cluster.json" ] || first=1
-$PY tests/lib/cluster.py start "$RUN" --build "$BUILD" --mons 3 --osds 4 --store-size 2G
+$PY tests/lib/cluster.py start "$RUN" --build "$BUILD" --mons 3 --osds 4 --store-size 2G --base-port "${NORN_DEMO_BASE_PORT:-6789}"
 if [ $first = 1 ]; then
   $NORN pool create vol 64 --size 3 --min-size 2 >/dev/null
   $NORN pool create s3 64 --size 3 --min-size 2 >/dev/null
