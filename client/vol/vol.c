@@ -228,6 +228,11 @@ static int header_write(norn_ioctx_t *io, struct vol_info *h, bool create)
 		norn_write_op_cmpxattr(op, XATTR_GEN, old_gen, sizeof(old_gen));
 	norn_write_op_write_full(op, e.buf, e.len);
 	norn_write_op_setxattr(op, XATTR_GEN, new_gen, sizeof(new_gen));
+	/* The lock xattr exists from the start, empty while free, so every
+	 * lock change compares against a present value (some OSD builds
+	 * answer -ENODATA instead of "equal to empty" for a missing one). */
+	if (create)
+		norn_write_op_setxattr(op, XATTR_LOCK, "", 0);
 	err = norn_write_op_operate(op, io, oid);
 	norn_write_op_release(op);
 out:
@@ -840,7 +845,8 @@ out:
 /* ---- the lock -------------------------------------------------------------------- */
 
 /* Replace the lock xattr, expecting it to hold exactly @cur (@cur_len 0:
- * absent). @new_val NULL removes it. */
+ * empty, i.e. free). @new_val NULL frees the lock (an empty value, not a
+ * removal: see header_write()). */
 static int lock_swap(norn_ioctx_t *io, const char *oid, const void *cur, size_t cur_len,
                      const void *new_val, size_t new_len)
 {
@@ -854,7 +860,7 @@ static int lock_swap(norn_ioctx_t *io, const char *oid, const void *cur, size_t 
 	if (new_val)
 		norn_write_op_setxattr(op, XATTR_LOCK, new_val, new_len);
 	else
-		norn_write_op_rmxattr(op, XATTR_LOCK);
+		norn_write_op_setxattr(op, XATTR_LOCK, "", 0);
 	err = norn_write_op_operate(op, io, oid);
 	norn_write_op_release(op);
 	return err;
