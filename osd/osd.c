@@ -304,8 +304,9 @@ static int in_set(const int32_t *l, uint32_t n, int32_t x)
 }
 
 /* Update every PG from the new map @m (old map in o->map). */
-static void pgs_update(struct osd *o, const struct osdmap *m)
+static int pgs_update(struct osd *o, const struct osdmap *m)
 {
+	int peer_after_map = 0;
 	for (uint32_t pi = 0; pi < m->n_pools; pi++) {
 		const struct osdmap_pool *pool = &m->pools[pi];
 		for (uint32_t seed = 0; seed < pool->pg_num; seed++) {
@@ -335,12 +336,18 @@ static void pgs_update(struct osd *o, const struct osdmap *m)
 			pg->min_size = pool->min_size;
 			pg->member = member;
 			if (changed) {
+				memcpy(pg->prior, old_acting, sizeof(pg->prior));
+				pg->prior_n = old_n;
 				pg->info.same_interval_since = m->epoch;
 				if (pg->primary == o->id)
 					pg->info.last_epoch_started = m->epoch;
 				NLOG(PG, DEBUG, "pg %s: new interval at e%" PRIu64 ", primary osd.%d, %u acting",
 				     pg->cid, m->epoch, pg->primary, pg->acting_n);
 				osd_pg_interval_changed(pg, old_acting, old_n, was_primary);
+				peer_after_map = 1;
+				pg->want_peering = pg->primary == o->id;
+				if (!pg->want_peering)
+					osd_pg_stop_peering(pg);
 			}
 		}
 	}
@@ -360,8 +367,10 @@ static void pgs_update(struct osd *o, const struct osdmap *m)
 			pg->acting_n = 0;
 			pg->up_n = 0;
 			pg->member = 0;
+			osd_pg_stop_peering(pg);
 			osd_pg_interval_changed(pg, old_acting, old_n, was_primary);
 		}
+	return peer_after_map;
 }
 
 /* ---- peers -------------------------------------------------------------------- */
@@ -474,6 +483,11 @@ static void hb_tick(uv_timer_t *t)
 	}
 }
 
+static void peer_tick(uv_timer_t *t)
+{
+	osd_peering_tick(t->data);
+}
+
 static void handle_ping(struct osd *o, struct msgr_conn *c, struct msg_in *in, int reply)
 {
 	struct osd_ping p;
@@ -509,7 +523,11 @@ static uint32_t pg_state(struct osd *o, struct pg *pg)
 	for (uint32_t i = 0; i < pg->acting_n; i++)
 		if (pg->acting[i] != OSD_NONE)
 			n++;
-	if (n >= pg->min_size)
+	if (pg->peering == PG_PEER_QUERY)
+		st |= PG_STATE_PEERING;
+	else if (pg->peering)
+		st |= PG_STATE_RECOVERING | PG_STATE_DEGRADED;
+	else if (n >= pg->min_size)
 		st |= PG_STATE_ACTIVE;
 	else
 		st |= PG_STATE_DOWN;
@@ -553,6 +571,8 @@ static void beacon_tick(uv_timer_t *t)
 			s->bytes = pg->bytes;
 			if (pg->acting_n < pg->size)
 				s->objects_degraded = pg->objects * (pg->size - pg->acting_n);
+			s->recovery_left_objects = osd_pg_recovery_left(pg);
+			s->objects_degraded += s->recovery_left_objects;
 			s->n_acting = NORN_MIN(pg->acting_n, 16u);
 			memcpy(s->acting, pg->acting, s->n_acting * sizeof(int32_t));
 		}
@@ -603,9 +623,17 @@ static void on_osdmap(struct monc *mc, const struct osdmap *m, void *user)
 		NLOG(OSD, ERR, "out of memory copying osdmap e%" PRIu64, m->epoch);
 		return;
 	}
-	pgs_update(o, &nm);
+	int peer = pgs_update(o, &nm);
 	osdmap_free(&o->map);
 	o->map = nm;
+	/* peering needs the new map in place (peer connections, up states) */
+	if (peer)
+		for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+			for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
+				if (pg->want_peering) {
+					pg->want_peering = 0;
+					osd_pg_start_peering(pg);
+				}
 	const struct osdmap_osd *me = osdmap_osd(&o->map, o->id);
 	if (!me) {
 		NLOG(OSD, ERR, "osd.%d does not exist in osdmap e%" PRIu64 ": stopping", o->id, m->epoch);
@@ -721,6 +749,15 @@ static void on_message(struct msgr_conn *c, struct msg_in *in, void *user)
 		break;
 	case MSG_T_OSD_PING_REPLY:
 		handle_ping(o, c, in, 1);
+		break;
+	case MSG_T_OSD_PG_QUERY:
+	case MSG_T_OSD_PG_NOTIFY:
+	case MSG_T_OSD_PG_PULL:
+	case MSG_T_OSD_PG_PUSH:
+	case MSG_T_OSD_PG_PUSH_ACK:
+	case MSG_T_OSD_PG_LOGSYNC:
+	case MSG_T_OSD_PG_LOGSYNC_ACK:
+		osd_handle_pg_msg(o, c, in);
 		break;
 	default:
 		NLOG(OSD, WARN, "unexpected message type %u from %s: closing", in->hdr.type,
@@ -1028,6 +1065,9 @@ static int osd_run(struct osd *o, const struct args *a)
 	o->hb_timer.data = o;
 	uv_timer_start(&o->hb_timer, hb_tick, o->cfg.osd_heartbeat_interval_ms,
 	               o->cfg.osd_heartbeat_interval_ms);
+	uv_timer_init(o->loop, &o->peer_timer);
+	o->peer_timer.data = o;
+	uv_timer_start(&o->peer_timer, peer_tick, 500, 500);
 	uv_signal_init(o->loop, &o->sig_term);
 	o->sig_term.data = o;
 	uv_signal_start(&o->sig_term, on_signal, SIGTERM);

@@ -103,6 +103,22 @@ struct pg {
 	struct osd_op_list inflight;      /* started, not finished */
 	uint32_t n_queued, n_inflight;
 	int warned_min_size;
+	/* peering and recovery (peering.c); ops wait while peering != 0 */
+	int peering;                      /* PG_PEER_* phase, 0 when active */
+	uint64_t peer_epoch;              /* map epoch the current peering began in */
+	uint64_t peer_started_ns;
+	uint64_t query_sent_ns;
+	int32_t prior[OSDMAP_MAX_POOL_SIZE];
+	uint32_t prior_n;
+	struct pg_peer_state *ps;         /* peering scratch, NULL when active */
+	int want_peering;                 /* set by the map update, started after it */
+};
+
+enum {
+	PG_PEER_QUERY = 1,                /* gathering infos, logs, object lists */
+	PG_PEER_PULL,                     /* pulling what the primary lacks */
+	PG_PEER_PUSH,                     /* pushing what replicas lack */
+	PG_PEER_LOGSYNC,                  /* waiting for replicas to take the log */
 };
 
 struct osd {
@@ -141,6 +157,10 @@ struct osd {
 	uv_timer_t beacon_timer, hb_timer;
 	uv_signal_t sig_term, sig_int;
 	int stopping;
+	uint32_t recovery_inflight;       /* pulls + pushes in flight (osd_max_recovery) */
+	uv_timer_t peer_timer;
+	uint64_t recovered_objects;
+	uint64_t recovered_bytes;
 };
 
 /* osd.c */
@@ -152,6 +172,20 @@ struct pg *osd_pg_get_or_create(struct osd *o, int64_t pool, uint32_t seed);
  * not up or we have no ticket yet. */
 struct msgr_conn *osd_peer_conn(struct osd *o, int32_t osd);
 int osd_send_enc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch, struct enc *e);
+
+/* peering.c */
+/* Start (or restart) peering of a PG we are primary of. */
+void osd_pg_start_peering(struct pg *pg);
+/* Drop peering state (we are not primary any more). */
+void osd_pg_stop_peering(struct pg *pg);
+void osd_peering_tick(struct osd *o);
+void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+/* Number of objects still to recover in @pg (for stats). */
+uint64_t osd_pg_recovery_left(const struct pg *pg);
+/* Replace @pg's log and info with @entries / @info in ordered store
+ * transactions; @cb(@arg, err) after the last one is durable. */
+int osd_pg_replace_log(struct pg *pg, const struct pg_log_entry *entries, uint32_t n,
+                       const struct pg_info *info, void (*cb)(void *arg, int err), void *arg);
 
 /* osd_op.c */
 void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in);

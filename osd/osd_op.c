@@ -959,6 +959,8 @@ static void op_start(struct osd_op *op)
 static int pg_active(struct pg *pg)
 {
 	uint32_t n = 0;
+	if (pg->peering)
+		return 0;
 	for (uint32_t i = 0; i < pg->acting_n; i++)
 		if (pg->acting[i] != OSD_NONE)
 			n++;
@@ -973,7 +975,7 @@ void osd_pg_kick(struct pg *pg)
 	while ((op = TAILQ_FIRST(&pg->queue)) != NULL) {
 		NORN_ASSERT(guard++ <= OSD_PG_QUEUE_MAX + 1);
 		if (!pg_active(pg)) {
-			if (!pg->warned_min_size) {
+			if (!pg->warned_min_size && !pg->peering) {
 				NLOG(OSD, WARN, "pg %s: %u acting replicas < min_size %u: %u ops wait",
 				     pg->cid, pg->acting_n, pg->min_size, pg->n_queued);
 				pg->warned_min_size = 1;

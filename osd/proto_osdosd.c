@@ -1,6 +1,8 @@
 /* OSD <-> OSD message codecs (see proto_osdosd.h). */
 #include "osd/proto_osdosd.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "norn/errors.h"
@@ -97,5 +99,161 @@ int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len)
 	p->epoch = dec_u64(&d);
 	p->stamp_ns = dec_u64(&d);
 	dec_struct_end(&d, &tok);
+	return finish(&d);
+}
+
+/* ---- peering and recovery ---------------------------------------------------- */
+
+int osd_pg_msg_encode(struct enc *e, const struct osd_pg_msg *m)
+{
+	size_t t = enc_struct_begin(e, 1, 1);
+	enc_s64(e, m->pool);
+	enc_u32(e, m->seed);
+	enc_u64(e, m->epoch);
+	enc_s32(e, m->result);
+	enc_blob(e, m->oid, m->oid_len);
+	enc_struct_end(e, t);
+	return enc_error(e);
+}
+
+int osd_pg_msg_decode(struct osd_pg_msg *m, const void *buf, size_t len)
+{
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t v;
+
+	memset(m, 0, sizeof(*m));
+	dec_init(&d, buf, len);
+	dec_struct_begin(&d, 1, &v, &tok);
+	m->pool = dec_s64(&d);
+	m->seed = dec_u32(&d);
+	m->epoch = dec_u64(&d);
+	m->result = dec_s32(&d);
+	m->oid = dec_blob(&d, &m->oid_len);
+	dec_struct_end(&d, &tok);
+	if (!dec_error(&d) && (m->pool < 0 || m->oid_len > STORE_OID_MAX ||
+	                       memchr(m->oid, 0, m->oid_len)))
+		dec_fail(&d, NORN_ECORRUPT);
+	return finish(&d);
+}
+
+int osd_pg_notify_encode(struct enc *e, const struct osd_pg_notify *n)
+{
+	size_t t = enc_struct_begin(e, 1, 1);
+	enc_s64(e, n->pool);
+	enc_u32(e, n->seed);
+	enc_u64(e, n->epoch);
+	pg_info_encode(e, &n->info);
+	enc_u32(e, n->n_entries);
+	for (uint32_t i = 0; i < n->n_entries; i++)
+		pg_log_entry_encode(e, &n->entries[i]);
+	enc_u32(e, n->n_objs);
+	for (uint32_t i = 0; i < n->n_objs; i++)
+		enc_blob(e, n->objs[i], n->obj_lens[i]);
+	enc_struct_end(e, t);
+	return enc_error(e);
+}
+
+void osd_pg_notify_free(struct osd_pg_notify *n)
+{
+	free(n->entries);
+	free(n->objs);
+	free(n->obj_lens);
+	n->entries = NULL;
+	n->objs = NULL;
+	n->obj_lens = NULL;
+}
+
+int osd_pg_notify_decode(struct osd_pg_notify *n, const void *buf, size_t len)
+{
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t v;
+
+	memset(n, 0, sizeof(*n));
+	dec_init(&d, buf, len);
+	dec_struct_begin(&d, 1, &v, &tok);
+	n->pool = dec_s64(&d);
+	n->seed = dec_u32(&d);
+	n->epoch = dec_u64(&d);
+	{
+		/* info is a nested versioned struct: decode it from its bytes */
+		size_t start = d.off;
+		struct dec_struct it;
+		uint8_t iv;
+		dec_struct_begin(&d, 1, &iv, &it);
+		dec_struct_end(&d, &it);
+		if (!dec_error(&d) && pg_info_decode(d.p + start, d.off - start, &n->info))
+			dec_fail(&d, NORN_ECORRUPT);
+	}
+	n->n_entries = dec_count(&d, PG_LOG_MAX_ENTRIES, 16);
+	if (!dec_error(&d) && n->n_entries) {
+		n->entries = calloc(n->n_entries, sizeof(*n->entries));
+		if (!n->entries)
+			dec_fail(&d, -ENOMEM);
+	}
+	for (uint32_t i = 0; i < n->n_entries && !dec_error(&d); i++) {
+		pg_log_entry_decode(&d, &n->entries[i]);
+		if (!dec_error(&d) && i && pg_ev_cmp(&n->entries[i - 1].ver, &n->entries[i].ver) >= 0)
+			dec_fail(&d, NORN_ECORRUPT);
+	}
+	n->n_objs = dec_count(&d, OSD_NOTIFY_MAX_OBJECTS, 4);
+	if (!dec_error(&d) && n->n_objs) {
+		n->objs = calloc(n->n_objs, sizeof(*n->objs));
+		n->obj_lens = calloc(n->n_objs, sizeof(*n->obj_lens));
+		if (!n->objs || !n->obj_lens)
+			dec_fail(&d, -ENOMEM);
+	}
+	for (uint32_t i = 0; i < n->n_objs && !dec_error(&d); i++) {
+		n->objs[i] = dec_blob(&d, &n->obj_lens[i]);
+		if (!dec_error(&d) && (n->obj_lens[i] == 0 || n->obj_lens[i] > STORE_OID_MAX ||
+		                       memchr(n->objs[i], 0, n->obj_lens[i])))
+			dec_fail(&d, NORN_ECORRUPT);
+	}
+	dec_struct_end(&d, &tok);
+	if (!dec_error(&d) && n->pool < 0)
+		dec_fail(&d, NORN_ECORRUPT);
+	int rc = finish(&d);
+	if (rc)
+		osd_pg_notify_free(n);
+	return rc;
+}
+
+int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p)
+{
+	size_t t = enc_struct_begin(e, 1, 1);
+	enc_s64(e, p->pool);
+	enc_u32(e, p->seed);
+	enc_u64(e, p->epoch);
+	enc_blob(e, p->oid, p->oid_len);
+	enc_u8(e, p->exists);
+	enc_blob(e, p->xattrs, p->xattrs_len);
+	enc_blob(e, p->omap, p->omap_len);
+	enc_blob(e, p->data, p->data_len);
+	enc_struct_end(e, t);
+	return enc_error(e);
+}
+
+int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len)
+{
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t v;
+
+	memset(p, 0, sizeof(*p));
+	dec_init(&d, buf, len);
+	dec_struct_begin(&d, 1, &v, &tok);
+	p->pool = dec_s64(&d);
+	p->seed = dec_u32(&d);
+	p->epoch = dec_u64(&d);
+	p->oid = dec_blob(&d, &p->oid_len);
+	p->exists = dec_u8(&d);
+	p->xattrs = dec_blob(&d, &p->xattrs_len);
+	p->omap = dec_blob(&d, &p->omap_len);
+	p->data = dec_blob(&d, &p->data_len);
+	dec_struct_end(&d, &tok);
+	if (!dec_error(&d) && (p->pool < 0 || p->oid_len == 0 || p->oid_len > STORE_OID_MAX ||
+	                       memchr(p->oid, 0, p->oid_len) || p->exists > 1))
+		dec_fail(&d, NORN_ECORRUPT);
 	return finish(&d);
 }

@@ -61,3 +61,76 @@ int osd_ping_encode(struct enc *e, const struct osd_ping *p);
 int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len);
 
 #endif
+
+/* ---- peering and recovery (primary-driven) ----------------------------------
+ *
+ *   PG_QUERY       primary -> member: send me your info, log and object list
+ *   PG_NOTIFY      member -> primary: info + log entries + object names
+ *   PG_PULL        primary -> holder: send me object OID
+ *   PG_PUSH        holder -> primary (answer to a pull) or primary ->
+ *                  replica (recovery): the whole object (data, xattrs,
+ *                  omap) or "does not exist"; a push to a replica is
+ *                  answered with PG_PUSH_ACK once durable
+ *   PG_LOGSYNC     primary -> member after its objects are recovered: the
+ *                  authoritative log and info; the member replaces its
+ *                  log with it and answers PG_LOGSYNC_ACK once durable
+ */
+#ifndef NORN_OSD_PROTO_OSDOSD_PEERING
+#define NORN_OSD_PROTO_OSDOSD_PEERING
+#define MSG_T_OSD_PG_QUERY        (MSG_T_OSD_MIN + 10)
+#define MSG_T_OSD_PG_NOTIFY       (MSG_T_OSD_MIN + 11)
+#define MSG_T_OSD_PG_PULL         (MSG_T_OSD_MIN + 12)
+#define MSG_T_OSD_PG_PUSH         (MSG_T_OSD_MIN + 13)
+#define MSG_T_OSD_PG_PUSH_ACK     (MSG_T_OSD_MIN + 14)
+#define MSG_T_OSD_PG_LOGSYNC      (MSG_T_OSD_MIN + 15)
+#define MSG_T_OSD_PG_LOGSYNC_ACK  (MSG_T_OSD_MIN + 16)
+
+#define OSD_NOTIFY_MAX_OBJECTS (1u << 20)
+
+/* QUERY, PULL, PUSH_ACK and LOGSYNC_ACK share one small struct. */
+struct osd_pg_msg {
+	int64_t pool;
+	uint32_t seed;
+	uint64_t epoch;                    /* the peering epoch this belongs to */
+	int32_t result;
+	const char *oid;                   /* PULL / PUSH_ACK (oid_len bytes) */
+	size_t oid_len;
+};
+int osd_pg_msg_encode(struct enc *e, const struct osd_pg_msg *m);
+int osd_pg_msg_decode(struct osd_pg_msg *m, const void *buf, size_t len);
+
+/* NOTIFY and LOGSYNC: info, entries (malloc'd on decode: free with
+ * osd_pg_notify_free) and, for NOTIFY, object names (pointers into the
+ * payload, not NUL-terminated). */
+struct osd_pg_notify {
+	int64_t pool;
+	uint32_t seed;
+	uint64_t epoch;
+	struct pg_info info;
+	uint32_t n_entries;
+	struct pg_log_entry *entries;
+	uint32_t n_objs;
+	const char **objs;
+	size_t *obj_lens;
+};
+int osd_pg_notify_encode(struct enc *e, const struct osd_pg_notify *n);
+int osd_pg_notify_decode(struct osd_pg_notify *n, const void *buf, size_t len);
+void osd_pg_notify_free(struct osd_pg_notify *n);
+
+struct osd_pg_push {
+	int64_t pool;
+	uint32_t seed;
+	uint64_t epoch;
+	const char *oid;
+	size_t oid_len;
+	uint8_t exists;
+	const uint8_t *data;
+	size_t data_len;
+	const uint8_t *xattrs;             /* kv list (osd_kv_list_*) of raw store xattrs */
+	size_t xattrs_len;
+	const uint8_t *omap;               /* kv list */
+	size_t omap_len;
+};
+int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p);
+int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len);
+#endif

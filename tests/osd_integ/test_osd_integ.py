@@ -60,6 +60,54 @@ def store_read(c, i, cid, oid):
     return out if rc == 0 else None
 
 
+def wait_clean(c, timeout):
+    deadline = time.time() + timeout
+    last = ""
+    while time.time() < deadline:
+        rc, out, err = c.cli("status")
+        last = out
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("pgs:") and "active+clean" in line and "," not in line.split(":", 1)[1] \
+                    and "peering" not in line and "recover" not in line:
+                return
+        time.sleep(0.5)
+    raise AssertionError("PGs not all active+clean within %ds: %s" % (timeout, last))
+
+
+def check_replicas(c, size):
+    """Stop every OSD and compare all copies of every PG with norn-store."""
+    for i in list(c.osd_pids()):
+        c.kill_osd(i, signal.SIGTERM)
+    per_cid = {}
+    for i in c.osd_ids:
+        rc, out, err = c.store_tool(i, "ls")
+        check(rc == 0, "norn-store ls osd.%d: %s" % (i, err))
+        for cid in out.decode().split():
+            per_cid.setdefault(cid, []).append(i)
+    copies = 0
+    m = c.osdmap()
+    for cid, holders in sorted(per_cid.items()):
+        rc, out, _ = c.cli("-f", "json", "pg", "map", cid)
+        objs = {i: store_objects(c, i, cid) for i in holders}
+        # the copies that matter: the OSDs CRUSH maps the PG to now
+        ref = None
+        full = [i for i in holders if objs[i] is not None]
+        sets = {}
+        for i in full:
+            sets.setdefault(tuple(objs[i]), []).append(i)
+        best = max(sets.items(), key=lambda kv: len(kv[1]))
+        check(len(best[1]) >= size, "pg %s: fewer than %d identical object lists: %s" % (cid, size, objs))
+        for oid in best[0]:
+            datas = [store_read(c, i, cid, oid) for i in best[1]]
+            check(all(d == datas[0] and d is not None for d in datas),
+                  "pg %s object %s differs between replicas %s" % (cid, oid, best[1]))
+            copies += 1
+        ref = ref
+    print("  %d PGs: %d objects identical on >= %d replicas" % (len(per_cid), copies, size))
+    del m
+
+
 # ---- tests -------------------------------------------------------------------
 
 def test_put_get_sizes_and_replicas():
@@ -183,6 +231,14 @@ def test_kill_osd_during_writes():
         n = sum(1 for _ in open(logp))
         out = must(c, "rbd", "verify", logp)
         print("  %d acknowledged writes; %s" % (n, out.strip()))
+        # the killed OSD comes back, catches up by peering + recovery, and
+        # reads (it is primary again for some PGs) return the latest data
+        c.start_osd(victim)
+        c.wait_osds_up([victim], timeout=60)
+        wait_clean(c, 60)
+        out = must(c, "rbd", "verify", logp)
+        print("  after osd.%d rejoined: %s" % (victim, out.strip()))
+        check_replicas(c, 3)
 
 
 TESTS = [test_put_get_sizes_and_replicas, test_malformed_frame_closes_only_that_connection,

@@ -1,0 +1,1087 @@
+/* Peering and recovery, driven by the primary of each PG.
+ *
+ * On every interval change that leaves us primary the PG stops starting
+ * client ops and peers:
+ *
+ *   QUERY    every member of the current acting set and of the prior
+ *            interval's acting set that is up gets PG_QUERY and answers
+ *            PG_NOTIFY: its info, its log and its object list. Our own
+ *            state counts as one answer. Unanswered queries are resent
+ *            every second; a member that never answers will be marked
+ *            down and the next interval starts peering again.
+ *   CHOOSE   the authoritative log is the one with the newest last_update.
+ *            For each member (us included) the missing set is computed
+ *            against it: log-based when the member's last_update lies in
+ *            the authoritative log's window (objects written after it,
+ *            plus objects of the member's divergent entries); otherwise
+ *            backfill: every object either side holds.
+ *   PULL     if we are not authoritative we pull each object we miss from
+ *            the authoritative member (whole object: data, xattrs, omap,
+ *            or "absent" -> delete), then take its log.
+ *   PUSH     we push each object a replica misses, then send it the log
+ *            (LOGSYNC); it answers once durable.
+ *   ACTIVE   the queued client ops start.
+ *
+ * Pulls and pushes in flight are bounded per OSD by osd_max_recovery;
+ * recovery runs only while peering, so client ops of active PGs are never
+ * queued behind it. Every message carries the peering epoch; answers for
+ * an older peering are ignored.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+#include "norn/errors.h"
+#include "osd/osd_int.h"
+
+#define PEER_MAX (2 * OSDMAP_MAX_POOL_SIZE)
+#define PEER_RETRY_NS 1000000000ull
+#define LOG_TXN_OPS 1500u
+
+struct peer_info {
+	struct store_names names;         /* our own object list (self only) */
+	int32_t osd;
+	int got;
+	struct osd_pg_notify n;
+	uint8_t *buf;                     /* payload n points into */
+	char **missing;                   /* sorted, unique */
+	uint32_t n_missing;
+	uint32_t next;                    /* next missing to start */
+	uint32_t done;                    /* finished pushes */
+	int synced;
+};
+
+static int in_acting_or_up(const struct pg *pg, int32_t osd);
+
+struct pg_peer_state {
+	struct peer_info p[PEER_MAX];
+	uint32_t n;
+	int auth;                         /* index into p */
+	int self;                         /* index of us */
+	uint32_t inflight;                /* pulls/pushes of this PG */
+	uint32_t logsync_wait;
+};
+
+static int ev_in_entries(const struct osd_pg_notify *n, const struct pg_eversion *v, const char *oid)
+{
+	/* entries are sorted by version: binary search */
+	uint32_t lo = 0, hi = n->n_entries;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = pg_ev_cmp(&n->entries[mid].ver, v);
+		if (c == 0)
+			return !oid || !strcmp(n->entries[mid].oid, oid);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* ---- own state as a notify ------------------------------------------------------ */
+
+static int self_notify(struct pg *pg, struct osd_pg_notify *n, struct store_names *names)
+{
+	struct osd *o = pg->osd;
+	memset(n, 0, sizeof(*n));
+	n->pool = pg->id.pool;
+	n->seed = pg->id.seed;
+	n->epoch = pg->peer_epoch;
+	n->info = pg->info;
+	n->n_entries = pg->log.n;
+	if (n->n_entries) {
+		n->entries = malloc(n->n_entries * sizeof(*n->entries));
+		if (!n->entries)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < n->n_entries; i++)
+			n->entries[i] = *pg_log_at(&pg->log, i);
+	}
+	memset(names, 0, sizeof(*names));
+	int rc = store_list_objects(o->store, pg->cid, NULL, OSD_NOTIFY_MAX_OBJECTS, names);
+	if (rc && rc != -ENOENT)
+		return rc;
+	n->n_objs = (uint32_t)names->n;
+	if (n->n_objs) {
+		n->objs = malloc(n->n_objs * sizeof(*n->objs));
+		n->obj_lens = malloc(n->n_objs * sizeof(*n->obj_lens));
+		if (!n->objs || !n->obj_lens)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < n->n_objs; i++) {
+			n->objs[i] = names->v[i];
+			n->obj_lens[i] = strlen(names->v[i]);
+		}
+	}
+	return 0;
+}
+
+static void send_pg_msg(struct osd *o, struct msgr_conn *c, uint16_t type, const struct osd_pg_msg *m)
+{
+	struct enc e;
+	enc_init(&e, 64 + m->oid_len);
+	osd_pg_msg_encode(&e, m);
+	osd_send_enc(c, type, 0, o->map.epoch, &e);
+	enc_free(&e);
+}
+
+/* ---- state ---------------------------------------------------------------------- */
+
+static void ps_free(struct pg_peer_state *ps)
+{
+	if (!ps)
+		return;
+	for (uint32_t i = 0; i < ps->n; i++) {
+		osd_pg_notify_free(&ps->p[i].n);
+		free(ps->p[i].buf);
+		for (uint32_t k = 0; k < ps->p[i].n_missing; k++)
+			free(ps->p[i].missing[k]);
+		free(ps->p[i].missing);
+		store_names_free(&ps->p[i].names);
+	}
+	free(ps);
+}
+
+void osd_pg_stop_peering(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	if (pg->ps) {
+		NORN_ASSERT(o->recovery_inflight >= pg->ps->inflight);
+		o->recovery_inflight -= pg->ps->inflight;
+		ps_free(pg->ps);
+	}
+	pg->ps = NULL;
+	pg->peering = 0;
+}
+
+uint64_t osd_pg_recovery_left(const struct pg *pg)
+{
+	uint64_t n = 0;
+	if (!pg->ps)
+		return 0;
+	for (uint32_t i = 0; i < pg->ps->n; i++)
+		n += pg->ps->p[i].n_missing - pg->ps->p[i].done;
+	return n;
+}
+
+static int add_member(struct pg_peer_state *ps, int32_t osd)
+{
+	for (uint32_t i = 0; i < ps->n; i++)
+		if (ps->p[i].osd == osd)
+			return (int)i;
+	if (ps->n >= PEER_MAX)
+		return -1;
+	ps->p[ps->n].osd = osd;
+	return (int)ps->n++;
+}
+
+static void send_queries(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	struct pg_peer_state *ps = pg->ps;
+	for (uint32_t i = 0; i < ps->n; i++) {
+		if (ps->p[i].got)
+			continue;
+		struct msgr_conn *c = osd_peer_conn(o, ps->p[i].osd);
+		if (!c)
+			continue;
+		struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed, .epoch = pg->peer_epoch };
+		send_pg_msg(o, c, MSG_T_OSD_PG_QUERY, &m);
+	}
+	pg->query_sent_ns = norn_mono_ns();
+}
+
+static void peering_advance(struct pg *pg);
+
+void osd_pg_start_peering(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	struct pg_peer_state *ps;
+	struct store_names names;
+
+	osd_pg_stop_peering(pg);
+	ps = calloc(1, sizeof(*ps));
+	if (!ps) {
+		NLOG(PG, ERR, "pg %s: out of memory for peering", pg->cid);
+		return;
+	}
+	pg->ps = ps;
+	pg->peering = PG_PEER_QUERY;
+	pg->peer_epoch = o->map.epoch;
+	pg->peer_started_ns = norn_mono_ns();
+	ps->auth = -1;
+	ps->self = add_member(ps, o->id);
+	for (uint32_t i = 0; i < pg->acting_n; i++)
+		if (pg->acting[i] != OSD_NONE)
+			add_member(ps, pg->acting[i]);
+	for (uint32_t i = 0; i < pg->prior_n; i++)
+		if (pg->prior[i] != OSD_NONE && osdmap_osd_is_up(&o->map, pg->prior[i]))
+			add_member(ps, pg->prior[i]);
+	struct peer_info *me = &ps->p[ps->self];
+	int rc = self_notify(pg, &me->n, &names);
+	me->names = names;             /* me->n.objs point into it */
+	if (rc) {
+		NLOG(PG, ERR, "pg %s: cannot read own state for peering", pg->cid);
+		osd_pg_stop_peering(pg);
+		return;
+	}
+	me->got = 1;
+	NLOG(PG, DEBUG, "pg %s: peering at e%" PRIu64 " with %u members", pg->cid, pg->peer_epoch, ps->n);
+	send_queries(pg);
+	peering_advance(pg);
+}
+
+/* ---- missing sets ---------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct strset {
+	char **v;
+	uint32_t n, cap;
+};
+
+static int ss_add(struct strset *s, const char *p, size_t len)
+{
+	if (s->n == s->cap) {
+		uint32_t nc = s->cap ? s->cap * 2 : 64;
+		char **nv = realloc(s->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n] = strndup(p, len);
+	if (!s->v[s->n])
+		return -ENOMEM;
+	s->n++;
+	return 0;
+}
+
+static void ss_finish(struct strset *s)
+{
+	uint32_t w = 0;
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (w && !strcmp(s->v[w - 1], s->v[i])) {
+			free(s->v[i]);
+			continue;
+		}
+		s->v[w++] = s->v[i];
+	}
+	s->n = w;
+}
+
+static int compute_missing(const struct peer_info *auth, struct peer_info *t, int *backfill)
+{
+	const struct osd_pg_notify *a = &auth->n, *m = &t->n;
+	struct strset s = { 0 };
+	int rc = 0;
+
+	*backfill = 0;
+	if (pg_ev_cmp(&m->info.last_update, &a->info.last_update) == 0 &&
+	    (a->n_entries == 0 || ev_in_entries(m, &a->entries[a->n_entries - 1].ver,
+	                                        a->entries[a->n_entries - 1].oid))) {
+		t->missing = NULL;
+		t->n_missing = 0;
+		return 0;
+	}
+	int overlap = pg_ev_cmp(&m->info.last_update, &a->info.log_tail) >= 0 &&
+	              (pg_ev_cmp(&m->info.last_update, &a->info.log_tail) == 0 ||
+	               ev_in_entries(a, &m->info.last_update, NULL) ||
+	               (m->info.last_update.v == 0 && a->info.log_tail.v == 0));
+	if (overlap) {
+		for (uint32_t i = 0; i < a->n_entries && !rc; i++)
+			if (pg_ev_cmp(&a->entries[i].ver, &m->info.last_update) > 0)
+				rc = ss_add(&s, a->entries[i].oid, strlen(a->entries[i].oid));
+		/* divergent: entries the authority does not have */
+		for (uint32_t i = 0; i < m->n_entries && !rc; i++)
+			if (pg_ev_cmp(&m->entries[i].ver, &a->info.log_tail) > 0 &&
+			    !ev_in_entries(a, &m->entries[i].ver, m->entries[i].oid))
+				rc = ss_add(&s, m->entries[i].oid, strlen(m->entries[i].oid));
+	} else {
+		*backfill = 1;
+		for (uint32_t i = 0; i < a->n_objs && !rc; i++)
+			rc = ss_add(&s, a->objs[i], a->obj_lens[i]);
+		for (uint32_t i = 0; i < m->n_objs && !rc; i++)
+			rc = ss_add(&s, m->objs[i], m->obj_lens[i]);
+	}
+	ss_finish(&s);
+	t->missing = s.v;
+	t->n_missing = s.n;
+	return rc;
+}
+
+/* ---- moving objects ---------------------------------------------------------------- */
+
+struct push_ctx {
+	struct osd *o;
+	int64_t pool;
+	uint32_t seed;
+	uint64_t epoch;
+	char oid[STORE_OID_MAX + 1];
+	struct msgr_conn *conn;           /* where the PUSH goes (a reference) */
+	uint16_t type;
+};
+
+/* Read the whole object and send it as a PUSH. */
+static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
+{
+	struct push_ctx *x = arg;
+	struct osd *o = x->o;
+	char cid[STORE_CID_MAX + 1];
+	struct osd_pg_push p;
+	struct enc xe, oe, e;
+	struct store_kvs kv = { 0 };
+
+	store_cid(cid, (uint64_t)x->pool, x->seed);
+	memset(&p, 0, sizeof(p));
+	p.pool = x->pool;
+	p.seed = x->seed;
+	p.epoch = x->epoch;
+	p.oid = x->oid;
+	p.oid_len = strlen(x->oid);
+	enc_init(&xe, 256);
+	enc_init(&oe, 256);
+	if (err == -ENOENT) {
+		p.exists = 0;
+	} else if (err) {
+		NLOG(PG, ERR, "pg %s: reading %s for recovery: %s", cid, x->oid, norn_strerror(err));
+		goto out;
+	} else {
+		p.exists = 1;
+		p.data = buf;
+		p.data_len = len;
+		if (store_getxattrs(o->store, cid, x->oid, &kv) == 0) {
+			osd_kv_list_begin(&xe, (uint32_t)kv.n);
+			for (size_t i = 0; i < kv.n; i++)
+				osd_kv_list_add(&xe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
+			store_kvs_free(&kv);
+		} else {
+			osd_kv_list_begin(&xe, 0);
+		}
+		if (store_omap_list(o->store, cid, x->oid, NULL, 0, NULL, 0, 1u << 20, &kv) == 0) {
+			osd_kv_list_begin(&oe, (uint32_t)kv.n);
+			for (size_t i = 0; i < kv.n; i++)
+				osd_kv_list_add(&oe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
+			store_kvs_free(&kv);
+		} else {
+			osd_kv_list_begin(&oe, 0);
+		}
+		p.xattrs = xe.buf;
+		p.xattrs_len = xe.len;
+		p.omap = oe.buf;
+		p.omap_len = oe.len;
+	}
+	enc_init(&e, len + xe.len + oe.len + 256);
+	if (osd_pg_push_encode(&e, &p) == 0)
+		osd_send_enc(x->conn, x->type, 0, o->map.epoch, &e);
+	enc_free(&e);
+	o->recovered_bytes += len;
+out:
+	enc_free(&xe);
+	enc_free(&oe);
+	free(buf);
+	msgr_conn_put(x->conn);
+	free(x);
+}
+
+static int start_push(struct osd *o, struct msgr_conn *c, int64_t pool, uint32_t seed, uint64_t epoch,
+                      const char *oid, size_t oid_len)
+{
+	struct push_ctx *x = calloc(1, sizeof(*x));
+	char cid[STORE_CID_MAX + 1];
+	struct store_stat st;
+	int rc;
+
+	if (!x || oid_len > STORE_OID_MAX) {
+		free(x);
+		return -ENOMEM;
+	}
+	x->o = o;
+	x->pool = pool;
+	x->seed = seed;
+	x->epoch = epoch;
+	memcpy(x->oid, oid, oid_len);
+	x->oid[oid_len] = 0;
+	x->conn = c;
+	x->type = MSG_T_OSD_PG_PUSH;
+	msgr_conn_get(c);
+	store_cid(cid, (uint64_t)pool, seed);
+	rc = store_stat(o->store, cid, x->oid, &st);
+	if (rc == -ENOENT) {
+		push_read_cb(x, -ENOENT, NULL, 0);
+		return 0;
+	}
+	if (rc == 0)
+		rc = store_read(o->store, cid, x->oid, 0, st.size ? st.size : 1, push_read_cb, x);
+	if (rc) {
+		msgr_conn_put(c);
+		free(x);
+	}
+	return rc;
+}
+
+struct apply_ctx {
+	struct osd *o;
+	struct msgr_conn *conn;           /* ack target, or NULL (a pull at the primary) */
+	struct osd_pg_msg ack;
+	char oid[STORE_OID_MAX + 1];
+	int64_t pool;
+	uint32_t seed;
+	uint64_t epoch;
+};
+
+static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, int err);
+
+static void apply_push_cb(void *arg, int err)
+{
+	struct apply_ctx *x = arg;
+	if (err == NORN_EFAILED)
+		exit(1);
+	if (x->conn) {
+		x->ack.result = err;
+		x->ack.oid = x->oid;
+		x->ack.oid_len = strlen(x->oid);
+		send_pg_msg(x->o, x->conn, MSG_T_OSD_PG_PUSH_ACK, &x->ack);
+		msgr_conn_put(x->conn);
+	} else {
+		pull_done(x->o, x->pool, x->seed, x->epoch, err);
+	}
+	free(x);
+}
+
+/* Replace the local copy of an object with a pushed one. */
+static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p, struct apply_ctx *x)
+{
+	struct store_txn *t = store_txn_new();
+	struct store_stat st;
+	struct dec d;
+	uint32_t left;
+	const void *k, *v;
+	size_t kl, vl;
+	int rc = 0, r;
+
+	if (!t)
+		return -ENOMEM;
+	int exists = store_stat(o->store, pg->cid, x->oid, &st) == 0;
+	if (exists)
+		rc = store_txn_remove(t, pg->cid, x->oid);
+	if (!rc && p->exists) {
+		rc = p->data_len ? store_txn_write(t, pg->cid, x->oid, 0, p->data, p->data_len)
+		                 : store_txn_touch(t, pg->cid, x->oid);
+		dec_init(&d, p->xattrs, p->xattrs_len);
+		left = dec_count(&d, STORE_XATTRS_MAX, 8);
+		while (!rc && (r = osd_kv_list_next(&d, &left, &k, &kl, &v, &vl)) == 1) {
+			char name[STORE_XATTR_NAME_MAX + 1];
+			if (kl == 0 || kl > STORE_XATTR_NAME_MAX || memchr(k, 0, kl)) {
+				rc = -EINVAL;
+				break;
+			}
+			memcpy(name, k, kl);
+			name[kl] = 0;
+			rc = store_txn_setxattr(t, pg->cid, x->oid, name, v, vl);
+		}
+		if (!rc && dec_error(&d))
+			rc = -EINVAL;
+		dec_init(&d, p->omap, p->omap_len);
+		left = dec_count(&d, 1u << 20, 8);
+		while (!rc && (r = osd_kv_list_next(&d, &left, &k, &kl, &v, &vl)) == 1)
+			rc = store_txn_omap_set(t, pg->cid, x->oid, k, kl, v, vl);
+		if (!rc && dec_error(&d))
+			rc = -EINVAL;
+	}
+	if (!rc && !exists && !p->exists) {
+		/* nothing to do: still go through the store to keep order */
+		rc = store_txn_touch(t, pg->cid, ".norn-recovery-noop");
+		if (!rc)
+			rc = store_txn_remove(t, pg->cid, ".norn-recovery-noop");
+	}
+	if (rc) {
+		store_txn_free(t);
+		return rc;
+	}
+	if (!exists && p->exists)
+		pg->objects++;
+	else if (exists && !p->exists && pg->objects)
+		pg->objects--;
+	return store_queue_txn(o->store, t, apply_push_cb, x);
+}
+
+/* ---- log replacement --------------------------------------------------------------- */
+
+struct relog_ctx {
+	uint32_t left;
+	int err;
+	void (*cb)(void *arg, int err);
+	void *arg;
+};
+
+static void relog_cb(void *arg, int err)
+{
+	struct relog_ctx *x = arg;
+	if (err && !x->err)
+		x->err = err;
+	if (err == NORN_EFAILED)
+		exit(1);
+	if (--x->left == 0) {
+		if (x->cb)
+			x->cb(x->arg, x->err);
+		free(x);
+	}
+}
+
+int osd_pg_replace_log(struct pg *pg, const struct pg_log_entry *entries, uint32_t n,
+                       const struct pg_info *info, void (*cb)(void *arg, int err), void *arg)
+{
+	struct osd *o = pg->osd;
+	struct relog_ctx *x = calloc(1, sizeof(*x));
+	struct store_txn *t = NULL;
+	uint32_t ops = 0;
+	char key[PG_LOG_KEY_LEN + 1];
+	struct enc e;
+	int rc = 0;
+
+	if (!x)
+		return -ENOMEM;
+	x->cb = cb;
+	x->arg = arg;
+	x->left = 1;
+	/* keep only the newest entries that fit our log */
+	if (n > pg->log.cap) {
+		entries += n - pg->log.cap;
+		n = pg->log.cap;
+	}
+	/* drop our entries the new log does not have, write the new ones */
+	struct osd_pg_notify nn = { .n_entries = n, .entries = (struct pg_log_entry *)entries };
+	for (uint32_t i = 0; i < pg->log.n && !rc; i++) {
+		const struct pg_log_entry *le = pg_log_at(&pg->log, i);
+		if (ev_in_entries(&nn, &le->ver, le->oid))
+			continue;
+		if (!t && !(t = store_txn_new()))
+			rc = -ENOMEM;
+		pg_log_key(key, &le->ver);
+		if (!rc)
+			rc = store_txn_cmeta_rm(t, pg->cid, key, PG_LOG_KEY_LEN);
+		if (!rc && ++ops >= LOG_TXN_OPS) {
+			x->left++;
+			rc = store_queue_txn(o->store, t, relog_cb, x);
+			if (rc)
+				x->left--;
+			t = NULL;
+			ops = 0;
+		}
+	}
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		const struct pg_log_entry *le = &entries[i];
+		if (!t && !(t = store_txn_new()))
+			rc = -ENOMEM;
+		enc_init(&e, 256);
+		pg_log_entry_encode(&e, le);
+		pg_log_key(key, &le->ver);
+		if (!rc)
+			rc = enc_error(&e) ? -ENOMEM
+			                   : store_txn_cmeta_set(t, pg->cid, key, PG_LOG_KEY_LEN, e.buf, e.len);
+		enc_free(&e);
+		if (!rc && ++ops >= LOG_TXN_OPS) {
+			x->left++;
+			rc = store_queue_txn(o->store, t, relog_cb, x);
+			if (rc)
+				x->left--;
+			t = NULL;
+			ops = 0;
+		}
+	}
+	/* in memory */
+	uint32_t cap = pg->log.cap;
+	pg_log_free(&pg->log);
+	if (!rc)
+		rc = pg_log_init(&pg->log, cap);
+	for (uint32_t i = 0; i < n && !rc; i++)
+		pg_log_append(&pg->log, &entries[i], NULL);
+	uint64_t sis = pg->info.same_interval_since, les = pg->info.last_epoch_started;
+	pg->info = *info;
+	pg->info.same_interval_since = sis;
+	pg->info.last_epoch_started = les;
+	pg->info.last_complete = pg->info.last_update;
+	if (n)
+		pg->log.tail = entries[0].prior;
+	else
+		pg->log.tail = info->last_update;
+	pg->info.log_tail = pg->log.tail;
+	if (!rc && !t && !(t = store_txn_new()))
+		rc = -ENOMEM;
+	if (!rc) {
+		enc_init(&e, 128);
+		pg_info_encode(&e, &pg->info);
+		rc = enc_error(&e) ? -ENOMEM
+		                   : store_txn_cmeta_set(t, pg->cid, PG_CMETA_INFO, strlen(PG_CMETA_INFO),
+		                                         e.buf, e.len);
+		enc_free(&e);
+	}
+	if (!rc) {
+		rc = store_queue_txn(o->store, t, relog_cb, x);
+		t = NULL;
+	}
+	if (rc) {
+		store_txn_free(t);
+		NLOG(PG, ERR, "pg %s: replacing the log failed: %s", pg->cid, norn_strerror(rc));
+		if (x->left == 1)
+			free(x);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- the state machine ------------------------------------------------------------- */
+
+static void go_active(struct pg *pg)
+{
+	uint64_t ms = (norn_mono_ns() - pg->peer_started_ns) / 1000000;
+	NLOG(PG, INFO, "pg %s: active at e%" PRIu64 " (last_update %" PRIu64 "'%" PRIu64 ", peering %" PRIu64
+	     " ms)", pg->cid, pg->peer_epoch, pg->info.last_update.epoch, pg->info.last_update.v, ms);
+	osd_pg_stop_peering(pg);
+	osd_pg_kick(pg);
+}
+
+static void self_log_cb(void *arg, int err);
+
+static void logsync_all(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	struct pg_peer_state *ps = pg->ps;
+	struct osd_pg_notify n;
+	uint32_t waiting = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.pool = pg->id.pool;
+	n.seed = pg->id.seed;
+	n.epoch = pg->peer_epoch;
+	n.info = pg->info;
+	n.n_entries = pg->log.n;
+	n.entries = n.n_entries ? malloc(n.n_entries * sizeof(*n.entries)) : NULL;
+	if (n.n_entries && !n.entries)
+		return;
+	for (uint32_t i = 0; i < n.n_entries; i++)
+		n.entries[i] = *pg_log_at(&pg->log, i);
+	for (uint32_t i = 0; i < ps->n; i++) {
+		struct peer_info *p = &ps->p[i];
+		if ((int)i == ps->self || !p->got || p->synced)
+			continue;
+		if (!in_acting_or_up(pg, p->osd)) {
+			p->synced = 1;
+			continue;
+		}
+		if (p->n_missing == 0 && pg_ev_cmp(&p->n.info.last_update, &pg->info.last_update) == 0) {
+			p->synced = 1;
+			continue;
+		}
+		struct msgr_conn *c = osd_peer_conn(o, p->osd);
+		if (!c)
+			continue;
+		struct enc e;
+		enc_init(&e, 256 + n.n_entries * 128);
+		osd_pg_notify_encode(&e, &n);
+		osd_send_enc(c, MSG_T_OSD_PG_LOGSYNC, 0, o->map.epoch, &e);
+		enc_free(&e);
+		waiting++;
+	}
+	free(n.entries);
+	ps->logsync_wait = waiting;
+	pg->peering = PG_PEER_LOGSYNC;
+	if (!waiting)
+		go_active(pg);
+}
+
+/* Start pushes/pulls up to the limits; move phases when done. */
+static void peering_advance(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	struct pg_peer_state *ps = pg->ps;
+	uint32_t limit = (uint32_t)o->cfg.osd_max_recovery;
+
+	if (!ps)
+		return;
+	if (pg->peering == PG_PEER_QUERY) {
+		for (uint32_t i = 0; i < ps->n; i++)
+			if (!ps->p[i].got)
+				return;
+		/* choose the authority */
+		int auth = ps->self;
+		for (uint32_t i = 0; i < ps->n; i++)
+			if (pg_ev_cmp(&ps->p[i].n.info.last_update, &ps->p[auth].n.info.last_update) > 0)
+				auth = (int)i;
+		ps->auth = auth;
+		for (uint32_t i = 0; i < ps->n; i++) {
+			int bf = 0;
+			if ((int)i == auth)
+				continue;
+			if (compute_missing(&ps->p[auth], &ps->p[i], &bf)) {
+				NLOG(PG, ERR, "pg %s: out of memory computing missing sets", pg->cid);
+				return;
+			}
+			if (ps->p[i].n_missing)
+				NLOG(PG, INFO, "pg %s: osd.%d misses %u objects (%s, at %" PRIu64 "'%" PRIu64
+				     ", authority osd.%d at %" PRIu64 "'%" PRIu64 ")", pg->cid, ps->p[i].osd,
+				     ps->p[i].n_missing, bf ? "backfill" : "log", ps->p[i].n.info.last_update.epoch,
+				     ps->p[i].n.info.last_update.v, ps->p[auth].osd,
+				     ps->p[auth].n.info.last_update.epoch, ps->p[auth].n.info.last_update.v);
+		}
+		pg->peering = auth == ps->self ? PG_PEER_PUSH : PG_PEER_PULL;
+	}
+	if (pg->peering == PG_PEER_PULL) {
+		struct peer_info *me = &ps->p[ps->self], *a = &ps->p[ps->auth];
+		if (o->map.flags & OSDMAP_FLAG_NORECOVER)
+			return;
+		struct msgr_conn *c = osd_peer_conn(o, a->osd);
+		while (c && me->next < me->n_missing && o->recovery_inflight < limit) {
+			const char *oid = me->missing[me->next++];
+			struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed,
+			                        .epoch = pg->peer_epoch, .oid = oid, .oid_len = strlen(oid) };
+			send_pg_msg(o, c, MSG_T_OSD_PG_PULL, &m);
+			o->recovery_inflight++;
+			ps->inflight++;
+		}
+		if (me->done < me->n_missing)
+			return;
+		/* every object is here: take the authority's log */
+		pg->peering = PG_PEER_PULL + 100; /* waiting for the log write */
+		if (osd_pg_replace_log(pg, a->n.entries, a->n.n_entries, &a->n.info, self_log_cb, pg)) {
+			osd_pg_stop_peering(pg);
+			return;
+		}
+		return;
+	}
+	if (pg->peering == PG_PEER_PUSH) {
+		uint32_t pending = 0;
+		for (uint32_t i = 0; i < ps->n; i++) {
+			struct peer_info *p = &ps->p[i];
+			if ((int)i == ps->self)
+				continue;
+			if (!in_acting_or_up(pg, p->osd)) {
+				/* prior-interval members only inform; they are not repaired */
+				p->done = p->next = p->n_missing;
+				continue;
+			}
+			if (o->map.flags & (OSDMAP_FLAG_NORECOVER | OSDMAP_FLAG_NOBACKFILL))
+				return;
+			struct msgr_conn *c = osd_peer_conn(o, p->osd);
+			while (c && p->next < p->n_missing && o->recovery_inflight < limit) {
+				const char *oid = p->missing[p->next];
+				if (start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid)))
+					break;
+				p->next++;
+				o->recovery_inflight++;
+				ps->inflight++;
+			}
+			pending += p->n_missing - p->done;
+		}
+		if (pending)
+			return;
+		logsync_all(pg);
+	}
+}
+
+static int in_acting_or_up(const struct pg *pg, int32_t osd)
+{
+	for (uint32_t i = 0; i < pg->acting_n; i++)
+		if (pg->acting[i] == osd)
+			return 1;
+	for (uint32_t i = 0; i < pg->up_n; i++)
+		if (pg->up[i] == osd)
+			return 1;
+	return 0;
+}
+
+static void self_log_cb(void *arg, int err)
+{
+	struct pg *pg = arg;
+	if (err)
+		NLOG(PG, ERR, "pg %s: writing the recovered log: %s", pg->cid, norn_strerror(err));
+	if (!pg->ps || pg->peering != PG_PEER_PULL + 100)
+		return;
+	/* we now hold the authority's state: push to the others from it */
+	pg->ps->auth = pg->ps->self;
+	pg->peering = PG_PEER_PUSH;
+	peering_advance(pg);
+}
+
+static void kick_recovery(struct osd *o)
+{
+	for (uint32_t h = 0; h < OSD_PG_HASH && o->recovery_inflight < (uint32_t)o->cfg.osd_max_recovery; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
+			if (pg->ps && (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH))
+				peering_advance(pg);
+}
+
+static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, int err)
+{
+	struct pg *pg = osd_pg_get(o, pool, seed);
+	if (!pg || !pg->ps || pg->peer_epoch != epoch || pg->peering != PG_PEER_PULL)
+		return;
+	if (err)
+		NLOG(PG, ERR, "pg %s: applying a pulled object: %s", pg->cid, norn_strerror(err));
+	pg->ps->p[pg->ps->self].done++;
+	o->recovered_objects++;
+	NORN_ASSERT(o->recovery_inflight > 0 && pg->ps->inflight > 0);
+	o->recovery_inflight--;
+	pg->ps->inflight--;
+	peering_advance(pg);
+	kick_recovery(o);
+}
+
+void osd_peering_tick(struct osd *o)
+{
+	uint64_t now = norn_mono_ns();
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext) {
+			if (!pg->ps)
+				continue;
+			if (pg->peering == PG_PEER_QUERY && now - pg->query_sent_ns > PEER_RETRY_NS)
+				send_queries(pg);
+			if (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH)
+				peering_advance(pg);
+			if (now - pg->peer_started_ns > 30000000000ull && now - pg->query_sent_ns > 30000000000ull) {
+				/* stuck (a lost message): start over */
+				NLOG(PG, WARN, "pg %s: peering stuck in phase %d for 30 s: restarting", pg->cid,
+				     pg->peering);
+				osd_pg_start_peering(pg);
+			}
+		}
+}
+
+/* ---- messages ------------------------------------------------------------------- */
+
+static void handle_query(struct osd *o, struct msgr_conn *c, const struct osd_pg_msg *m)
+{
+	struct pg *pg = osd_pg_get_or_create(o, m->pool, m->seed);
+	struct osd_pg_notify n;
+	struct store_names names;
+	struct enc e;
+
+	if (!pg)
+		return;
+	if (self_notify(pg, &n, &names)) {
+		osd_pg_notify_free(&n);
+		store_names_free(&names);
+		return;
+	}
+	n.epoch = m->epoch;
+	enc_init(&e, 256 + n.n_entries * 128 + n.n_objs * 64);
+	osd_pg_notify_encode(&e, &n);
+	osd_send_enc(c, MSG_T_OSD_PG_NOTIFY, 0, o->map.epoch, &e);
+	enc_free(&e);
+	osd_pg_notify_free(&n);
+	store_names_free(&names);
+}
+
+static void handle_notify(struct osd *o, struct msgr_conn *c, struct msg_in *in, int32_t from)
+{
+	struct osd_pg_notify n;
+	uint8_t *buf;
+	struct pg *pg;
+
+	if (osd_pg_notify_decode(&n, in->payload, in->len)) {
+		NLOG(PG, WARN, "malformed PG_NOTIFY from %s", msgr_conn_peer_entity(c));
+		return;
+	}
+	pg = osd_pg_get(o, n.pool, n.seed);
+	if (!pg || !pg->ps || pg->peering != PG_PEER_QUERY || n.epoch != pg->peer_epoch) {
+		osd_pg_notify_free(&n);
+		return;
+	}
+	for (uint32_t i = 0; i < pg->ps->n; i++) {
+		struct peer_info *p = &pg->ps->p[i];
+		if (p->osd != from || p->got)
+			continue;
+		/* n's object names point into the payload: keep it */
+		buf = msg_in_steal(in);
+		if (!buf) {
+			osd_pg_notify_free(&n);
+			return;
+		}
+		osd_pg_notify_free(&n);
+		if (osd_pg_notify_decode(&p->n, buf, in->len)) {
+			free(buf);
+			return;
+		}
+		p->buf = buf;
+		p->got = 1;
+		peering_advance(pg);
+		return;
+	}
+	osd_pg_notify_free(&n);
+}
+
+static void handle_push(struct osd *o, struct msgr_conn *c, struct msg_in *in)
+{
+	struct osd_pg_push p;
+	struct apply_ctx *x;
+	struct pg *pg;
+
+	if (osd_pg_push_decode(&p, in->payload, in->len)) {
+		NLOG(PG, WARN, "malformed PG_PUSH from %s", msgr_conn_peer_entity(c));
+		return;
+	}
+	pg = osd_pg_get_or_create(o, p.pool, p.seed);
+	if (!pg)
+		return;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return;
+	x->o = o;
+	memcpy(x->oid, p.oid, p.oid_len);
+	x->pool = p.pool;
+	x->seed = p.seed;
+	x->epoch = p.epoch;
+	int is_pull_reply = pg->ps && pg->peering == PG_PEER_PULL && p.epoch == pg->peer_epoch &&
+	                    msgr_conn_is_outgoing(c);
+	if (!is_pull_reply) {
+		x->conn = c;
+		msgr_conn_get(c);
+		x->ack = (struct osd_pg_msg){ .pool = p.pool, .seed = p.seed, .epoch = p.epoch };
+	}
+	int rc = apply_push(o, pg, &p, x);
+	if (rc) {
+		NLOG(PG, ERR, "pg %s: applying pushed %s: %s", pg->cid, x->oid, norn_strerror(rc));
+		apply_push_cb(x, rc);
+	}
+}
+
+static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t from)
+{
+	struct pg *pg = osd_pg_get(o, m->pool, m->seed);
+	if (!pg || !pg->ps || pg->peering != PG_PEER_PUSH || m->epoch != pg->peer_epoch)
+		return;
+	for (uint32_t i = 0; i < pg->ps->n; i++) {
+		struct peer_info *p = &pg->ps->p[i];
+		if (p->osd != from || p->done >= p->next)
+			continue;
+		p->done++;
+		o->recovered_objects++;
+		NORN_ASSERT(o->recovery_inflight > 0 && pg->ps->inflight > 0);
+		o->recovery_inflight--;
+		pg->ps->inflight--;
+		if (m->result)
+			NLOG(PG, ERR, "pg %s: osd.%d failed to apply a pushed object: %s", pg->cid, from,
+			     norn_strerror(m->result));
+		break;
+	}
+	peering_advance(pg);
+	kick_recovery(o);
+}
+
+struct logsync_ctx {
+	struct osd *o;
+	struct msgr_conn *conn;
+	struct osd_pg_msg ack;
+};
+
+static void logsync_cb(void *arg, int err)
+{
+	struct logsync_ctx *x = arg;
+	x->ack.result = err;
+	send_pg_msg(x->o, x->conn, MSG_T_OSD_PG_LOGSYNC_ACK, &x->ack);
+	msgr_conn_put(x->conn);
+	free(x);
+}
+
+static void handle_logsync(struct osd *o, struct msgr_conn *c, struct msg_in *in)
+{
+	struct osd_pg_notify n;
+	struct pg *pg;
+	struct logsync_ctx *x;
+
+	if (osd_pg_notify_decode(&n, in->payload, in->len)) {
+		NLOG(PG, WARN, "malformed PG_LOGSYNC from %s", msgr_conn_peer_entity(c));
+		return;
+	}
+	pg = osd_pg_get_or_create(o, n.pool, n.seed);
+	x = calloc(1, sizeof(*x));
+	if (!pg || !x) {
+		free(x);
+		osd_pg_notify_free(&n);
+		return;
+	}
+	x->o = o;
+	x->conn = c;
+	msgr_conn_get(c);
+	x->ack = (struct osd_pg_msg){ .pool = n.pool, .seed = n.seed, .epoch = n.epoch };
+	if (osd_pg_replace_log(pg, n.entries, n.n_entries, &n.info, logsync_cb, x)) {
+		msgr_conn_put(c);
+		free(x);
+	}
+	osd_pg_notify_free(&n);
+}
+
+static void handle_logsync_ack(struct osd *o, const struct osd_pg_msg *m, int32_t from)
+{
+	struct pg *pg = osd_pg_get(o, m->pool, m->seed);
+	if (!pg || !pg->ps || pg->peering != PG_PEER_LOGSYNC || m->epoch != pg->peer_epoch)
+		return;
+	for (uint32_t i = 0; i < pg->ps->n; i++) {
+		struct peer_info *p = &pg->ps->p[i];
+		if (p->osd != from || p->synced)
+			continue;
+		p->synced = 1;
+		if (pg->ps->logsync_wait)
+			pg->ps->logsync_wait--;
+	}
+	if (!pg->ps->logsync_wait)
+		go_active(pg);
+}
+
+void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in)
+{
+	struct osd_pg_msg m;
+	const char *ent = msgr_conn_peer_entity(c);
+	int32_t from = -1;
+
+	if (!strncmp(ent, "osd.", 4))
+		from = (int32_t)strtol(ent + 4, NULL, 10);
+	if (from < 0) {
+		NLOG(PG, WARN, "peering message from non-OSD %s: closing", ent);
+		msgr_conn_close(c, NULL, NULL);
+		return;
+	}
+	switch (in->hdr.type) {
+	case MSG_T_OSD_PG_NOTIFY:
+		handle_notify(o, c, in, from);
+		return;
+	case MSG_T_OSD_PG_PUSH:
+		handle_push(o, c, in);
+		return;
+	case MSG_T_OSD_PG_LOGSYNC:
+		handle_logsync(o, c, in);
+		return;
+	default:
+		break;
+	}
+	if (osd_pg_msg_decode(&m, in->payload, in->len)) {
+		NLOG(PG, WARN, "malformed peering message %u from %s", in->hdr.type, ent);
+		return;
+	}
+	switch (in->hdr.type) {
+	case MSG_T_OSD_PG_QUERY:
+		handle_query(o, c, &m);
+		break;
+	case MSG_T_OSD_PG_PULL: {
+		if (start_push(o, c, m.pool, m.seed, m.epoch, m.oid, m.oid_len))
+			NLOG(PG, WARN, "cannot serve a pull of %.*s", (int)m.oid_len, m.oid);
+		break;
+	}
+	case MSG_T_OSD_PG_PUSH_ACK:
+		handle_push_ack(o, &m, from);
+		break;
+	case MSG_T_OSD_PG_LOGSYNC_ACK:
+		handle_logsync_ack(o, &m, from);
+		break;
+	}
+}
