@@ -281,6 +281,9 @@ static void op_finalize(struct cl_op *op)
 		hash_del(cl, op);
 		op->in_list = 0;
 	}
+	/* The callback runs before the op leaves its ioctx, so norn_flush()
+	 * returns only after the callbacks of the ops it waited for. */
+	cl_completion_finish(c, res);
 	io_unlink(op);
 	pthread_mutex_lock(&cl->mu);
 	NORN_ASSERT(cl->n_ops > 0 && cl->n_bytes >= op->bytes);
@@ -289,7 +292,6 @@ static void op_finalize(struct cl_op *op)
 	pthread_cond_broadcast(&cl->cv);
 	pthread_mutex_unlock(&cl->mu);
 	op_free(op);
-	cl_completion_finish(c, res);
 }
 
 static void op_complete(struct cl_op *op, ssize_t res)

@@ -235,7 +235,8 @@ int norn_aio_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char 
 
 /* Ask for all earlier writes of this client to be committed (they are
  * acknowledged only when durable on every replica, so this just waits for
- * the ones in flight). */
+ * the ones in flight on @io, and for their callbacks to have run). Returns
+ * 0, or -EDEADLK when called from a callback. */
 int norn_flush(norn_ioctx_t *io);
 
 #ifdef __cplusplus

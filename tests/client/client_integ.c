@@ -291,7 +291,8 @@ static void sc_concurrent(norn_ioctx_t *io)
 {
 	pthread_t t[CW_THREADS];
 	struct cw w[CW_THREADS];
-	uint8_t *got = malloc(CW_THREADS * CW_ROUNDS * CW_REC + 4096), *want = malloc(256 * 1024);
+	/* big enough for either object */
+	uint8_t *got = malloc(CW_THREADS * CW_ROUNDS * CW_REC + (256 * 1024)), *want = malloc(256 * 1024);
 	int seen[CW_THREADS][CW_ROUNDS];
 	ssize_t r;
 
