@@ -527,8 +527,8 @@ int main(int argc, char **argv)
 	if (cl_init(&c, argv[1], argv[2]))
 		return 1;
 	if (!strcmp(cmd, "put") && argc == 6) {
-		uint8_t *d;
-		size_t len;
+		uint8_t *d = NULL;
+		size_t len = 0;
 		uint64_t ver = 0;
 		if ((rc = read_file(argv[5], &d, &len)))
 			return fail(argv[5], rc);
