@@ -7,6 +7,7 @@
  *   norn s3 key add UID [--access-key AK --secret SK]
  *   norn s3 key rm UID ACCESS_KEY
  *   norn s3 gc                       (run one garbage-collector pass now)
+ *   norn s3 census                   (objects, data stripes, manifests, GC queue)
  *
  * Users and keys live in the cluster (omap of object s3.users in pool
  * s3_pool, default "s3"), reached with the CLI's -c/-n/-k like every other
@@ -29,7 +30,7 @@ static void s3_usage(void)
 	        "usage: norn s3 user create UID [--display-name NAME] [--access-key AK --secret SK]\n"
 	        "       norn s3 user ls | info UID | rm UID\n"
 	        "       norn s3 key add UID [--access-key AK --secret SK] | key rm UID ACCESS_KEY\n"
-	        "       norn s3 gc\n"
+	        "       norn s3 gc | census\n"
 	        "       (store: the cluster, pool s3_pool; or the dev store with --fs-root DIR or\n"
 	        "        $NORN_S3_FS_ROOT)\n");
 }
@@ -117,22 +118,34 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		} else
 			pos[np++] = a;
 	}
-	if (np == 1 && !strcmp(pos[0], "gc")) {
+	if (np == 1 && (!strcmp(pos[0], "gc") || !strcmp(pos[0], "census"))) {
 #ifdef NORN_S3_HAVE_CLUSTER
 		struct s3_backend *gbe = NULL;
 		int grc = open_store(ctx, root, &gbe);
 		if (!grc && strcmp(gbe->ops->name, "norn"))
 			grc = -EOPNOTSUPP;
 		uint64_t removed = 0;
+		struct s3_norn_census cs;
+		int gc = !strcmp(pos[0], "gc");
 		if (!grc)
-			grc = s3_backend_norn_gc(gbe, &removed);
+			grc = gc ? s3_backend_norn_gc(gbe, &removed) : s3_backend_norn_census(gbe, &cs);
 		if (gbe)
 			gbe->ops->destroy(gbe);
 		if (grc) {
-			fprintf(stderr, "norn s3 gc: %s\n", norn_strerror(grc));
+			fprintf(stderr, "norn s3 %s: %s\n", pos[0], norn_strerror(grc));
 			return 1;
 		}
-		printf("removed %" PRIu64 " data objects\n", removed);
+		if (gc)
+			printf(ctx->json ? "{\"removed\":%" PRIu64 "}\n" : "removed %" PRIu64 " data objects\n",
+			       removed);
+		else if (ctx->json)
+			printf("{\"objects\":%" PRIu64 ",\"data_objects\":%" PRIu64 ",\"manifests\":%" PRIu64
+			       ",\"gc_pending\":%" PRIu64 "}\n",
+			       cs.objects, cs.data_objects, cs.manifests, cs.gc_pending);
+		else
+			printf("objects %" PRIu64 "\ndata_objects %" PRIu64 "\nmanifests %" PRIu64
+			       "\ngc_pending %" PRIu64 "\n",
+			       cs.objects, cs.data_objects, cs.manifests, cs.gc_pending);
 		return 0;
 #else
 		fprintf(stderr, "norn s3 gc: needs the cluster backend\n");
@@ -232,4 +245,4 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
-NORN_CLI_COMMAND("s3", cmd_s3, "S3 gateway users and keys (user create|ls|info|rm, key add|rm, gc)")
+NORN_CLI_COMMAND("s3", cmd_s3, "S3 gateway users and keys (user create|ls|info|rm, key add|rm, gc, census)")

@@ -253,4 +253,12 @@ int s3_backend_norn_open(const struct s3_norn_config *cfg, struct uv_loop_s *loo
  * *@removed (may be NULL) gets the number of data objects removed. */
 int s3_backend_norn_gc(struct s3_backend *be, uint64_t *removed);
 
+/* What the pool holds (tests, `norn s3 census`): every object, the data
+ * stripes (d.*), multipart manifests (mf.*) and queued GC records. Lists
+ * the whole pool: not for hot paths. */
+struct s3_norn_census {
+	uint64_t objects, data_objects, manifests, gc_pending;
+};
+int s3_backend_norn_census(struct s3_backend *be, struct s3_norn_census *out);
+
 #endif

@@ -1699,13 +1699,18 @@ static void writer_aio_done(struct nb_aio *a)
 	writer_progress(w);
 }
 
-/* Queue the intent record for w->data_id (before its first stripe). */
+/* Queue the intent record for w->data_id (before its first stripe). An
+ * upload still running when half the orphan delay has passed moves its
+ * record later (set the new key, drop the old one in the same op), so the
+ * GC never reclaims the stripes of a live upload. */
 static void writer_intent(struct s3_be_writer *w)
 {
 	struct nb *be = w->be;
-	char oid[64], key[80];
+	char oid[64], key[80], oldkey[80];
 	uint8_t *v = NULL;
 	size_t n = 0;
+	int renew = w->intent_state == 2;
+	snprintf(oldkey, sizeof(oldkey), "%016" PRIx64 ".%s", (uint64_t)w->intent_due, w->data_id);
 	w->intent_due = now_ms() + be->gc_orphan_ms;
 	snprintf(oid, sizeof(oid), "s3.gc.%d", gc_shard_of(be, w->data_id));
 	snprintf(key, sizeof(key), "%016" PRIx64 ".%s", (uint64_t)w->intent_due, w->data_id);
@@ -1716,6 +1721,10 @@ static void writer_intent(struct s3_be_writer *w)
 		const char *keys[1] = { key };
 		const void *vals[1] = { v };
 		norn_write_op_omap_set(op, keys, vals, &n, 1);
+		if (renew) {
+			const char *rm[1] = { oldkey };
+			norn_write_op_omap_rm_keys(op, rm, 1);
+		}
 		a->slot = 1;
 		a->op = op;
 		op = NULL;
@@ -1741,7 +1750,8 @@ static void writer_flush(struct s3_be_writer *w)
 	struct nb *be = w->be;
 	if (!w->cur_len)
 		return;
-	if (w->intent_state == 0 && !w->err)
+	if (!w->err && (w->intent_state == 0 ||
+	                (w->intent_state == 2 && now_ms() > w->intent_due - be->gc_orphan_ms / 2)))
 		writer_intent(w);
 	char oid[NB_OID_MAX];
 	uint64_t stripe = w->cur_off / be->stripe;
@@ -2878,6 +2888,60 @@ int s3_backend_norn_gc(struct s3_backend *sb, uint64_t *removed)
 	int rc = gc_pass(be, &r);
 	if (removed)
 		*removed = r;
+	return rc;
+}
+
+int s3_backend_norn_census(struct s3_backend *sb, struct s3_norn_census *out)
+{
+	struct nb *be = (struct nb *)sb;
+	char *cursor = strdup("");
+	int rc = cursor ? 0 : -ENOMEM;
+	memset(out, 0, sizeof(*out));
+	for (int pages = 0; !rc && pages < 100000; pages++) {
+		struct norn_list l;
+		memset(&l, 0, sizeof(l));
+		rc = norn_list_objects(be->io, &cursor, NB_PAGE, &l);
+		if (rc)
+			break;
+		for (size_t i = 0; i < l.n; i++) {
+			const char *k = l.items[i].key;
+			out->objects++;
+			if (!strncmp(k, "d.", 2))
+				out->data_objects++;
+			else if (!strncmp(k, "mf.", 3))
+				out->manifests++;
+		}
+		int more = l.more;
+		norn_list_free(&l);
+		if (!more)
+			break;
+	}
+	free(cursor);
+	for (uint32_t s = 0; !rc && s < be->gc_shards; s++) {
+		char oid[64];
+		snprintf(oid, sizeof(oid), "s3.gc.%u", s);
+		struct norn_list l;
+		char *after = strdup("");
+		for (;;) {
+			memset(&l, 0, sizeof(l));
+			int r = after ? norn_omap_get_vals(be->io, oid, after, "", NB_PAGE, &l) : -ENOMEM;
+			if (r) {
+				if (r != -ENOENT)
+					rc = r;
+				break;
+			}
+			out->gc_pending += l.n;
+			int more = l.more && l.n;
+			if (more) {
+				free(after);
+				after = strdup(l.items[l.n - 1].key);
+			}
+			norn_list_free(&l);
+			if (!more)
+				break;
+		}
+		free(after);
+	}
 	return rc;
 }
 

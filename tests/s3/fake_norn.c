@@ -96,6 +96,8 @@ struct norn_write_op {
 	size_t n, cap;
 };
 
+static __thread const char *g_cur_oid;   /* name mkobj records (set by obj_dir) */
+
 /* --- paths ---------------------------------------------------------------- */
 
 static void hname(const char *s, char out[65]) { s3_sha256_hex(s, strlen(s), out); }
@@ -103,6 +105,7 @@ static void hname(const char *s, char out[65]) { s3_sha256_hex(s, strlen(s), out
 static void obj_dir(norn_ioctx_t *io, const char *oid, char *out, size_t cap)
 {
 	char h[65];
+	g_cur_oid = oid;
 	hname(oid, h);
 	snprintf(out, cap, "%s/%s/%s", io->cl->root, io->pool, h);
 }
@@ -162,6 +165,12 @@ static int mkobj(const char *dir)
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/name", dir);
+	if (g_cur_oid && access(p, F_OK) != 0) {
+		int r = write_all(p, g_cur_oid, strlen(g_cur_oid), NULL, 0);
+		if (r)
+			return r;
+	}
 	snprintf(p, sizeof(p), "%s/data", dir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -548,6 +557,71 @@ int norn_omap_get_vals(norn_ioctx_t *io, const char *oid, const char *start_afte
 	out->n = keep;
 	out->more = n > keep;
 	return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One page of names after the cursor (the last name returned). */
+int norn_list_objects(norn_ioctx_t *io, char **cursor, size_t max, struct norn_list *out)
+{
+	char pdir[PATH_MAX];
+	snprintf(pdir, sizeof(pdir), "%s/%s", io->cl->root, io->pool);
+	memset(out, 0, sizeof(*out));
+	lock(io->cl);
+	DIR *d = opendir(pdir);
+	if (!d) {
+		unlock(io->cl);
+		return -ENOENT;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[PATH_MAX], *b;
+		size_t bl;
+		snprintf(p, sizeof(p), "%s/%s/name", pdir, de->d_name);
+		if (read_all(p, &b, &bl))
+			continue;
+		b[bl] = 0;
+		if (strcmp(b, *cursor) <= 0) {
+			free(b);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn)
+				abort();
+			names = nn;
+		}
+		names[n++] = b;
+	}
+	closedir(d);
+	unlock(io->cl);
+	qsort(names, n, sizeof(*names), name_cmp);
+	size_t keep = n < max ? n : max;
+	out->items = calloc(keep + 1, sizeof(*out->items));
+	if (!out->items)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (i < keep)
+			out->items[i].key = names[i];
+		else
+			free(names[i]);
+	}
+	free(names);
+	out->n = keep;
+	out->more = n > keep;
+	if (keep) {
+		free(*cursor);
+		*cursor = strdup(out->items[keep - 1].key);
+	}
+	return 0;
 }
 
 /* --- compound ops ------------------------------------------------------------------ */
