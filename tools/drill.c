@@ -327,9 +327,11 @@ struct writer {
 
 static void note_ack(struct drill *d, uint64_t lat_ns)
 {
-	uint64_t now = norn_mono_ns(), real = norn_real_ns(), cur;
+	uint64_t now, real, cur;
 
 	pthread_mutex_lock(&d->lock);
+	now = norn_mono_ns();   /* under the lock: acks are ordered in time */
+	real = norn_real_ns();
 	if (d->last_ack_mono && now - d->last_ack_mono > d->stall_ns) {
 		d->stall_ns = now - d->last_ack_mono;
 		d->stall_start_real = d->last_ack_real;
