@@ -132,17 +132,11 @@ int pg_log_init(struct pg_log *l, uint32_t max)
 	memset(l, 0, sizeof(*l));
 	if (max < 1 || max > PG_LOG_MAX_ENTRIES)
 		return -EINVAL;
-	l->ring = calloc(max, sizeof(*l->ring));
 	l->hash = malloc(HASH_SIZE * sizeof(*l->hash));
-	l->next = malloc(max * sizeof(*l->next));
-	if (!l->ring || !l->hash || !l->next) {
-		pg_log_free(l);
+	if (!l->hash)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < HASH_SIZE; i++)
 		l->hash[i] = -1;
-	for (uint32_t i = 0; i < max; i++)
-		l->next[i] = -1;
 	l->cap = max;
 	return 0;
 }
@@ -155,6 +149,39 @@ void pg_log_free(struct pg_log *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Grow the ring (entries re-laid from slot 0, hash rebuilt). */
+static int grow(struct pg_log *l)
+{
+	uint32_t na = l->alloc ? l->alloc * 2 : 16;
+	if (na > l->cap)
+		na = l->cap;
+	struct pg_log_entry *r = malloc(na * sizeof(*r));
+	int32_t *nx = malloc(na * sizeof(*nx));
+	if (!r || !nx) {
+		free(r);
+		free(nx);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < l->n; i++)
+		r[i] = l->ring[(l->head + i) % l->alloc];
+	free(l->ring);
+	free(l->next);
+	l->ring = r;
+	l->next = nx;
+	l->alloc = na;
+	l->head = 0;
+	for (uint32_t i = 0; i < HASH_SIZE; i++)
+		l->hash[i] = -1;
+	for (uint32_t i = 0; i < l->n; i++) {
+		uint32_t b = reqid_hash(&r[i].reqid);
+		nx[i] = l->hash[b];
+		l->hash[b] = (int32_t)i;
+	}
+	/* chains must run newest first: rebuilt oldest-to-newest above, so
+	 * each bucket's head is its newest entry */
+	return 0;
+}
+
 static void unlink_slot(struct pg_log *l, uint32_t slot)
 {
 	uint32_t b = reqid_hash(&l->ring[slot].reqid);
@@ -162,7 +189,7 @@ static void unlink_slot(struct pg_log *l, uint32_t slot)
 	uint32_t guard = 0;
 
 	while (*pp >= 0) {
-		NORN_ASSERT(guard++ <= l->cap);
+		NORN_ASSERT(guard++ <= l->alloc);
 		if ((uint32_t)*pp == slot) {
 			*pp = l->next[slot];
 			l->next[slot] = -1;
@@ -182,17 +209,24 @@ int pg_log_append(struct pg_log *l, const struct pg_log_entry *le, struct pg_eve
 		struct pg_eversion h = pg_log_head(l);
 		NORN_ASSERT(pg_ev_cmp(&le->ver, &h) > 0);
 	}
+	if (l->n == l->alloc && l->alloc < l->cap && grow(l)) {
+		/* out of memory: keep the smaller window rather than fail a
+		 * write that is already durable */
+		l->cap = l->alloc ? l->alloc : 1;
+		if (!l->alloc && grow(l))
+			NORN_ASSERT(!"pg_log: no memory for one entry");
+	}
 	if (l->n == l->cap) {
 		slot = l->head;
 		l->tail = l->ring[slot].ver;
 		if (trimmed)
 			*trimmed = l->ring[slot].ver;
 		unlink_slot(l, slot);
-		l->head = (l->head + 1) % l->cap;
+		l->head = (l->head + 1) % l->alloc;
 		l->n--;
 		dropped = 1;
 	}
-	slot = (l->head + l->n) % l->cap;
+	slot = (l->head + l->n) % l->alloc;
 	l->ring[slot] = *le;
 	uint32_t b = reqid_hash(&le->reqid);
 	l->next[slot] = l->hash[b];
@@ -203,12 +237,12 @@ int pg_log_append(struct pg_log *l, const struct pg_log_entry *le, struct pg_eve
 
 const struct pg_log_entry *pg_log_find_reqid(const struct pg_log *l, const struct osd_reqid *r)
 {
-	if (!l->cap)
+	if (!l->cap || !l->hash)
 		return NULL;
 	int32_t s = l->hash[reqid_hash(r)];
 	uint32_t guard = 0;
 	while (s >= 0) {
-		NORN_ASSERT(guard++ <= l->cap);
+		NORN_ASSERT(guard++ <= l->alloc);
 		if (pg_reqid_eq(&l->ring[s].reqid, r))
 			return &l->ring[s];
 		s = l->next[s];
@@ -220,12 +254,12 @@ const struct pg_log_entry *pg_log_at(const struct pg_log *l, uint32_t i)
 {
 	if (i >= l->n)
 		return NULL;
-	return &l->ring[(l->head + i) % l->cap];
+	return &l->ring[(l->head + i) % l->alloc];
 }
 
 struct pg_eversion pg_log_head(const struct pg_log *l)
 {
 	if (!l->n)
 		return l->tail;
-	return l->ring[(l->head + l->n - 1) % l->cap].ver;
+	return l->ring[(l->head + l->n - 1) % l->alloc].ver;
 }

@@ -33,7 +33,7 @@
 #define PG_CMETA_INFO "info"
 #define PG_CMETA_LOG_PREFIX "log."
 #define PG_LOG_KEY_LEN 37              /* "log." + 16 + "." + 16 */
-#define PG_DUP_HASH_BITS 12
+#define PG_DUP_HASH_BITS 10
 
 struct pg_eversion {
 	uint64_t epoch;
@@ -78,10 +78,12 @@ void pg_info_encode(struct enc *e, const struct pg_info *i);
 int pg_info_decode(const void *buf, size_t len, struct pg_info *i);
 
 /* The in-memory log: a ring of at most @max entries, oldest first, with a
- * hash over reqids for duplicate lookups. */
+ * hash over reqids for duplicate lookups. The ring grows on demand (an
+ * idle PG costs a few KiB, a busy one up to @max entries). */
 struct pg_log {
 	struct pg_log_entry *ring;
-	uint32_t cap;                      /* ring slots (== max) */
+	uint32_t cap;                      /* most entries kept (osd_pg_log_max) */
+	uint32_t alloc;                    /* ring slots allocated (grows to cap) */
 	uint32_t head;                     /* index of the oldest entry */
 	uint32_t n;
 	int32_t *hash;                     /* bucket -> ring index of newest, -1 */
