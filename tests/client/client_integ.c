@@ -4,7 +4,8 @@
  *   client_integ CONF POOL SCENARIO [ARG]
  *
  * Scenarios: sizes, ops, compound, concurrent, async, list, threads,
- * badkey KEYRING. Each prints "ok SCENARIO" and exits 0, or prints what
+ * failover (the driver kills an OSD meanwhile), timeout (the driver
+ * stops every OSD), badkey KEYRING. Each prints "ok SCENARIO" and exits 0, or prints what
  * went wrong and exits 1.
  */
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <string.h>
 
 #include "common/encode.h"
+#include "common/env.h"
 #include "common/log.h"
+#include <unistd.h>
 #include "norn/norn.h"
 
 static const char *g_conf, *g_pool;
@@ -504,6 +507,85 @@ static void sc_threads(norn_ioctx_t *io)
 		EXPECT(t[i].err == 0, "thread %d: %s", i, norn_strerror(t[i].err));
 }
 
+
+/* ---- an OSD dies during writes: every write completes and reads back ---------- */
+
+#define FO_N 400
+#define FO_SIZE 65536
+#define FO_WINDOW 16
+
+/* Writes FO_N objects (FO_WINDOW in flight) while the driver kills an OSD;
+ * prints "started" when half-way so the driver knows when to kill. */
+static void sc_failover(norn_ioctx_t *io)
+{
+	static uint8_t data[FO_WINDOW][FO_SIZE];
+	norn_completion_t *c[FO_WINDOW] = { 0 };
+	uint8_t *back = malloc(FO_SIZE);
+	char name[64];
+	uint64_t t0 = norn_mono_ns();
+
+	for (int i = 0; i < FO_N; i++) {
+		int k = i % FO_WINDOW;
+		if (c[k]) {
+			int r = norn_completion_wait(c[k]);
+			norn_completion_release(c[k]);
+			c[k] = NULL;
+			EXPECT(r == 0, "write %d failed: %s", i - FO_WINDOW, norn_strerror(r));
+		}
+		if (i == 20) {
+			printf("started\n");
+			fflush(stdout);
+		}
+		if (i >= 20 && i < 220)
+			usleep(20000);   /* spread the writes over the kill and the map change */
+		fill(data[k], FO_SIZE, (uint64_t)i);
+		snprintf(name, sizeof(name), "fo-%d", i);
+		c[k] = norn_completion_create(NULL, NULL);
+		EXPECT(norn_aio_write_full(io, name, c[k], data[k], FO_SIZE) == 0, "queue %d", i);
+	}
+	for (int k = 0; k < FO_WINDOW; k++)
+		if (c[k]) {
+			int r = norn_completion_wait(c[k]);
+			norn_completion_release(c[k]);
+			EXPECT(r == 0, "last writes: %s", norn_strerror(r));
+		}
+	for (int i = 0; i < FO_N; i++) {
+		uint8_t want[FO_SIZE];
+		snprintf(name, sizeof(name), "fo-%d", i);
+		fill(want, FO_SIZE, (uint64_t)i);
+		ssize_t r = norn_read(io, name, back, FO_SIZE, 0);
+		EXPECT(r == FO_SIZE && !memcmp(back, want, FO_SIZE), "read back %s: %zd", name, r);
+	}
+	printf("failover: %d writes in %.1f s\n", FO_N, (double)(norn_mono_ns() - t0) / 1e9);
+	free(back);
+}
+
+/* With every OSD stopped (SIGSTOP by the driver) a write fails with
+ * -ETIMEDOUT after about client_op_timeout_ms, and the client shuts down. */
+static void sc_timeout(void)
+{
+	norn_cluster_t *cl;
+	norn_ioctx_t *io;
+	const char *ov[1] = { "client_op_timeout_ms=1500" };
+	int rc = norn_connect2(g_conf, NULL, NULL, ov, 1, &cl);
+	EXPECT(rc == 0, "connect: %s", norn_strerror(rc));
+	rc = norn_ioctx_create(cl, g_pool, &io);
+	EXPECT(rc == 0, "ioctx");
+	printf("connected\n");
+	fflush(stdout);
+	/* the driver stops the OSDs after "connected" */
+	char line[16];
+	if (!fgets(line, sizeof(line), stdin))
+		line[0] = 0;
+	uint64_t t0 = norn_mono_ns();
+	rc = norn_write_full(io, "timeout-obj", "x", 1);
+	double el = (double)(norn_mono_ns() - t0) / 1e9;
+	printf("write gave %d (%s) after %.2f s\n", rc, norn_strerror(rc), el);
+	EXPECT(rc == -ETIMEDOUT && el >= 1.4 && el < 5.0, "want -ETIMEDOUT after ~1.5 s");
+	norn_ioctx_destroy(io);
+	norn_shutdown(cl);
+}
+
 int main(int argc, char **argv)
 {
 	norn_cluster_t *cl;
@@ -529,6 +611,12 @@ int main(int argc, char **argv)
 		printf("ok badkey\n");
 		return 0;
 	}
+	if (!strcmp(sc, "timeout")) {
+		sc_timeout();
+		if (!g_fail)
+			printf("ok timeout\n");
+		return g_fail;
+	}
 	open_io(&cl, &io);
 	if (!strcmp(sc, "sizes"))
 		sc_sizes(io);
@@ -544,6 +632,8 @@ int main(int argc, char **argv)
 		sc_list(io);
 	else if (!strcmp(sc, "threads"))
 		sc_threads(io);
+	else if (!strcmp(sc, "failover"))
+		sc_failover(io);
 	else {
 		fprintf(stderr, "unknown scenario %s\n", sc);
 		g_fail = 2;

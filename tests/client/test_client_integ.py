@@ -10,7 +10,9 @@ exit), creates a size-3 pool, then:
     listing, 16 threads on one handle);
   - `norn put/get` of files from 0 B to 64 MiB and through stdin/stdout,
     compared byte for byte; stat, ls, rm, osd map;
-  - a client with a wrong key is refused (C API and CLI).
+  - a client with a wrong key is refused (C API and CLI);
+  - every OSD stopped: an op fails with -ETIMEDOUT after client_op_timeout_ms;
+  - kill -9 of one OSD during writes: every write completes and reads back.
 """
 import hashlib
 import os
@@ -117,6 +119,49 @@ def wrong_key(c, integ, tmp):
           "CLI with a wrong key: rc %d %r" % (r.returncode, r.stderr))
 
 
+def failover(c, integ):
+    """kill -9 one OSD while client_integ writes: every write completes."""
+    t0 = time.time()
+    p = subprocess.Popen([integ, c.conf, POOL, "failover"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    check(line.strip() == "started", "failover did not start: %r" % line)
+    victim = sorted(c.osd_pids())[1]
+    c.kill_osd(victim)
+    print("killed osd.%d" % victim, flush=True)
+    try:
+        out, err = p.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    print("failover    rc=%d %.1fs %s %s" % (p.returncode, time.time() - t0, out.strip(),
+                                            err.strip()[-2000:]), flush=True)
+    check(p.returncode == 0 and "ok failover" in out, "client_integ failover")
+    c.start_osd(victim)
+    c.wait_osds_up([victim])
+
+
+def timeout(c, integ):
+    """every OSD stopped: an op fails with -ETIMEDOUT after client_op_timeout_ms."""
+    import signal
+    p = subprocess.Popen([integ, c.conf, POOL, "timeout"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    check(line.strip() == "connected", "timeout did not connect: %r" % line)
+    pids = list(c.osd_pids().values())
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=60)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    print("timeout     rc=%d %s %s" % (p.returncode, out.strip(), err.strip()[-1000:]), flush=True)
+    check(p.returncode == 0 and "ok timeout" in out, "client_integ timeout")
+
+
 def main():
     build, integ = sys.argv[1], sys.argv[2]
     only = sys.argv[3:]
@@ -125,12 +170,16 @@ def main():
         c.create_pool(POOL, pg_num=16, size=3)
         print("cluster up in %.1fs (%s)" % (time.time() - t0, c.dir), flush=True)
         scen = only or ["ops", "compound", "sizes", "async", "list", "concurrent", "threads",
-                        "cli", "badkey"]
+                        "cli", "badkey", "timeout", "failover"]
         for s in scen:
             if s == "cli":
                 cli_tests(c, tmp)
             elif s == "badkey":
                 wrong_key(c, integ, tmp)
+            elif s == "failover":
+                failover(c, integ)
+            elif s == "timeout":
+                timeout(c, integ)
             else:
                 run_c(c, integ, s)
     print("total %.1fs" % (time.time() - t0))
