@@ -47,6 +47,8 @@ DOWN_OUT = 10.0 if LONG else 5.0
 # mon tick and map propagation
 REPORT_SLACK = 5.0
 CLEAN_TIMEOUT = 240.0 if LONG else 120.0
+BACKFILL_OBJECTS = 256 if LONG else 64      # of 1 MiB
+BACKFILL_PRELOAD_S = 30 if LONG else 8
 
 
 class Fail(Exception):
@@ -192,7 +194,7 @@ class Drill:
     """norn-drill in the background; stop() ends the writing and verifies."""
 
     def __init__(self, c, build, pool, workdir, objects=300, size=4096, threads=2, rate=150,
-                 op_timeout=15000, name="drill"):
+                 op_timeout=15000, name="drill", prefix="drill"):
         self.bin = os.path.join(build, "tools", "drill", "norn-drill")
         self.state = os.path.join(workdir, name + ".state")
         self.csv = os.path.join(workdir, name + ".csv")
@@ -200,7 +202,8 @@ class Drill:
         self.conf = c.conf
         self.pool = pool
         self.args = ["--objects", str(objects), "--size", str(size), "--threads", str(threads),
-                     "--rate", str(rate), "--op-timeout", str(op_timeout), "--verify-timeout", "120"]
+                     "--rate", str(rate), "--op-timeout", str(op_timeout), "--verify-timeout", "120",
+                     "--prefix", prefix]
         self.p = None
 
     def start(self):
@@ -271,6 +274,15 @@ class Drill:
             raise Fail("norn-drill did not finish verifying within %d s:\n%s" % (timeout, self.tail()))
         return self.p.returncode, self.output()
 
+    def stop_when_done(self, timeout):
+        """Wait for a --seconds run to end by itself (it verifies)."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise Fail("norn-drill did not finish within %d s:\n%s" % (timeout, self.tail()))
+        return self.p.returncode, self.output()
+
     def verify_only(self, timeout=300):
         r = subprocess.run([self.bin, "-c", self.conf, "--verify-only", "--state", self.state,
                             "--verify-timeout", "120"], capture_output=True, text=True,
@@ -336,16 +348,26 @@ def section_drill(build, c):
 
 def section_backfill(build, c):
     c.create_pool("drill", pg_num=16, size=3, min_size=2)
-    d = Drill(c, build, "drill", c.dir, objects=600, size=32768, rate=100)
+    # bulk data first, so the backfill lasts long enough to kill an OSD in it
+    pre = Drill(c, build, "drill", c.dir, objects=BACKFILL_OBJECTS, size=1 << 20, threads=2,
+                rate=0, name="preload", prefix="bulk")
+    pre.args += ["--seconds", str(BACKFILL_PRELOAD_S)]
+    pre.start()
+    rc, out = pre.stop_when_done(BACKFILL_PRELOAD_S + 150)
+    pre.expect_verified(rc, out, "preload")
+    d = Drill(c, build, "drill", c.dir, objects=300, size=4096, rate=100)
     d.start()
     try:
-        steady(d, 8)  # every object written at least once or twice
+        steady(d, 3)
         new = c.add_osd(wait=True)
         info("added osd.%d" % new)
+
+        seen = set()
 
         def backfilling():
             pgs = pg_dump(c)
             b = [p for p in pgs if "backfill" in p["state"] or "recover" in p["state"]]
+            seen.update(p["state"] for p in b)
             return b or None
         try:
             pgs, dt = wait_for("a PG backfilling", backfilling, 30, interval=0.1)
@@ -367,6 +389,14 @@ def section_backfill(build, c):
         wait_clean(c, 3, "osd.%d rejoined" % victim)
         rc, out = d.stop()
         d.expect_verified(rc, out, "backfill")
+        # the PG logs are short (osd_pg_log_max = 16), so the new OSD's PGs
+        # cannot recover by log: they must backfill, and say so
+        rc, out = pre.verify_only()
+        pre.expect_verified(rc, out, "preloaded bulk objects after the backfill")
+        check(any("backfill" in s for s in seen),
+              "data moved and verified, but no PG ever showed a backfilling state "
+              "(states seen while data moved: %s)" % sorted(seen))
+        ok("PG states seen while data moved: %s" % sorted(seen))
     finally:
         d.kill()
 
@@ -480,11 +510,11 @@ def section_host_loss(build, c):
 
 
 SECTIONS = {
-    "drill": (section_drill, 4, Cluster),
-    "backfill": (section_backfill, 5, Cluster),
-    "two_down": (section_two_down, 5, Cluster),
-    "restart_all": (section_restart_all, 4, Cluster),
-    "host_loss": (section_host_loss, 6, HostCluster),
+    "drill": (section_drill, 4, Cluster, ""),
+    "backfill": (section_backfill, 5, Cluster, "osd_pg_log_max = 16\n"),
+    "two_down": (section_two_down, 5, Cluster, ""),
+    "restart_all": (section_restart_all, 4, Cluster, ""),
+    "host_loss": (section_host_loss, 6, HostCluster, ""),
 }
 
 
@@ -494,10 +524,10 @@ def main():
         print("usage: drill_integ.py BUILD_DIR {%s} [--long]" % "|".join(SECTIONS), file=sys.stderr)
         return 2
     build, name = os.path.abspath(args[0]), args[1]
-    fn, n_osds, cls = SECTIONS[name]
+    fn, n_osds, cls, osd_conf = SECTIONS[name]
     c = None
     try:
-        c = cls(build, mons=3, osds=n_osds, extra_conf=extra_conf())
+        c = cls(build, mons=3, osds=n_osds, extra_conf=extra_conf(), osd_conf=osd_conf)
         ok("cluster up: 3 mons, %d OSDs in %s" % (n_osds, c.dir))
         fn(build, c)
         print("PASS %s (%.0f s)" % (name, time.time() - T0), flush=True)
