@@ -1,7 +1,7 @@
 /* norn-drill: the recovery drill's writer and verifier (issue 6).
  *
  *   norn-drill -c CONF --pool P [--objects N] [--size BYTES] [--threads T]
- *              [--seconds S] [--rate OPS] [--prefix NAME] [--state FILE]
+ *              [--seconds S] [--passes N] [--rate OPS] [--prefix NAME] [--state FILE]
  *              [--csv FILE] [--verify-only] [--verify-timeout S]
  *              [--op-timeout MS] [-n ENTITY] [-k KEYRING]
  *
@@ -14,7 +14,9 @@
  * ACKNOWLEDGED generation and the highest generation SENT (a write that
  * failed or timed out may or may not have landed). Once a second it prints
  * a line (writes/s, MB/s, errors, max latency) and rewrites the state file
- * (atomically, tmp + rename). SIGINT/SIGTERM or --seconds end the phase.
+ * (atomically, tmp + rename). SIGINT/SIGTERM, --seconds or --passes (every
+ * object written N times) end the phase. Every stretch of at least 0.5 s
+ * without any acknowledged write is printed as a "STALL:" line.
  *
  * Verify phase (at the end, or alone with --verify-only --state FILE):
  * every object is read back. It must hold a generation g with
@@ -56,6 +58,7 @@
 #define DRILL_MAX_THREADS 256
 #define DRILL_PREFIX_MAX 64
 #define DRILL_VERIFY_RETRIES 60
+#define DRILL_STALL_REPORT_NS 500000000ull  /* print every stall at least this long */
 
 struct drill_obj {
 	uint64_t acked;     /* last acknowledged generation (0: none) */
@@ -75,6 +78,8 @@ struct drill {
 	uint32_t n_threads;
 	uint32_t seconds;
 	uint32_t rate;          /* total writes/s, 0 = unlimited */
+	uint32_t passes;        /* stop after writing every object this often (0: no limit) */
+	uint32_t active_writers;
 	uint32_t verify_timeout_s;
 	uint64_t run_id;
 	int state_clean;        /* state file loaded was closed cleanly */
@@ -337,6 +342,10 @@ static void note_ack(struct drill *d, uint64_t lat_ns)
 		d->stall_start_real = d->last_ack_real;
 		d->stall_end_real = real;
 	}
+	if (d->last_ack_mono && now - d->last_ack_mono >= DRILL_STALL_REPORT_NS)
+		printf("STALL: no acknowledged write for %.3f s (from %.3f to %.3f unix time)\n",
+		       (double)(now - d->last_ack_mono) / 1e9, (double)d->last_ack_real / 1e9,
+		       (double)real / 1e9);
 	d->last_ack_mono = now;
 	d->last_ack_real = real;
 	pthread_mutex_unlock(&d->lock);
@@ -355,13 +364,14 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	struct drill *d = w->d;
 	uint8_t *buf = malloc(d->size);
-	uint32_t idx = w->id;
+	uint32_t idx = w->id, passes = 0;
 	uint64_t next_ns = norn_mono_ns();
 	uint64_t period_ns = d->rate ? 1000000000ull * d->n_threads / d->rate : 0;
 
 	if (!buf) {
 		fprintf(stderr, "norn-drill: out of memory\n");
 		g_stop = 1;
+		__atomic_sub_fetch(&d->active_writers, 1, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	while (!g_stop) {
@@ -401,10 +411,14 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		idx += d->n_threads;
-		if (idx >= d->n_objects)
+		if (idx >= d->n_objects) {
 			idx = w->id;
+			if (d->passes && ++passes >= d->passes)
+				break;
+		}
 	}
 	free(buf);
+	__atomic_sub_fetch(&d->active_writers, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -416,6 +430,8 @@ static void report_loop(struct drill *d, FILE *csv)
 	while (!g_stop) {
 		uint64_t now = norn_mono_ns(), w, b, e, l;
 		int last_err;
+		if (!__atomic_load_n(&d->active_writers, __ATOMIC_ACQUIRE))
+			break;   /* --passes done */
 		if (now < next) {
 			uint64_t left = next - now;
 			struct timespec ts = { 0, (long)(left > 100000000ull ? 100000000ull : left) };
@@ -530,7 +546,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: norn-drill -c CONF --pool POOL [--objects N] [--size BYTES] [--threads T]\n"
-	        "                  [--seconds S] [--rate OPS] [--prefix NAME] [--state FILE]\n"
+	        "                  [--seconds S] [--passes N] [--rate OPS] [--prefix NAME] [--state FILE]\n"
 	        "                  [--csv FILE] [--verify-only] [--verify-timeout S]\n"
 	        "                  [--op-timeout MS] [-n ENTITY] [-k KEYRING]\n"
 	        "Writes and overwrites objects with self-describing content, records every\n"
@@ -566,7 +582,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' }, { "prefix", required_argument, NULL, 'P' },
 		{ "state", required_argument, NULL, 'f' }, { "csv", required_argument, NULL, 'C' },
 		{ "verify-only", no_argument, NULL, 'V' }, { "verify-timeout", required_argument, NULL, 'T' },
-		{ "op-timeout", required_argument, NULL, 'O' }, { "help", no_argument, NULL, 'h' },
+		{ "op-timeout", required_argument, NULL, 'O' }, { "passes", required_argument, NULL, 'X' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct drill d;
@@ -626,6 +642,10 @@ int main(int argc, char **argv)
 			break;
 		case 'O':
 			if (parse_u32(optarg, 100, 86400000, &op_timeout))
+				goto bad;
+			break;
+		case 'X':
+			if (parse_u32(optarg, 0, 1000000, &d.passes))
 				goto bad;
 			break;
 		case 'h': usage(); return 0;
@@ -704,6 +724,7 @@ int main(int argc, char **argv)
 	       "%s; Ctrl-C stops and verifies\n", d.pool, d.n_objects, d.size, d.n_threads,
 	       d.rate ? " (rate-limited)" : "", d.run_id, resumed ? " (resumed from state file)" : "");
 	fflush(stdout);
+	d.active_writers = d.n_threads;
 	ws = calloc(d.n_threads, sizeof(*ws));
 	if (!ws) {
 		rc = 3;
