@@ -62,6 +62,7 @@ NORN_OPT(store_commit_wait_us,   INT,  200, 0, 100000, "group commit: longest wa
 NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB map size for metadata")
 NORN_OPT(store_commit_batch_max, INT,  256, 1, 65536, "group commit: most transactions in one LMDB commit")
 NORN_OPT(store_max_object_bytes, SIZE, 128u << 20, 4096, 1ull << 32, "largest object the store accepts")
+NORN_OPT(store_onode_shard_blocks, INT, 64, 1, 4096, "objects above this many 4 KiB blocks keep their block map in shards of this many blocks")
 
 /* --- client (libnorn) --------------------------------------------------- */
 NORN_OPT(client_op_timeout_ms,      MS,   30000, 100, 86400000, "an object operation without an answer this long fails with -ETIMEDOUT")

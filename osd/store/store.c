@@ -83,6 +83,7 @@ struct top {
 enum mop_type {
 	MOP_ONODE_PUT, MOP_ONODE_DEL, MOP_OMAP_SET, MOP_OMAP_RM, MOP_OMAP_RMRANGE,
 	MOP_OMAP_COPY, MOP_COLL_PUT, MOP_COLL_DEL, MOP_CMETA_PUT, MOP_CMETA_DEL,
+	MOP_SHARD_PUT, MOP_SHARD_DEL, MOP_SHARD_RMRANGE,
 };
 
 /* A metadata mutation for the commit thread: plain bytes only. */
@@ -114,6 +115,13 @@ struct tobj {
 	bool exists;
 	bool dirty;
 	struct store__onode on;
+	/* The object as the transaction found it (which block-map shards
+	 * changed): existence, nid, shard size and block map. */
+	bool o_exists;
+	uint64_t o_nid;
+	uint32_t o_shard_blks, o_nblk;
+	uint64_t *o_pblk;
+	uint32_t *o_crc;
 };
 
 struct tcoll { char cid[STORE_CID_MAX + 1]; bool exists; };
@@ -221,6 +229,7 @@ struct store {
 	/* LMDB */
 	MDB_env *env;
 	MDB_dbi db_super, db_coll, db_onode, db_omap, db_cmeta, db_alloc;
+	MDB_dbi db_shard;          /* onode key \0 be32(idx) -> block-map shard */
 	MDB_txn *rtxn;
 
 	/* allocator (loop) */
@@ -369,6 +378,7 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 	o->commit_batch_max = 256;
 	o->lmdb_map_bytes = 1ull << 30;
 	o->max_object_bytes = 128u << 20;
+	o->onode_shard_blocks = 64;
 	if (cfg) {
 		if (cfg->store_path && cfg->store_path[0])
 			o->data_path = cfg->store_path;
@@ -378,6 +388,7 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 		o->commit_batch_max = (uint32_t)cfg->store_commit_batch_max;
 		o->lmdb_map_bytes = cfg->store_lmdb_map_bytes;
 		o->max_object_bytes = cfg->store_max_object_bytes;
+		o->onode_shard_blocks = (uint32_t)cfg->store_onode_shard_blocks;
 	}
 }
 
@@ -781,6 +792,50 @@ static int rtxn_get(struct store *s, MDB_txn **out)
 
 static void rtxn_put(struct store *s) { mdb_txn_reset(s->rtxn); }
 
+/* Key of block-map shard @idx of the object with onode key @key. */
+static size_t shard_key(uint8_t *out, const char *key, size_t klen, uint32_t idx)
+{
+	memcpy(out, key, klen);
+	out[klen] = 0;
+	out[klen + 1] = (uint8_t)(idx >> 24);
+	out[klen + 2] = (uint8_t)(idx >> 16);
+	out[klen + 3] = (uint8_t)(idx >> 8);
+	out[klen + 4] = (uint8_t)idx;
+	return klen + 5;
+}
+
+#define SHARD_KEY_MAX (STORE_CID_MAX + STORE_OID_MAX + 2 + 5)
+
+static uint32_t nshards(uint64_t nblk, uint32_t sb) { return sb ? (uint32_t)((nblk + sb - 1) / sb) : 0; }
+
+/* Read the shards of sharded @on that cover blocks [b0, b0+nb) into
+ * pblk/crc[l - b0] (zeroed first). */
+static int shards_load(struct store *s, MDB_txn *t, const char *key, size_t klen,
+                       uint64_t nid, uint64_t nblk, uint32_t sb, uint64_t b0, uint64_t nb,
+                       uint64_t *pblk, uint32_t *crc)
+{
+	for (uint64_t i = 0; i < nb; i++) {
+		pblk[i] = 0;
+		crc[i] = 0;
+	}
+	if (!nb)
+		return 0;
+	for (uint64_t idx = b0 / sb; idx * sb < b0 + nb && idx * sb < nblk; idx++) {
+		uint8_t sk[SHARD_KEY_MAX];
+		MDB_val k = { shard_key(sk, key, klen, (uint32_t)idx), sk }, v;
+		int rc = mdb_get(t, s->db_shard, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;   /* all holes */
+		if (rc)
+			return mdb_err(rc);
+		rc = store__shard_decode(v.mv_data, v.mv_size, nid, nblk, sb, (uint32_t)idx, b0, nb,
+		                         pblk, crc);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int lookup_onode(struct store *s, MDB_txn *t, const char *key, size_t klen,
                         struct store__onode *on)
 {
@@ -789,6 +844,12 @@ static int lookup_onode(struct store *s, MDB_txn *t, const char *key, size_t kle
 	if (rc)
 		return mdb_err(rc);
 	rc = store__onode_decode(v.mv_data, v.mv_size, s->o.max_object_bytes, on);
+	if (!rc && on->shard_blks) {
+		rc = shards_load(s, t, key, klen, on->nid, on->nblk, on->shard_blks, 0, on->nblk,
+		                 on->pblk, on->crc);
+		if (rc)
+			store__onode_free(on);
+	}
 	if (rc)
 		NLOG(STORE, ERR, "onode %s/%s does not decode: %s", key, key + strlen(key) + 1,
 		     norn_strerror(rc));
@@ -804,8 +865,11 @@ struct store_txn *store_txn_new(void)
 
 static void txn_scratch_free(struct store_txn *t)
 {
-	for (uint32_t i = 0; i < t->nobjs; i++)
+	for (uint32_t i = 0; i < t->nobjs; i++) {
 		store__onode_free(&t->objs[i].on);
+		free(t->objs[i].o_pblk);
+		free(t->objs[i].o_crc);
+	}
 	free(t->objs); t->objs = NULL; t->nobjs = t->capobjs = 0;
 	free(t->colls); t->colls = NULL; t->ncolls = t->capcolls = 0;
 	for (uint32_t i = 0; i < t->nw; i++)
@@ -1161,6 +1225,24 @@ static int tobj_get(struct store *s, struct store_txn *t, const char *cid, const
 		if (rc && rc != -ENOENT)
 			return rc;
 		o->exists = rc == 0;
+	}
+	o->o_exists = o->exists;
+	if (o->exists) {
+		o->o_nid = o->on.nid;
+		o->o_shard_blks = o->on.shard_blks;
+		o->o_nblk = o->on.nblk;
+		if (o->on.shard_blks && o->on.nblk) {
+			o->o_pblk = malloc(o->on.nblk * sizeof(*o->o_pblk));
+			o->o_crc = malloc(o->on.nblk * sizeof(*o->o_crc));
+			if (!o->o_pblk || !o->o_crc) {
+				free(o->o_pblk);
+				free(o->o_crc);
+				store__onode_free(&o->on);
+				return -ENOMEM;
+			}
+			memcpy(o->o_pblk, o->on.pblk, o->on.nblk * sizeof(*o->o_pblk));
+			memcpy(o->o_crc, o->on.crc, o->on.nblk * sizeof(*o->o_crc));
+		}
 	}
 	t->nobjs++;
 	*out = o;
@@ -1735,6 +1817,59 @@ static void txn_rollback_alloc(struct store *s, struct store_txn *t)
 	t->na = 0;
 }
 
+/* Block-map shard mutations of @o: only shards whose content changed are
+ * written; all of them when the object was replaced (new nid), changed
+ * shard size or was not sharded; shards past the end go. */
+static int shards_finish(struct store_txn *t, struct tobj *o)
+{
+	uint8_t sk[SHARD_KEY_MAX];
+	size_t sl;
+	uint32_t sb = o->exists ? o->on.shard_blks : 0;
+	bool full = !o->o_exists || !o->o_shard_blks || o->on.nid != o->o_nid ||
+	            sb != o->o_shard_blks;
+	if (o->o_exists && o->o_shard_blks && (full || !o->exists)) {
+		uint8_t a[SHARD_KEY_MAX], z[SHARD_KEY_MAX];
+		memcpy(a, o->key, o->klen);
+		a[o->klen] = 0;
+		memcpy(z, o->key, o->klen);
+		z[o->klen] = 1;
+		int rc = mop_add(t, MOP_SHARD_RMRANGE, a, o->klen + 1, NULL, 0, z, o->klen + 1);
+		if (rc)
+			return rc;
+	}
+	if (!sb)
+		return 0;
+	uint32_t n = nshards(o->on.nblk, sb);
+	for (uint32_t idx = 0; idx < n; idx++) {
+		uint64_t lo = (uint64_t)idx * sb, hi = NORN_MIN(lo + sb, (uint64_t)o->on.nblk);
+		bool dirty = full;
+		for (uint64_t b = lo; b < hi && !dirty; b++) {
+			uint64_t op = b < o->o_nblk ? o->o_pblk[b] : 0;
+			uint32_t oc = b < o->o_nblk ? o->o_crc[b] : 0;
+			dirty = op != o->on.pblk[b] || (op && oc != o->on.crc[b]);
+		}
+		/* A shard that ends the object now may have held more blocks. */
+		dirty |= hi < lo + sb && o->o_nblk > hi;
+		if (!dirty)
+			continue;
+		uint8_t *buf;
+		size_t len;
+		if (store__shard_encode(&o->on, idx, &buf, &len))
+			return -ENOMEM;
+		sl = shard_key(sk, o->key, o->klen, idx);
+		int rc = mop_add(t, MOP_SHARD_PUT, sk, sl, NULL, 0, buf, len);
+		free(buf);
+		if (rc)
+			return rc;
+	}
+	for (uint32_t idx = n; !full && idx < nshards(o->o_nblk, o->o_shard_blks); idx++) {
+		sl = shard_key(sk, o->key, o->klen, idx);
+		if (mop_add(t, MOP_SHARD_DEL, sk, sl, NULL, 0, NULL, 0))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Install the transaction's final object states in the overlay and turn
  * them into onode mutations. */
 static int txn_finish(struct store *s, struct store_txn *t)
@@ -1747,6 +1882,10 @@ static int txn_finish(struct store *s, struct store_txn *t)
 		if (o->exists) {
 			o->on.version++;
 			o->on.mtime_ns = now;
+			/* Large objects keep their block map in shards (once
+			 * sharded, always sharded). */
+			if (!o->on.shard_blks && o->on.nblk > s->o.onode_shard_blocks)
+				o->on.shard_blks = s->o.onode_shard_blocks;
 			uint8_t *buf;
 			size_t len;
 			if (store__onode_encode(&o->on, &buf, &len))
@@ -1758,6 +1897,9 @@ static int txn_finish(struct store *s, struct store_txn *t)
 		} else if (mop_add(t, MOP_ONODE_DEL, o->key, o->klen, NULL, 0, NULL, 0)) {
 			return -ENOMEM;
 		}
+		int rc = shards_finish(t, o);
+		if (rc)
+			return rc;
 	}
 	/* From here on nothing fails: publish to the overlay. */
 	if (t->capovl < t->nobjs) {
@@ -2168,6 +2310,9 @@ static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
 		}
 		case MOP_CMETA_PUT: rc = mdb_put(w, s->db_cmeta, &k, &v, 0); break;
 		case MOP_CMETA_DEL: rc = mdb_del(w, s->db_cmeta, &k, NULL); break;
+		case MOP_SHARD_PUT: rc = mdb_put(w, s->db_shard, &k, &v, 0); break;
+		case MOP_SHARD_DEL: rc = mdb_del(w, s->db_shard, &k, NULL); break;
+		case MOP_SHARD_RMRANGE: rc = apply_rmrange(w, s->db_shard, m->k, m->klen, m->v, m->vlen); break;
 		}
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
@@ -2521,9 +2666,10 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 	 * validates the record and gets the size. */
 	MDB_val k = { klen, key }, v;
 	uint64_t size = 0;
+	uint32_t sb = 0;
 	rc = mdb_get(rt, s->db_onode, &k, &v);
 	rc = rc ? mdb_err(rc) : store__onode_decode_range(v.mv_data, v.mv_size, s->o.max_object_bytes,
-	                                                  0, 0, &size, NULL, NULL);
+	                                                  0, 0, &size, NULL, NULL, &sb);
 	if (!rc && off < size && len > 0) {
 		uint64_t end = off + NORN_MIN(len, size - off);
 		r->b0 = off / BLK;
@@ -2538,7 +2684,14 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 			rc = -ENOMEM;
 		else
 			rc = store__onode_decode_range(v.mv_data, v.mv_size, s->o.max_object_bytes, r->b0,
-			                               r->nb, &size, r->pblk, r->crc);
+			                               r->nb, &size, r->pblk, r->crc, NULL);
+		if (!rc && sb) {
+			/* The head starts (u8 version, u8 compat, u32 length, u64 nid);
+			 * decode_range validated the record. */
+			uint64_t nid = norn_get_le64((const uint8_t *)v.mv_data + 6);
+			rc = shards_load(s, rt, key, klen, nid, (size + BLK - 1) / BLK, sb, r->b0, r->nb,
+			                 r->pblk, r->crc);
+		}
 	}
 	rtxn_put(s);
 	if (rc == NORN_ECORRUPT || rc == NORN_EVERSION)
@@ -2936,6 +3089,9 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	if (!s->o.commit_batch_max) s->o.commit_batch_max = 256;
 	if (!s->o.lmdb_map_bytes) s->o.lmdb_map_bytes = 1ull << 30;
 	if (!s->o.max_object_bytes) s->o.max_object_bytes = 128u << 20;
+	if (!s->o.onode_shard_blocks) s->o.onode_shard_blocks = 64;
+	if (s->o.onode_shard_blocks > STORE__SHARD_BLKS_MAX)
+		s->o.onode_shard_blocks = STORE__SHARD_BLKS_MAX;
 	if (s->o.max_object_bytes > (uint64_t)UINT32_MAX * BLK)
 		s->o.max_object_bytes = (uint64_t)UINT32_MAX * BLK;
 	fault_from_env(&s->o.fault);
@@ -3037,6 +3193,19 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	}
 	/* Commit (not abort) so the database handles stay open. */
 	rc = mdb_txn_commit(t);
+	if (rc) {
+		rc = mdb_err(rc);
+		goto fail_maps;
+	}
+	/* Block-map shards (created here for stores made before they existed). */
+	rc = mdb_txn_begin(s->env, NULL, 0, &t);
+	if (!rc) {
+		rc = mdb_dbi_open(t, "oshard", MDB_CREATE, &s->db_shard);
+		if (rc)
+			mdb_txn_abort(t);
+		else
+			rc = mdb_txn_commit(t);
+	}
 	if (rc) {
 		rc = mdb_err(rc);
 		goto fail_maps;
@@ -3242,6 +3411,12 @@ int store_fsck(struct store *s, FILE *report)
 				PROBLEM("object %s/%s in a missing collection", cid, oid);
 			struct store__onode on;
 			int drc = store__onode_decode(v.mv_data, v.mv_size, s->o.max_object_bytes, &on);
+			if (!drc && on.shard_blks) {
+				drc = shards_load(s, rt, key, k.mv_size, on.nid, on.nblk, on.shard_blks, 0,
+				                  on.nblk, on.pblk, on.crc);
+				if (drc)
+					store__onode_free(&on);
+			}
 			if (drc) {
 				PROBLEM("object %s/%s: onode does not decode (%s)", cid, oid, norn_strerror(drc));
 			} else {
@@ -3311,6 +3486,31 @@ int store_fsck(struct store *s, FILE *report)
 		}
 		mdb_cursor_close(cur);
 	}
+	/* Block-map shards of no object, of an unsharded one or past its end. */
+	uint64_t orphan_shard = 0;
+	if (mdb_cursor_open(rt, s->db_shard, &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			const uint8_t *kb = k.mv_data;
+			if (k.mv_size < 6 || kb[k.mv_size - 5] != 0) {
+				orphan_shard++;
+				continue;
+			}
+			uint32_t idx = (uint32_t)kb[k.mv_size - 4] << 24 | (uint32_t)kb[k.mv_size - 3] << 16 |
+			               (uint32_t)kb[k.mv_size - 2] << 8 | kb[k.mv_size - 1];
+			MDB_val ok = { k.mv_size - 5, k.mv_data }, ov;
+			uint64_t size = 0;
+			uint32_t sb = 0;
+			if (mdb_get(rt, s->db_onode, &ok, &ov) ||
+			    store__onode_decode_range(ov.mv_data, ov.mv_size, s->o.max_object_bytes, 0, 0,
+			                              &size, NULL, NULL, &sb) ||
+			    idx >= nshards((size + BLK - 1) / BLK, sb))
+				orphan_shard++;
+		}
+		mdb_cursor_close(cur);
+	}
+	if (orphan_shard)
+		PROBLEM("%" PRIu64 " block-map shards belong to no object", orphan_shard);
 	if (orphan_omap)
 		PROBLEM("%" PRIu64 " omap entries belong to no object", orphan_omap);
 	if (orphan_cmeta)

@@ -11,7 +11,8 @@
  *   DIR/meta/  the LMDB environment holding every piece of metadata:
  *              "super" (copy of the superblock identity, next object id),
  *              "coll" (collections), "onode" (objects: size, mtime, version,
- *              block map, a crc32c per 4 KiB block, xattrs), "omap" (per
+ *              block map, a crc32c per 4 KiB block, xattrs; large objects
+ *              keep the block map in "oshard" records), "omap" (per
  *              object key/values, ordered), "cmeta" (per collection
  *              key/values, the PG log lives there) and "alloc" (the
  *              allocator's free space as bitmap chunks of 128 MiB each).
@@ -93,6 +94,10 @@ struct store_options {
 	uint64_t max_object_bytes;   /* largest object (store_max_object_bytes) */
 	const struct norn_clock *clock; /* NULL: the system clock (mtimes) */
 	struct store_fault fault;
+	/* Objects larger than this many 4 KiB blocks keep their block map in
+	 * LMDB records of this many blocks each, so a small overwrite rewrites
+	 * one shard, not the whole map (store_onode_shard_blocks; 0 = 64). */
+	uint32_t onode_shard_blocks;
 };
 
 /* Fill @o with defaults: from @cfg when not NULL (store_* options), else

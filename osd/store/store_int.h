@@ -15,6 +15,7 @@
 #define STORE__CHUNK_BYTES      4096u         /* allocator bitmap chunk */
 #define STORE__CHUNK_BLOCKS     (STORE__CHUNK_BYTES * 8u)
 #define STORE__ONODE_VERSION    1u
+#define STORE__SHARD_BLKS_MAX   4096u         /* blocks per block-map shard */
 
 struct store__xattr {
 	char *name;
@@ -36,6 +37,7 @@ struct store__onode {
 	uint32_t *crc;
 	uint32_t nx;
 	struct store__xattr *x;
+	uint32_t shard_blks;     /* 0: block map inline in the head record */
 };
 
 struct store__super {
@@ -60,10 +62,22 @@ int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
 
 /* Decode only what a read of blocks [b0, b0+nb) needs: the size and the
  * physical block and crc of each of those blocks (0 for holes). Validates
- * the record crc and everything it uses. 0, NORN_ECORRUPT, NORN_EVERSION. */
+ * the record crc and everything it uses. *@shard_blks (may be NULL) gets
+ * the head's shard size: when not 0 the caller reads the block map from
+ * the shard records. 0, NORN_ECORRUPT, NORN_EVERSION. */
 int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_bytes,
                               uint64_t b0, uint32_t nb, uint64_t *size_out,
-                              uint64_t *pblk, uint32_t *crc);
+                              uint64_t *pblk, uint32_t *crc, uint32_t *shard_blks);
+
+/* Shard @idx of a sharded onode's block map (@o->shard_blks != 0, the
+ * shard holds at least one logical block). 0 or -ENOMEM. */
+int store__shard_encode(const struct store__onode *o, uint32_t idx, uint8_t **out, size_t *len);
+/* Decode shard @idx of object (@nid, @nblk blocks, @shard_blks per shard)
+ * and store its blocks inside [b0, b0+nb) at pblk/crc[l - b0] (others left
+ * alone). Validates everything. 0, NORN_ECORRUPT, NORN_EVERSION. */
+int store__shard_decode(const void *buf, size_t len, uint64_t nid, uint64_t nblk,
+                        uint32_t shard_blks, uint32_t idx, uint64_t b0, uint64_t nb,
+                        uint64_t *pblk, uint32_t *crc);
 
 void store__super_encode(const struct store__super *sb, uint8_t buf[STORE_BLOCK_BYTES]);
 int store__super_decode(const void *buf, size_t len, struct store__super *sb);

@@ -10,6 +10,17 @@
  *   crc32c : u32
  * Runs are the block map compressed to physically contiguous pieces, in
  * increasing logical order without overlap; holes are absent.
+ *
+ * Version 2 (compat 2: a version 1 reader would miss the block map) appends
+ *   shard_blks : u32
+ * When it is not 0 the head holds no runs: the block map lives in shard
+ * records of shard_blks logical blocks each (shard i covers blocks
+ * [i*shard_blks, (i+1)*shard_blks)), so a small overwrite of a large object
+ * rewrites one small shard instead of the whole map. A missing shard is all
+ * holes. A shard record is
+ *   struct v1 { nid : u64; idx : u32; nruns : u32; runs (as above) }
+ *   crc32c : u32
+ * with every run inside its shard and the object's size.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,6 +81,7 @@ int store__onode_copy(struct store__onode *dst, const struct store__onode *src)
 	dst->nid = src->nid;
 	dst->mtime_ns = src->mtime_ns;
 	dst->version = src->version;
+	dst->shard_blks = src->shard_blks;
 	if (store__onode_resize(dst, src->size))
 		goto fail;
 	if (src->nblk) {
@@ -96,42 +108,77 @@ fail:
 	return -ENOMEM;
 }
 
-int store__onode_encode(const struct store__onode *o, uint8_t **out, size_t *len)
+/* Runs of blocks [lo, hi) of @o. */
+static void enc_runs(struct enc *e, const struct store__onode *o, uint32_t lo, uint32_t hi)
 {
-	struct enc e;
-	enc_init(&e, 128 + (size_t)o->nblk * 5);
-	size_t tok = enc_struct_begin(&e, STORE__ONODE_VERSION, 1);
-	enc_u64(&e, o->nid);
-	enc_u64(&e, o->size);
-	enc_u64(&e, o->mtime_ns);
-	enc_u64(&e, o->version);
 	uint32_t nruns = 0;
-	for (uint32_t i = 0; i < o->nblk;) {
+	for (uint32_t i = lo; i < hi;) {
 		if (!o->pblk[i]) { i++; continue; }
 		uint32_t j = i + 1;
-		while (j < o->nblk && o->pblk[j] && o->pblk[j] == o->pblk[j - 1] + 1)
+		while (j < hi && o->pblk[j] && o->pblk[j] == o->pblk[j - 1] + 1)
 			j++;
 		nruns++;
 		i = j;
 	}
-	enc_u32(&e, nruns);
-	for (uint32_t i = 0; i < o->nblk;) {
+	enc_u32(e, nruns);
+	for (uint32_t i = lo; i < hi;) {
 		if (!o->pblk[i]) { i++; continue; }
 		uint32_t j = i + 1;
-		while (j < o->nblk && o->pblk[j] && o->pblk[j] == o->pblk[j - 1] + 1)
+		while (j < hi && o->pblk[j] && o->pblk[j] == o->pblk[j - 1] + 1)
 			j++;
-		enc_u32(&e, i);
-		enc_u64(&e, o->pblk[i]);
-		enc_u32(&e, j - i);
+		enc_u32(e, i);
+		enc_u64(e, o->pblk[i]);
+		enc_u32(e, j - i);
 		for (uint32_t k = i; k < j; k++)
-			enc_u32(&e, o->crc[k]);
+			enc_u32(e, o->crc[k]);
 		i = j;
 	}
+}
+
+/* Decode runs that must lie in logical blocks [lo, hi); store those inside
+ * [b0, b0+nb) at pblk/crc[l - b0]. 0 or NORN_ECORRUPT (or the dec error). */
+static int dec_runs(struct dec *d, uint64_t lo, uint64_t hi, uint64_t b0, uint64_t nb,
+                    uint64_t *pblk, uint32_t *crc)
+{
+	uint32_t nruns = dec_count(d, (uint32_t)NORN_MIN(hi - lo, UINT32_MAX), 16);
+	uint64_t next = lo;
+	for (uint32_t r = 0; r < nruns && !dec_error(d); r++) {
+		uint32_t lblk = dec_u32(d);
+		uint64_t p = dec_u64(d);
+		uint32_t n = dec_u32(d);
+		if (dec_error(d))
+			break;
+		if (n == 0 || lblk < next || (uint64_t)lblk + n > hi || p == 0 ||
+		    p > UINT64_MAX / 2 || dec_left(d) < (size_t)n * 4)
+			return NORN_ECORRUPT;
+		const uint8_t *c = dec_bytes(d, (size_t)n * 4);
+		for (uint64_t l = NORN_MAX((uint64_t)lblk, b0); l < (uint64_t)lblk + n && l < b0 + nb; l++) {
+			pblk[l - b0] = p + (l - lblk);
+			crc[l - b0] = norn_get_le32(c + (l - lblk) * 4);
+		}
+		next = (uint64_t)lblk + n;
+	}
+	return dec_error(d);
+}
+
+int store__onode_encode(const struct store__onode *o, uint8_t **out, size_t *len)
+{
+	struct enc e;
+	enc_init(&e, 128 + (o->shard_blks ? 0 : (size_t)o->nblk * 5));
+	size_t tok = o->shard_blks ? enc_struct_begin(&e, 2, 2)
+	                           : enc_struct_begin(&e, STORE__ONODE_VERSION, 1);
+	enc_u64(&e, o->nid);
+	enc_u64(&e, o->size);
+	enc_u64(&e, o->mtime_ns);
+	enc_u64(&e, o->version);
+	enc_runs(&e, o, 0, o->shard_blks ? 0 : o->nblk);
 	enc_u32(&e, o->nx);
 	for (uint32_t i = 0; i < o->nx; i++) {
 		enc_str(&e, o->x[i].name);
 		enc_blob(&e, o->x[i].val, o->x[i].len);
 	}
+	if (o->shard_blks)
+		enc_u32(&e, o->shard_blks);
 	enc_struct_end(&e, tok);
 	if (enc_error(&e) == 0)
 		enc_u32(&e, norn_crc32c(0, e.buf, e.len));
@@ -154,7 +201,7 @@ int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
 	uint8_t ver;
 	int rc = NORN_ECORRUPT;
 	dec_init(&d, buf, len - 4);
-	dec_struct_begin(&d, STORE__ONODE_VERSION, &ver, &tok);
+	dec_struct_begin(&d, 2, &ver, &tok);
 	o->nid = dec_u64(&d);
 	uint64_t size = dec_u64(&d);
 	o->mtime_ns = dec_u64(&d);
@@ -169,23 +216,10 @@ int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	uint32_t nruns = dec_count(&d, o->nblk, 16);
-	uint64_t next = 0;
-	for (uint32_t r = 0; r < nruns && !dec_error(&d); r++) {
-		uint32_t lblk = dec_u32(&d);
-		uint64_t pblk = dec_u64(&d);
-		uint32_t n = dec_u32(&d);
-		if (dec_error(&d))
-			break;
-		if (n == 0 || lblk < next || (uint64_t)lblk + n > o->nblk || pblk == 0 ||
-		    pblk > UINT64_MAX / 2 || dec_left(&d) < (size_t)n * 4)
-			goto fail;
-		for (uint32_t k = 0; k < n; k++) {
-			o->pblk[lblk + k] = pblk + k;
-			o->crc[lblk + k] = dec_u32(&d);
-		}
-		next = (uint64_t)lblk + n;
-	}
+	rc = dec_runs(&d, 0, o->nblk, 0, o->nblk, o->pblk, o->crc);
+	if (rc)
+		goto fail;
+	rc = NORN_ECORRUPT;
 	o->nx = 0;
 	uint32_t nx = dec_count(&d, STORE_XATTRS_MAX, 8);
 	if (dec_error(&d)) {
@@ -221,6 +255,15 @@ int store__onode_decode(const void *buf, size_t len, uint64_t max_object_bytes,
 		memcpy(o->x[i].val, v, vlen);
 		o->x[i].len = vlen;
 	}
+	if (ver >= 2) {
+		o->shard_blks = dec_u32(&d);
+		/* A sharded head has no runs of its own. */
+		if (!dec_error(&d) && (o->shard_blks == 0 || o->shard_blks > STORE__SHARD_BLKS_MAX))
+			goto fail;
+		for (uint32_t b = 0; b < o->nblk; b++)
+			if (o->pblk[b])
+				goto fail;
+	}
 	dec_struct_end(&d, &tok);
 	if (dec_error(&d)) {
 		rc = dec_error(&d);
@@ -236,7 +279,7 @@ fail:
 
 int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_bytes,
                               uint64_t b0, uint32_t nb, uint64_t *size_out,
-                              uint64_t *pblk, uint32_t *crc)
+                              uint64_t *pblk, uint32_t *crc, uint32_t *shard_blks)
 {
 	if (len < 4 || norn_crc32c(0, buf, len - 4) != norn_get_le32((const uint8_t *)buf + len - 4))
 		return NORN_ECORRUPT;
@@ -244,7 +287,7 @@ int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_b
 	struct dec_struct tok;
 	uint8_t ver;
 	dec_init(&d, buf, len - 4);
-	dec_struct_begin(&d, STORE__ONODE_VERSION, &ver, &tok);
+	dec_struct_begin(&d, 2, &ver, &tok);
 	uint64_t nid = dec_u64(&d);
 	uint64_t size = dec_u64(&d);
 	dec_u64(&d);
@@ -259,25 +302,82 @@ int store__onode_decode_range(const void *buf, size_t len, uint64_t max_object_b
 		pblk[i] = 0;
 		crc[i] = 0;
 	}
-	uint32_t nruns = dec_count(&d, (uint32_t)NORN_MIN(nblk, UINT32_MAX), 16);
-	uint64_t next = 0;
-	for (uint32_t r = 0; r < nruns && !dec_error(&d); r++) {
-		uint32_t lblk = dec_u32(&d);
-		uint64_t p = dec_u64(&d);
-		uint32_t n = dec_u32(&d);
-		if (dec_error(&d))
-			break;
-		if (n == 0 || lblk < next || (uint64_t)lblk + n > nblk || p == 0 ||
-		    p > UINT64_MAX / 2 || dec_left(&d) < (size_t)n * 4)
-			return NORN_ECORRUPT;
-		const uint8_t *c = dec_bytes(&d, (size_t)n * 4);
-		for (uint64_t l = NORN_MAX((uint64_t)lblk, b0); l < (uint64_t)lblk + n && l < b0 + nb; l++) {
-			pblk[l - b0] = p + (l - lblk);
-			crc[l - b0] = norn_get_le32(c + (l - lblk) * 4);
+	int rc = dec_runs(&d, 0, nblk, b0, nb, pblk, crc);
+	if (rc)
+		return rc;
+	uint32_t sb = 0;
+	if (ver >= 2) {
+		/* Skip the xattrs to reach shard_blks. */
+		uint32_t nx = dec_count(&d, STORE_XATTRS_MAX, 8);
+		for (uint32_t i = 0; i < nx && !dec_error(&d); i++) {
+			size_t l;
+			dec_blob(&d, &l);
+			dec_blob(&d, &l);
 		}
-		next = (uint64_t)lblk + n;
+		sb = dec_u32(&d);
+		if (dec_error(&d))
+			return dec_error(&d);
+		if (sb == 0 || sb > STORE__SHARD_BLKS_MAX)
+			return NORN_ECORRUPT;
+		for (uint32_t i = 0; i < nb; i++)
+			if (pblk[i])
+				return NORN_ECORRUPT;
 	}
+	if (shard_blks)
+		*shard_blks = sb;
 	return dec_error(&d);
+}
+
+int store__shard_encode(const struct store__onode *o, uint32_t idx, uint8_t **out, size_t *len)
+{
+	NORN_ASSERT(o->shard_blks);
+	uint64_t lo = (uint64_t)idx * o->shard_blks;
+	uint64_t hi = NORN_MIN(lo + o->shard_blks, (uint64_t)o->nblk);
+	NORN_ASSERT(lo < hi);
+	struct enc e;
+	enc_init(&e, 64 + (size_t)(hi - lo) * 8);
+	size_t tok = enc_struct_begin(&e, 1, 1);
+	enc_u64(&e, o->nid);
+	enc_u32(&e, idx);
+	enc_runs(&e, o, (uint32_t)lo, (uint32_t)hi);
+	enc_struct_end(&e, tok);
+	if (enc_error(&e) == 0)
+		enc_u32(&e, norn_crc32c(0, e.buf, e.len));
+	if (enc_error(&e)) {
+		enc_free(&e);
+		return -ENOMEM;
+	}
+	*out = enc_take(&e, len);
+	return *out ? 0 : -ENOMEM;
+}
+
+int store__shard_decode(const void *buf, size_t len, uint64_t nid, uint64_t nblk,
+                        uint32_t shard_blks, uint32_t idx, uint64_t b0, uint64_t nb,
+                        uint64_t *pblk, uint32_t *crc)
+{
+	if (len < 4 || norn_crc32c(0, buf, len - 4) != norn_get_le32((const uint8_t *)buf + len - 4))
+		return NORN_ECORRUPT;
+	if (shard_blks == 0 || (uint64_t)idx * shard_blks >= nblk)
+		return NORN_ECORRUPT;
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t ver;
+	dec_init(&d, buf, len - 4);
+	dec_struct_begin(&d, 1, &ver, &tok);
+	uint64_t n = dec_u64(&d);
+	uint32_t i = dec_u32(&d);
+	if (dec_error(&d))
+		return dec_error(&d);
+	if (n != nid || i != idx)
+		return NORN_ECORRUPT;
+	uint64_t lo = (uint64_t)idx * shard_blks;
+	int rc = dec_runs(&d, lo, NORN_MIN(lo + shard_blks, nblk), b0, nb, pblk, crc);
+	if (rc)
+		return rc;
+	dec_struct_end(&d, &tok);
+	if (dec_error(&d))
+		return dec_error(&d);
+	return dec_left(&d) ? NORN_ECORRUPT : 0;
 }
 
 int store_onode_check(const void *buf, size_t len, uint64_t max_object_bytes,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/encode.h"
 #include "osd/store/store.h"
 #include "osd/store/store_int.h"
 
@@ -31,15 +32,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		return 0;
 	}
+	if (data[0] & 2) {
+		/* Block-map shard: decode, re-encode, decode again, same map. */
+		enum { SB = 16, NBLK = 40 };
+		uint32_t idx = (uint32_t)(data[0] >> 2) % 3;
+		uint64_t nid = n >= 14 ? norn_get_le64(p + 6) : 1;
+		struct store__onode on;
+		memset(&on, 0, sizeof(on));
+		NORN_ASSERT(store__onode_resize(&on, (uint64_t)NBLK * STORE_BLOCK_BYTES) == 0);
+		on.nid = nid;
+		on.shard_blks = SB;
+		if (store__shard_decode(p, n, nid, NBLK, SB, idx, 0, NBLK, on.pblk, on.crc) == 0) {
+			for (uint32_t b = 0; b < NBLK; b++)
+				NORN_ASSERT(!on.pblk[b] || (b >= idx * SB && b < (idx + 1) * SB));
+			uint8_t *buf;
+			size_t len;
+			NORN_ASSERT(store__shard_encode(&on, idx, &buf, &len) == 0);
+			uint64_t p2[NBLK] = { 0 };
+			uint32_t c2[NBLK] = { 0 };
+			NORN_ASSERT(store__shard_decode(buf, len, nid, NBLK, SB, idx, 0, NBLK, p2, c2) == 0);
+			for (uint32_t b = 0; b < NBLK; b++)
+				NORN_ASSERT(p2[b] == on.pblk[b] && (!p2[b] || c2[b] == on.crc[b]));
+			free(buf);
+		}
+		store__onode_free(&on);
+		return 0;
+	}
 	struct store__onode on;
 	int full = store__onode_decode(p, n, 1u << 24, &on);
 	/* The partial decoder used by reads agrees with the full one. */
 	uint64_t rp[8], rsize = 0;
 	uint32_t rc8[8];
 	uint64_t b0 = size > 1 ? data[size - 1] % 16 : 0;
-	int part = store__onode_decode_range(p, n, 1u << 24, b0, 8, &rsize, rp, rc8);
+	uint32_t rsb = 0;
+	int part = store__onode_decode_range(p, n, 1u << 24, b0, 8, &rsize, rp, rc8, &rsb);
 	if (full == 0) {
-		NORN_ASSERT(part == 0 && rsize == on.size);
+		NORN_ASSERT(part == 0 && rsize == on.size && rsb == on.shard_blks);
 		for (uint32_t i = 0; i < 8; i++) {
 			uint64_t l = b0 + i;
 			NORN_ASSERT(rp[i] == (l < on.nblk ? on.pblk[l] : 0));
@@ -52,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		NORN_ASSERT(store__onode_encode(&on, &buf, &len) == 0);
 		struct store__onode on2;
 		NORN_ASSERT(store__onode_decode(buf, len, 1u << 24, &on2) == 0);
-		NORN_ASSERT(on2.size == on.size && on2.nblk == on.nblk && on2.nx == on.nx);
+		NORN_ASSERT(on2.size == on.size && on2.nblk == on.nblk && on2.nx == on.nx &&
+		            on2.shard_blks == on.shard_blks);
 		for (uint32_t i = 0; i < on.nblk; i++)
 			NORN_ASSERT(on.pblk[i] == on2.pblk[i] && (!on.pblk[i] || on.crc[i] == on2.crc[i]));
 		free(buf);

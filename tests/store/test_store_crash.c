@@ -212,6 +212,7 @@ static void child(uint64_t start)
 	store_options_init(&o, NULL, g_dir);
 	o.lmdb_map_bytes = 64u << 20;
 	o.commit_wait_us = 100;
+	o.onode_shard_blocks = 4;   /* objects above 16 KiB get a sharded block map */
 	if (store_open(&loop, &o, &c_store))
 		_exit(7);
 	c_next = start;
