@@ -126,10 +126,12 @@ def main():
         ok_pre = rcp == 0 and "VERIFY OK" in outp
 
         st = [s for s in stalls(out) if s[1] > t_kill]
+        # I/O flows again at the end of the last stall that began before the
+        # mon marked the OSD down (the writers were stuck on its PGs)
         flow = 0.0
-        first = [s for s in st if s[0] <= t_kill + 0.5]
+        first = [s for s in st if s[0] <= t_down]
         if first:
-            flow = first[0][1] - t_kill
+            flow = max(b for _, b in first) - t_kill
         longest_after = max([b - a for a, b in st], default=0.0)
 
         fio_bw = fio_seq_write(os.path.join(work, "fio.dat"))
