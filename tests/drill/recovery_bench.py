@@ -13,8 +13,9 @@ never make check).
    side of the figures.
 3. Steady state 15 s -> writes/s before the kill.
 4. kill -9 one OSD. Figures:
-   - I/O flows again: from the kill until the end of the first stall that
-     covers the kill (norn-drill's STALL lines: 0.5 s without any ack);
+   - I/O flows again: from the kill until the end of the last stall that
+     began before the OSD was marked down (norn-drill's STALL lines: 0.5 s
+     without any ack);
      0 if the writer never stalled for 0.5 s. Goal: grace + 3 s.
    - time to full redundancy: from the moment the OSD is marked out (the
      down-out interval is a policy wait, reported apart) until every PG is
