@@ -525,6 +525,8 @@ static uint32_t pg_state(struct osd *o, struct pg *pg)
 			n++;
 	if (pg->peering == PG_PEER_QUERY)
 		st |= PG_STATE_PEERING;
+	else if (pg->peering == PG_PEER_PUSH || pg->peering == PG_PEER_LOGSYNC)
+		st |= PG_STATE_ACTIVE | PG_STATE_RECOVERING | PG_STATE_DEGRADED;
 	else if (pg->peering)
 		st |= PG_STATE_RECOVERING | PG_STATE_DEGRADED;
 	else if (n >= pg->min_size)
@@ -533,7 +535,7 @@ static uint32_t pg_state(struct osd *o, struct pg *pg)
 		st |= PG_STATE_DOWN;
 	if (n < pg->size)
 		st |= PG_STATE_UNDERSIZED | PG_STATE_DEGRADED;
-	else if (n >= pg->min_size)
+	else if (n >= pg->min_size && !pg->peering)
 		st |= PG_STATE_CLEAN;
 	if (pg->acting_n != pg->up_n || memcmp(pg->acting, pg->up, pg->up_n * sizeof(int32_t)))
 		st |= PG_STATE_REMAPPED;

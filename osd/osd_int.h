@@ -180,6 +180,8 @@ void osd_pg_start_peering(struct pg *pg);
 void osd_pg_stop_peering(struct pg *pg);
 void osd_peering_tick(struct osd *o);
 void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+/* 1 if @oid is still to be pushed to (or acked by) some replica. */
+int osd_pg_object_unrecovered(const struct pg *pg, const char *oid);
 /* Number of objects still to recover in @pg (for stats). */
 uint64_t osd_pg_recovery_left(const struct pg *pg);
 /* Replace @pg's log and info with @entries / @info in ordered store

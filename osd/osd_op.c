@@ -959,7 +959,10 @@ static void op_start(struct osd_op *op)
 static int pg_active(struct pg *pg)
 {
 	uint32_t n = 0;
-	if (pg->peering)
+	/* while the primary itself catches up nothing starts; once it holds
+	 * the authoritative state (pushing to replicas) ops run, except
+	 * writes to objects a replica still misses (osd_pg_kick) */
+	if (pg->peering && pg->peering != PG_PEER_PUSH && pg->peering != PG_PEER_LOGSYNC)
 		return 0;
 	for (uint32_t i = 0; i < pg->acting_n; i++)
 		if (pg->acting[i] != OSD_NONE)
@@ -985,6 +988,8 @@ void osd_pg_kick(struct pg *pg)
 		pg->warned_min_size = 0;
 		if (pg->n_inflight >= OSD_PG_INFLIGHT_MAX || oid_busy(pg, op))
 			return;
+		if (op->is_write && pg->peering && osd_pg_object_unrecovered(pg, op->oid))
+			return;        /* recovered first, then written */
 		TAILQ_REMOVE(&pg->queue, op, q);
 		pg->n_queued--;
 		op_start(op);
@@ -1264,8 +1269,8 @@ void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		return;
 	}
 	if (pg_ev_cmp(&rp.entry.prior, &pg->info.last_update) != 0)
-		NLOG(OSD, WARN, "pg %s: repop %" PRIu64 "'%" PRIu64 " follows %" PRIu64 "'%" PRIu64
-		     " but we are at %" PRIu64 "'%" PRIu64 " (missing entries need recovery)", pg->cid,
+		NLOG(OSD, DEBUG, "pg %s: repop %" PRIu64 "'%" PRIu64 " follows %" PRIu64 "'%" PRIu64
+		     " but we are at %" PRIu64 "'%" PRIu64 " (recovery fills the gap)", pg->cid,
 		     rp.entry.ver.epoch, rp.entry.ver.v, rp.entry.prior.epoch, rp.entry.prior.v,
 		     pg->info.last_update.epoch, pg->info.last_update.v);
 	char oid[STORE_OID_MAX + 1];

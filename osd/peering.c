@@ -157,6 +157,30 @@ void osd_pg_stop_peering(struct pg *pg)
 	pg->peering = 0;
 }
 
+int osd_pg_object_unrecovered(const struct pg *pg, const char *oid)
+{
+	if (!pg->ps)
+		return 0;
+	for (uint32_t i = 0; i < pg->ps->n; i++) {
+		const struct peer_info *p = &pg->ps->p[i];
+		uint32_t lo = 0, hi = p->n_missing;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(p->missing[mid], oid);
+			if (c == 0) {
+				if (mid >= p->done)
+					return 1;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return 0;
+}
+
 uint64_t osd_pg_recovery_left(const struct pg *pg)
 {
 	uint64_t n = 0;
@@ -976,6 +1000,7 @@ static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t f
 	}
 	peering_advance(pg);
 	kick_recovery(o);
+	osd_pg_kick(pg);               /* writes waiting for this object */
 }
 
 struct logsync_ctx {

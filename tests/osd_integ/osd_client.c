@@ -267,8 +267,7 @@ static int do_op(struct cl *c, struct osd_op_msg *m, struct osd_op_reply *r)
 		uint64_t ep = map->epoch;
 		uint64_t t_end = norn_mono_ns() + 5000000000ull;
 		while (!c->got && norn_mono_ns() < t_end && norn_mono_ns() < end) {
-			int f = 0;
-			run_until(c, &f, 50);
+			run_until(c, &c->got, 50);
 			if (monc_osdmap(c->mc)->epoch != ep) {
 				const struct osdmap *nm = monc_osdmap(c->mc);
 				int32_t np;

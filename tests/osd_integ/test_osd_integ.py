@@ -241,8 +241,38 @@ def test_kill_osd_during_writes():
         check_replicas(c, 3)
 
 
+def test_osd_returns_during_writes():
+    """kill -9 an OSD, bring it back while the writer runs: recovery runs
+    next to client writes, nothing acknowledged is lost, replicas agree."""
+    with cluster() as c:
+        c.create_pool("rbd", 8, 3)
+        logp = os.path.join(c.dir, "acked.log")
+        env = dict(os.environ, NORN_CLIENT_TIMEOUT_MS="60000")
+        w = subprocess.Popen([CLIENT, c.conf, "rbd", "writer", "w", "1500", "8192", logp], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)
+        victim = c.osd_ids[2]
+        c.kill_osd(victim)
+        c.wait_osds_up([victim], up=False, timeout=60)
+        time.sleep(1)
+        c.start_osd(victim)
+        c.wait_osds_up([victim], timeout=60)
+        out, err = w.communicate(timeout=300)
+        check(w.returncode == 0, "writer failed: %s" % err.decode())
+        n = sum(1 for _ in open(logp))
+        wait_clean(c, 60)
+        out = must(c, "rbd", "verify", logp)
+        print("  %d acknowledged writes; %s" % (n, out.strip()))
+        rec = 0
+        for i in c.osd_ids:
+            with open(os.path.join(c.dir, "osd.%d.log" % i)) as f:
+                rec += sum(1 for line in f if " misses " in line)
+        print("  %d PG recoveries logged" % rec)
+        check_replicas(c, 3)
+
+
 TESTS = [test_put_get_sizes_and_replicas, test_malformed_frame_closes_only_that_connection,
-         test_min_size_blocks_writes, test_kill_osd_during_writes]
+         test_min_size_blocks_writes, test_kill_osd_during_writes, test_osd_returns_during_writes]
 
 
 def main():
