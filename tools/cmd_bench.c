@@ -12,8 +12,8 @@
  * N operations are in flight at once (-t, default 16): every completion
  * callback (on libnorn's I/O thread) records the latency and issues the
  * next operation, so the client adds no queueing of its own. Latencies go
- * to a histogram with 1 us buckets up to BENCH_HIST_US (slower ones to
- * the last bucket; max is tracked exactly). A progress line is printed
+ * to a histogram (1 us buckets below 100 ms, 100 us ones up to 10 s; max
+ * is tracked exactly). A progress line is printed
  * every second, then a summary with MiB/s, IOPS, average, p50 and p99
  * latency. Exit: 0 ok, 1 errors, 2 usage.
  */
@@ -33,7 +33,11 @@
 #include "norn/norn.h"
 #include "tools/cli.h"
 
-#define BENCH_HIST_US 1000000u      /* 1 s of 1 us buckets */
+/* Latency histogram: 1 us buckets below 100 ms, then 100 us buckets up
+ * to 10 s (slower ones land in the last bucket). */
+#define BENCH_FINE_US 100000u
+#define BENCH_COARSE_US 100u
+#define BENCH_HIST_N (BENCH_FINE_US + (10000000u - BENCH_FINE_US) / BENCH_COARSE_US)
 #define BENCH_MAX_INFLIGHT 1024
 #define BENCH_META "benchmark_last_metadata"
 #define BENCH_MAX_SIZE (64u << 20)
@@ -70,6 +74,22 @@ struct bench {
 
 static void bench_issue(struct bench_slot *s);
 
+static uint32_t hist_bucket(uint64_t us)
+{
+	if (us < BENCH_FINE_US)
+		return (uint32_t)us;
+	us = BENCH_FINE_US + (us - BENCH_FINE_US) / BENCH_COARSE_US;
+	return us < BENCH_HIST_N ? (uint32_t)us : BENCH_HIST_N - 1;
+}
+
+/* Lower edge of bucket @i in microseconds. */
+static uint64_t hist_us(uint32_t i)
+{
+	if (i < BENCH_FINE_US)
+		return i;
+	return BENCH_FINE_US + (uint64_t)(i - BENCH_FINE_US) * BENCH_COARSE_US;
+}
+
 static void bench_cb(norn_completion_t *c, void *arg)
 {
 	struct bench_slot *s = arg;
@@ -83,8 +103,7 @@ static void bench_cb(norn_completion_t *c, void *arg)
 		atomic_fetch_add(&b->errors, 1);
 		atomic_compare_exchange_strong(&b->first_err, &z, r < 0 ? (int)r : -EIO);
 	} else {
-		uint64_t us = lat / 1000;
-		b->hist[us < BENCH_HIST_US ? us : BENCH_HIST_US - 1]++;
+		b->hist[hist_bucket(lat / 1000)]++;
 		atomic_fetch_add_explicit(&b->lat_sum_ns, lat, memory_order_relaxed);
 		if (lat > b->lat_max_ns)
 			b->lat_max_ns = lat;
@@ -151,12 +170,12 @@ static uint64_t hist_pct(const uint64_t *h, uint64_t n, double pct)
 	uint64_t want = (uint64_t)((double)n * pct / 100.0), acc = 0;
 	if (want >= n && n)
 		want = n - 1;
-	for (uint32_t i = 0; i < BENCH_HIST_US; i++) {
+	for (uint32_t i = 0; i < BENCH_HIST_N; i++) {
 		acc += h[i];
 		if (acc > want)
-			return i;
+			return hist_us(i);
 	}
-	return BENCH_HIST_US;
+	return hist_us(BENCH_HIST_N - 1);
 }
 
 static int read_meta(norn_ioctx_t *io, struct bench *b)
@@ -272,7 +291,7 @@ static int cli_bench(struct norn_cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	b.io = io;
-	b.hist = calloc(BENCH_HIST_US, sizeof(uint64_t));
+	b.hist = calloc(BENCH_HIST_N, sizeof(uint64_t));
 	slots = calloc((size_t)t, sizeof(*slots));
 	if (!b.hist || !slots) {
 		fprintf(stderr, "Error: out of memory\n");

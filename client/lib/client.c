@@ -65,7 +65,8 @@
 #define CL_TICK_MS 20
 #define CL_PARK_RETRY_NS (200ull * 1000000)    /* no primary / no ticket: retry this often */
 #define CL_STALE_RETRY_NS (50ull * 1000000)    /* OSD behind us: retry after this */
-#define CL_AUTH_FAILS_MAX 3                      /* per session before ops fail NORN_EAUTH */
+#define CL_AUTH_FAILS_MAX 10                     /* in a row, before the session's ops fail NORN_EAUTH */
+#define CL_AUTH_BACKOFF_NS (250ull * 1000000)    /* times the failures so far, at most 8 of them */
 #define CL_MON_CMD_TIMEOUT_MS 30000
 
 struct cl_pool_info {
@@ -81,7 +82,8 @@ struct cl_sess {
 	struct map_addr addr;
 	uint64_t up_from;
 	int up;
-	int auth_fails;
+	int auth_fails;             /* refusals in a row (a booting OSD may not know the service key yet) */
+	uint64_t retry_at_ns;       /* no new connection before this */
 };
 
 struct cl_op {
@@ -363,7 +365,7 @@ static int sess_connect(norn_cluster_t *cl, struct cl_sess *s)
 	struct msgr_cred cred;
 	int rc;
 
-	if (!o || !o->up || !map_addr_valid(&o->addr) || !cl->ticket_len)
+	if (!o || !o->up || !map_addr_valid(&o->addr) || !cl->ticket_len || now_ns() < s->retry_at_ns)
 		return -EAGAIN;
 	memset(&cred, 0, sizeof(cred));
 	snprintf(cred.entity, sizeof(cred.entity), "%s", cl->entity);
@@ -629,6 +631,7 @@ static void on_osd_conn_state(struct msgr_conn *c, enum msgr_conn_state st, void
 		break;
 	case MSGR_CONN_AUTH_FAILED:
 		s->auth_fails++;
+		s->retry_at_ns = now_ns() + CL_AUTH_BACKOFF_NS * (uint64_t)NORN_MIN(s->auth_fails, 8);
 		NLOG(CLIENT, WARN, "osd.%d refused our ticket (%d time%s)", s->osd, s->auth_fails,
 		     s->auth_fails == 1 ? "" : "s");
 		if (s->auth_fails >= CL_AUTH_FAILS_MAX) {
