@@ -256,7 +256,7 @@ static int cmd_ls(struct vctx *v, int argc, char **argv)
 
 static int cmd_info(struct vctx *v, int argc, char **argv)
 {
-	struct vol_image *img;
+	struct vol_image *img = NULL;
 	struct vol_info *info;
 	struct vol_lock_info li;
 	char hs[32];
@@ -318,7 +318,7 @@ static int cmd_info(struct vctx *v, int argc, char **argv)
 
 static int cmd_resize(struct vctx *v, int argc, char **argv)
 {
-	struct vol_image *img;
+	struct vol_image *img = NULL;
 	uint64_t size;
 	bool shrink = false;
 	int rc, err;
@@ -402,7 +402,7 @@ static int cmd_rename(struct vctx *v, int argc, char **argv)
 
 static int cmd_du(struct vctx *v, int argc, char **argv)
 {
-	struct vol_image *img;
+	struct vol_image *img = NULL;
 	uint64_t bytes, objs;
 	char a[32], b[32];
 	int rc, err;
@@ -505,7 +505,7 @@ out_fd:
 
 static int cmd_export(struct vctx *v, int argc, char **argv)
 {
-	struct vol_image *img;
+	struct vol_image *img = NULL;
 	struct progress p;
 	bool to_stdout;
 	int fd, rc, err;
