@@ -180,6 +180,36 @@ def wait_out(c, ids, limit):
     ok("osd %s out %.1f s later (down-out interval %.0f s)" % (sorted(ids), dt, DOWN_OUT))
 
 
+def osd_log_offsets(c):
+    r = {}
+    for i in c.osd_ids:
+        try:
+            r[i] = os.path.getsize(os.path.join(c.dir, "osd.%d.log" % i))
+        except OSError:
+            r[i] = 0
+    return r
+
+
+def recovery_modes(c, victim, offsets):
+    """Count the primaries' "pg X: osd.V misses N objects (log|backfill, ..."
+    lines about osd.V written after `offsets`."""
+    modes = {}
+    pat = "osd.%d misses " % victim
+    for i, off in offsets.items():
+        try:
+            with open(os.path.join(c.dir, "osd.%d.log" % i), errors="replace") as f:
+                f.seek(off)
+                for line in f:
+                    k = line.find(pat)
+                    if k >= 0:
+                        rest = line[k:]
+                        mode = rest[rest.find("(") + 1:].split(",")[0]
+                        modes[mode] = modes.get(mode, 0) + 1
+        except OSError:
+            pass
+    return modes
+
+
 def restart_osds(c, ids):
     for i in ids:
         c.start_osd(i)
@@ -335,8 +365,15 @@ def section_drill(build, c):
         d.check_alive()
         after = d.rate(time.time() - 3, time.time())
         check(after > 0, "no writes after recovery:\n%s" % d.tail())
+        offsets = osd_log_offsets(c)
         restart_osds(c, [victim])
         wait_clean(c, 3, "osd.%d rejoined and caught up" % victim)
+        modes = recovery_modes(c, victim, offsets)
+        info("how osd.%d caught up (primaries' peering log lines): %s" % (victim, modes))
+        check(modes.get("log", 0) > 0 and modes.get("backfill", 0) == 0,
+              "osd.%d did not catch up by log: primaries logged %s for it (looked for "
+              "'osd.%d misses N objects (log|backfill' in the OSD logs)" % (victim, modes, victim))
+        ok("osd.%d caught up by log in %d PGs (no backfill)" % (victim, modes["log"]))
         used = [p for p in pg_dump(c) if victim in p["acting"]]
         check(used, "osd.%d serves no PG after rejoining" % victim)
         ok("osd.%d serves %d PGs again" % (victim, len(used)))
