@@ -32,7 +32,8 @@ start_server() {
 	mkdir -p "$T/exp"
 	for _ in $(seq 20); do
 		PORT=$((20000 + RANDOM % 40000))
-		rm -f "$T/nbd.pid"
+		# a failed attempt (port taken) must not leave ERR lines behind
+		rm -f "$T/nbd.pid" "$T/nbd.log"
 		if "$NBD_BIN" --listen "127.0.0.1:$PORT" --listen "unix:$T/nbd.sock" \
 		     --export-dir "$T/exp" --pid-file "$T/nbd.pid" --log-file "$T/nbd.log" \
 		     --daemon "$@" 2>>"$T/start.err"; then
