@@ -450,9 +450,12 @@ def section_two_down(build, c):
             c.kill_osd(v)
         info("kill -9 osd.%d and osd.%d at once" % tuple(victims))
         wait_down(c, victims, GRACE + REPORT_SLACK)
-        # PGs on both lost OSDs have one copy (< min_size): they block until
-        # the down-out interval passes and they re-replicate
-        d.wait_writes_flow(t_kill + GRACE, REPORT_SLACK + 3, "after the kill (PGs with 2 copies)")
+        # PGs on both lost OSDs have one copy (< min_size): they take no
+        # writes until the down-out interval passes and they re-replicate,
+        # and each writer thread soon waits on one of them, so writes may
+        # only flow again after that
+        d.wait_writes_flow(t_kill + GRACE, DOWN_OUT + REPORT_SLACK + 30,
+                           "after the kill (PGs below min_size wait for re-replication)")
         wait_out(c, victims, DOWN_OUT + 30)
         wait_clean(c, 3, "re-replicated on the 3 OSDs left", exclude=victims)
         restart_osds(c, victims)
