@@ -41,6 +41,13 @@
  * s3_write_window_bytes (PUT) and the reader's one outstanding piece
  * (GET), so objects of any size stream through.
  *
+ * Objects that fit in one write chunk (1 MiB) skip the intent record:
+ * their only stripe is written at commit, next to the index update, and a
+ * gateway crash between the two leaks that stripe (invisible, never
+ * reclaimed). After the index switch the client gets its answer; queueing
+ * the replaced data and dropping the intent happen afterwards (a failure
+ * there leaks data, it never loses any).
+ *
  * Known limits: two gateways overwriting the same key at the same instant
  * may both queue the same previous data id for GC (harmless: removal is
  * idempotent) or leave one loser's stripes to the orphan GC. A bucket
@@ -1654,11 +1661,15 @@ struct s3_be_writer {
 	void *cb_arg;
 	int committing, aborted;
 	struct nb_entry en;             /* commit: new entry */
-	s3_be_done_cb pending_done;
+	struct nb_entry *old;           /* commit: the entry replaced */
+	int have_old;
+	int oldread_pending;
+	int flushed;                    /* some data was sent to the cluster */
 };
 
 static void writer_free(struct s3_be_writer *w)
 {
+	free(w->old);
 	free(w->cur);
 	free(w->key);
 	free(w);
@@ -1675,7 +1686,7 @@ static void writer_progress(struct s3_be_writer *w)
 		w->wait_cb = NULL;
 		cb(w->wait_arg, w->err);
 	}
-	if (w->inflight == 0) {
+	if (w->inflight == 0 && !w->oldread_pending) {
 		if (w->aborted)
 			writer_abort_cleanup(w);
 		else if (w->committing == 1)
@@ -1750,9 +1761,14 @@ static void writer_flush(struct s3_be_writer *w)
 	struct nb *be = w->be;
 	if (!w->cur_len)
 		return;
-	if (!w->err && (w->intent_state == 0 ||
+	/* An object that fits in one chunk is written at commit, right
+	 * before its index entry: no intent record (a gateway crash in
+	 * between leaks at most one chunk; see the file comment). */
+	int single = w->committing && w->cur_off == 0;
+	if (!w->err && ((w->intent_state == 0 && !single) ||
 	                (w->intent_state == 2 && now_ms() > w->intent_due - be->gc_orphan_ms / 2)))
 		writer_intent(w);
+	w->flushed = 1;
 	char oid[NB_OID_MAX];
 	uint64_t stripe = w->cur_off / be->stripe;
 	stripe_oid(oid, sizeof(oid), w->data_id, stripe);
@@ -1879,8 +1895,83 @@ static void nb_put_open(struct s3_backend *sb, const char *bucket, const char *k
 	work_start(be, &w->bw.w, popen_run, popen_done);
 }
 
-/* Commit, in the pool: switch the index entry (or part record), then
- * queue the previous data for GC and drop our intent. */
+/* Bookkeeping after a commit, off the reply path: queue the replaced
+ * data for GC, drop our intent record, or (failed commit without an
+ * intent) queue our own data. Failures only leak data, never lose it. */
+struct nb_gcwork {
+	struct nb_work w;
+	char id[NB_ID_HEX + 1];          /* our data id */
+	int64_t intent_due;
+	int drop_intent;                 /* intent record to remove */
+	int gc_ours;                     /* our data is garbage (abort / failed commit) */
+	uint64_t size;
+	int have_old;
+	struct nb_entry old;             /* replaced index entry */
+};
+
+static void gcwork_run(struct nb_work *wk)
+{
+	struct nb_gcwork *k = (struct nb_gcwork *)wk;
+	struct nb *be = wk->be;
+	if (k->have_old && gc_add_entry(be, &k->old))
+		NLOG(S3, WARN, "gc: could not queue replaced data %s", k->old.data_id);
+	if (k->gc_ours && gc_add(be, NB_GC_KIND_STRIPES, k->id, k->size, now_ms()))
+		return;          /* keep the intent: it reclaims the data later */
+	if (k->drop_intent)
+		(void)gc_drop_intent(be, k->id, k->intent_due);
+}
+
+static void gcwork_done(struct nb_work *wk) { free(wk); }
+
+static void writer_bookkeeping(struct s3_be_writer *w, int committed)
+{
+	int have_old = committed && w->old && w->have_old;
+	int gc_ours = !committed && (w->intent_state == 2 || w->flushed);
+	if (!have_old && !gc_ours && w->intent_state != 2)
+		return;
+	struct nb_gcwork *k = calloc(1, sizeof(*k));
+	if (!k)
+		return;
+	snprintf(k->id, sizeof(k->id), "%s", w->data_id);
+	k->intent_due = w->intent_due;
+	k->drop_intent = w->intent_state == 2;
+	k->gc_ours = gc_ours;
+	k->size = NB_SIZE_UNKNOWN;
+	k->have_old = have_old;
+	if (have_old)
+		k->old = *w->old;
+	work_start(w->be, &k->w, gcwork_run, gcwork_done);
+}
+
+/* Commit of a whole object, step 1 (in parallel with the last data
+ * writes): read the entry we are about to replace, so its data can be
+ * queued for GC once the new entry is in. */
+struct nb_oldread {
+	struct nb_work w;
+	struct s3_be_writer *wr;
+};
+
+static void oldread_run(struct nb_work *wk)
+{
+	struct nb_oldread *k = (struct nb_oldread *)wk;
+	struct s3_be_writer *w = k->wr;
+	int rc = entry_read(wk->be, &w->bw.b, w->key, w->old);
+	w->have_old = rc == 0;
+	wk->err = rc == -ENOENT ? 0 : rc;
+}
+
+static void oldread_done(struct nb_work *wk)
+{
+	struct nb_oldread *k = (struct nb_oldread *)wk;
+	struct s3_be_writer *w = k->wr;
+	if (wk->err && !w->err)
+		w->err = retryable(wk->err);
+	w->oldread_pending = 0;
+	free(k);
+	writer_progress(w);
+}
+
+/* Commit step 2, in the pool: switch the index entry (or part record). */
 static void pcommit_run(struct nb_work *wk)
 {
 	struct s3_be_writer *w = NORN_CONTAINER_OF((struct nb_bwork *)wk, struct s3_be_writer, bw);
@@ -1922,23 +2013,12 @@ static void pcommit_run(struct nb_work *wk)
 		if (!rc && have_old && strcmp(old.data_id, pt.data_id))
 			(void)gc_add(be, NB_GC_KIND_STRIPES, old.data_id, old.size, now_ms() + be->gc_delay_ms);
 	} else {
-		struct nb_entry *old = malloc(sizeof(*old));
-		if (!old) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		int have_old = entry_read(be, &w->bw.b, w->key, old) == 0;
 		rc = enc_entry(&w->en, &v, &n);
 		if (!rc) {
 			shard_oid(oid, sizeof(oid), &w->bw.b, w->key);
 			rc = omap_set1(be->io, oid, w->key, v, n);
 		}
-		if (!rc && have_old)
-			(void)gc_add_entry(be, old);
-		free(old);
 	}
-	if (!rc && w->intent_state == 2)
-		(void)gc_drop_intent(be, w->data_id, w->intent_due);
 out:
 	free(v);
 	wk->err = rc == -ENOENT ? rc : retryable(rc);
@@ -1952,6 +2032,7 @@ static void pcommit_done(struct nb_work *wk)
 	int err = wk->err;
 	if (!err)
 		bwork_cache(&w->bw);
+	writer_bookkeeping(w, !err);
 	writer_free(w);
 	cb(arg, err);
 }
@@ -1960,10 +2041,11 @@ static void writer_commit_step(struct s3_be_writer *w)
 {
 	w->committing = 2;
 	if (w->err) {
-		/* The data never became visible; the intent record reclaims it. */
+		/* The data never became visible: reclaim it. */
 		s3_be_done_cb cb = w->commit_cb;
 		void *arg = w->cb_arg;
 		int err = w->err;
+		writer_bookkeeping(w, 0);
 		writer_free(w);
 		cb(arg, err);
 		return;
@@ -1984,40 +2066,25 @@ static void nb_put_commit(struct s3_be_writer *w, const struct s3_obj_meta *m, s
 		w->en.m.mtime_ms = now_ms();
 	snprintf(w->en.data_id, sizeof(w->en.data_id), "%s", w->data_id);
 	w->en.stripe = w->be->stripe;
+	if (!w->upload_id[0] && !w->err) {
+		struct nb_oldread *k = calloc(1, sizeof(*k));
+		w->old = malloc(sizeof(*w->old));
+		if (!k || !w->old) {
+			free(k);
+			w->err = -ENOMEM;
+		} else {
+			k->wr = w;
+			w->oldread_pending = 1;
+			work_start(w->be, &k->w, oldread_run, oldread_done);
+		}
+	}
 	writer_flush(w);
-	if (w->inflight == 0)
-		writer_commit_step(w);
+	writer_progress(w);
 }
-
-/* After an abort: once nothing is in flight, make the written data due for
- * GC now (its intent record would otherwise wait s3_gc_orphan_ms). */
-struct nb_gcwork {
-	struct nb_work w;
-	char id[NB_ID_HEX + 1];
-	int64_t intent_due;
-	uint64_t size;
-};
-
-static void gcnow_run(struct nb_work *wk)
-{
-	struct nb_gcwork *k = (struct nb_gcwork *)wk;
-	if (gc_add(wk->be, NB_GC_KIND_STRIPES, k->id, k->size, now_ms()) == 0)
-		(void)gc_drop_intent(wk->be, k->id, k->intent_due);
-}
-
-static void gcnow_done(struct nb_work *wk) { free(wk); }
 
 static void writer_abort_cleanup(struct s3_be_writer *w)
 {
-	if (w->intent_state == 2) {
-		struct nb_gcwork *k = calloc(1, sizeof(*k));
-		if (k) {
-			snprintf(k->id, sizeof(k->id), "%s", w->data_id);
-			k->intent_due = w->intent_due;
-			k->size = NB_SIZE_UNKNOWN;
-			work_start(w->be, &k->w, gcnow_run, gcnow_done);
-		}
-	}
+	writer_bookkeeping(w, 0);
 	writer_free(w);
 }
 
@@ -2713,7 +2780,8 @@ static void mlist_run(struct nb_work *wk)
 			k->ups[i].meta = &k->upmeta[i];
 		}
 		/* Sorting moves the infos, which keep pointing at their key/meta. */
-		qsort(k->ups, k->nups, sizeof(*k->ups), up_cmp);
+		if (k->nups)
+			qsort(k->ups, k->nups, sizeof(*k->ups), up_cmp);
 	}
 	wk->err = rc == -ENOENT ? rc : retryable(rc);
 }

@@ -547,7 +547,8 @@ int norn_omap_get_vals(norn_ioctx_t *io, const char *oid, const char *start_afte
 	}
 	closedir(d);
 	unlock(io->cl);
-	qsort(all, n, sizeof(*all), kv_cmp);
+	if (n)
+		qsort(all, n, sizeof(*all), kv_cmp);
 	size_t keep = n < max ? n : max;
 	for (size_t i = keep; i < n; i++) {
 		free(all[i].key);
@@ -603,7 +604,8 @@ int norn_list_objects(norn_ioctx_t *io, char **cursor, size_t max, struct norn_l
 	}
 	closedir(d);
 	unlock(io->cl);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	size_t keep = n < max ? n : max;
 	out->items = calloc(keep + 1, sizeof(*out->items));
 	if (!out->items)
