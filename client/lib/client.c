@@ -119,6 +119,10 @@ struct cl_op {
 	ssize_t result;
 	enum cl_result_kind kind;
 	uint32_t res_step;
+	uint64_t snap_seq;          /* the ioctx's snapshot context when queued */
+	uint32_t n_snaps;
+	uint8_t *snaps;             /* owned: n_snaps little-endian u64s */
+	uint64_t read_snap;
 	uint32_t n_steps;
 	struct cl_step steps[];
 };
@@ -201,6 +205,11 @@ struct norn_ioctx {
 	struct cl_op *head, *tail;
 	uint64_t next_seq;
 	uint64_t n_ops;
+	/* snapshot context (under mu) */
+	uint64_t snap_seq;
+	uint32_t n_snaps;
+	uint8_t *snaps;
+	uint64_t read_snap;
 };
 
 static uint64_t now_ns(void) { return norn_mono_ns(); }
@@ -241,6 +250,7 @@ static void op_free(struct cl_op *op)
 	if (!op->shallow)
 		for (uint32_t i = 0; i < op->n_steps; i++)
 			cl_step_free(&op->steps[i]);
+	free(op->snaps);
 	free(op->oid);
 	free(op);
 }
@@ -517,6 +527,10 @@ static void op_send(norn_cluster_t *cl, struct cl_op *op)
 	a.tid = op->tid;
 	a.flags = cl_steps_flags(op->steps, op->n_steps) | (op->pg_op ? OSD_OPF_PG_OP : 0) |
 	          (op->attempt > 1 ? OSD_OPF_RETRY : 0);
+	a.snap_seq = op->snap_seq;
+	a.n_snaps = op->n_snaps;
+	a.snaps = op->snaps;
+	a.read_snap = op->read_snap;
 	a.n_steps = op->n_steps;
 	a.steps = op->steps;
 	rec = calloc(1, sizeof(*rec));
@@ -1027,7 +1041,50 @@ static struct cl_op *op_new(norn_ioctx_t *io, const char *oid, uint32_t n)
 		}
 		memcpy(op->oid, oid, op->oid_len + 1);
 	}
+	pthread_mutex_lock(&io->mu);
+	op->snap_seq = io->snap_seq;
+	op->read_snap = io->read_snap;
+	if (io->n_snaps && (op->snaps = malloc((size_t)io->n_snaps * 8)) != NULL) {
+		memcpy(op->snaps, io->snaps, (size_t)io->n_snaps * 8);
+		op->n_snaps = io->n_snaps;
+	}
+	pthread_mutex_unlock(&io->mu);
+	if (io->n_snaps && !op->snaps) {
+		free(op->oid);
+		free(op);
+		return NULL;
+	}
 	return op;
+}
+
+int norn_ioctx_set_write_snap_context(norn_ioctx_t *io, uint64_t seq, const uint64_t *snaps,
+                                      size_t n)
+{
+	uint8_t *b = NULL;
+
+	if (!io || n > OSD_OP_MAX_SNAPS || (n && !snaps))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (snaps[i] > seq || (i && snaps[i] >= snaps[i - 1]))
+			return -EINVAL;    /* newest first, none newer than seq */
+	if (n && !(b = malloc(n * 8)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		norn_put_le64(b + i * 8, snaps[i]);
+	pthread_mutex_lock(&io->mu);
+	free(io->snaps);
+	io->snaps = b;
+	io->n_snaps = (uint32_t)n;
+	io->snap_seq = seq;
+	pthread_mutex_unlock(&io->mu);
+	return 0;
+}
+
+void norn_ioctx_set_read_snap(norn_ioctx_t *io, uint64_t snapid)
+{
+	pthread_mutex_lock(&io->mu);
+	io->read_snap = snapid;
+	pthread_mutex_unlock(&io->mu);
 }
 
 /* ---- control requests (run on the I/O thread) --------------------------------------- */
@@ -1500,6 +1557,7 @@ void norn_ioctx_destroy(norn_ioctx_t *io)
 	pthread_mutex_unlock(&io->mu);
 	pthread_mutex_destroy(&io->mu);
 	pthread_cond_destroy(&io->cv);
+	free(io->snaps);
 	free(io);
 }
 
@@ -1973,6 +2031,49 @@ int norn_aio_write_op_operate(norn_write_op_t *wop, norn_ioctx_t *io, const char
 {
 	int rc;
 	struct cl_op *op = wop_to_op(wop, io, oid, 1, &rc);
+	if (!op)
+		return rc;
+	return op_run_async(op, c);
+}
+
+static struct cl_op *rop_to_op(norn_read_op_t *rop, norn_ioctx_t *io, const char *oid, int *rc)
+{
+	struct cl_op *op;
+
+	if (!rop || !io || !oid_ok(oid)) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	if (rop->err || rop->n == 0) {
+		*rc = rop->err ? rop->err : -EINVAL;
+		return NULL;
+	}
+	op = op_new(io, oid, rop->n);
+	if (!op) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	/* borrowed steps, outputs included: the read op outlives the request */
+	for (uint32_t i = 0; i < rop->n; i++)
+		op->steps[i] = rop->steps[i];
+	op->shallow = 1;
+	return op;
+}
+
+int norn_read_op_operate(norn_read_op_t *rop, norn_ioctx_t *io, const char *oid)
+{
+	int rc;
+	struct cl_op *op = rop_to_op(rop, io, oid, &rc);
+	if (!op)
+		return rc;
+	return (int)op_run(op);
+}
+
+int norn_aio_read_op_operate(norn_read_op_t *rop, norn_ioctx_t *io, const char *oid,
+                             norn_completion_t *c)
+{
+	int rc;
+	struct cl_op *op = rop_to_op(rop, io, oid, &rc);
 	if (!op)
 		return rc;
 	return op_run_async(op, c);

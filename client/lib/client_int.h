@@ -43,6 +43,7 @@ struct cl_out {
 	void **valp;            /* GETXATTR, OMAP_GET_BY_KEYS (one key): malloc()ed value */
 	struct norn_list *list; /* OMAP_GET_VALS, PG_LIST, GETXATTRS: a page */
 	int *rval;              /* the step's own result */
+	size_t *producedp;      /* READ, GETXATTR: also store the byte count here */
 	size_t produced;        /* set on completion: bytes produced */
 };
 
@@ -64,6 +65,13 @@ struct cl_step {
 struct norn_write_op {
 	uint32_t n;
 	int err;                /* sticky: -E2BIG (too many steps), -ENOMEM, -EINVAL */
+	struct cl_step steps[OSD_OP_MAX_STEPS];
+};
+
+/* A read op has the same shape (its steps carry output pointers). */
+struct norn_read_op {
+	uint32_t n;
+	int err;
 	struct cl_step steps[OSD_OP_MAX_STEPS];
 };
 
@@ -120,6 +128,10 @@ struct cl_msg_args {
 	uint64_t inc;
 	uint64_t tid;
 	uint32_t flags;         /* OSD_OPF_* */
+	uint64_t snap_seq;      /* write snap context */
+	uint32_t n_snaps;
+	const uint8_t *snaps;   /* n_snaps little-endian u64s */
+	uint64_t read_snap;
 	uint32_t n_steps;
 	const struct cl_step *steps;
 };

@@ -396,7 +396,7 @@ int cl_msg_encode(const struct cl_msg_args *a, uint8_t **buf, size_t *len,
 	*tail = NULL;
 	*tail_len = 0;
 	if (a->n_steps > OSD_OP_MAX_STEPS || a->oid_len > OSD_OP_NAME_MAX ||
-	    strlen(a->entity) >= OSD_OP_ENTITY_MAX)
+	    strlen(a->entity) >= OSD_OP_ENTITY_MAX || a->n_snaps > OSD_OP_MAX_SNAPS)
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -410,6 +410,10 @@ int cl_msg_encode(const struct cl_msg_args *a, uint8_t **buf, size_t *len,
 	m->reqid.inc = a->inc;
 	m->reqid.tid = a->tid;
 	m->flags = a->flags;
+	m->snap_seq = a->snap_seq;
+	m->n_snaps = a->n_snaps;
+	m->snaps = a->snaps;
+	m->read_snap = a->read_snap;
 	m->n_steps = a->n_steps;
 	for (uint32_t i = 0; i < a->n_steps; i++) {
 		const struct cl_step *s = &a->steps[i];
@@ -598,6 +602,8 @@ static int apply_step(const struct osd_op_step_reply *sr, struct cl_step *s)
 		if (sr->out_len)
 			memcpy(o->buf, sr->out, sr->out_len);
 		o->produced = sr->out_len;
+		if (o->producedp)
+			*o->producedp = sr->out_len;
 		return 0;
 	case OSD_OP_STAT:
 		if (sr->out_len < 16)
@@ -617,6 +623,8 @@ static int apply_step(const struct osd_op_step_reply *sr, struct cl_step *s)
 			*o->valp = v;
 		}
 		o->produced = sr->out_len;
+		if (o->producedp)
+			*o->producedp = sr->out_len;
 		return 0;
 	case OSD_OP_GETXATTRS:
 		if (o->list && (rc = cl_parse_kv_list(sr->out, sr->out_len, 0, o->list)))
@@ -693,5 +701,142 @@ ssize_t cl_reply_apply(const struct osd_op_reply *r, struct cl_step *steps, uint
 	}
 	default:
 		return r->result;
+	}
+}
+
+/* ---- read ops ------------------------------------------------------------------------- */
+
+norn_read_op_t *norn_read_op_create(void)
+{
+	return calloc(1, sizeof(norn_read_op_t));
+}
+
+void norn_read_op_release(norn_read_op_t *op)
+{
+	if (!op)
+		return;
+	for (uint32_t i = 0; i < op->n; i++)
+		cl_step_free(&op->steps[i]);
+	free(op);
+}
+
+static struct cl_step *read_op_add(norn_read_op_t *op, uint16_t code, uint64_t off, uint64_t len,
+                                   const char *name, const char *name2, const void *data,
+                                   size_t dlen, int *rval)
+{
+	struct cl_step *s;
+	int rc;
+
+	if (op->err)
+		return NULL;
+	if (op->n >= OSD_OP_MAX_STEPS) {
+		op->err = -E2BIG;
+		return NULL;
+	}
+	if ((dlen && !data) || (name && strlen(name) > OSD_OP_NAME_MAX) ||
+	    (name2 && strlen(name2) > OSD_OP_NAME_MAX)) {
+		op->err = -EINVAL;
+		return NULL;
+	}
+	s = &op->steps[op->n];
+	rc = cl_step_set(s, code, 0, off, len, name, name ? strlen(name) : 0, name2,
+	                 name2 ? strlen(name2) : 0, data, dlen, 1);
+	if (rc) {
+		op->err = rc;
+		return NULL;
+	}
+	s->out.rval = rval;
+	op->n++;
+	return s;
+}
+
+void norn_read_op_assert_exists(norn_read_op_t *op)
+{
+	read_op_add(op, OSD_OP_ASSERT_EXISTS, 0, 0, NULL, NULL, NULL, 0, NULL);
+}
+
+void norn_read_op_cmpxattr(norn_read_op_t *op, const char *name, const void *val, size_t len)
+{
+	if (!name || !name[0] || strlen(name) >= NORN_XATTR_NAME_MAX) {
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	read_op_add(op, OSD_OP_CMPXATTR, 0, 0, name, NULL, val, len, NULL);
+}
+
+void norn_read_op_stat(norn_read_op_t *op, uint64_t *size, uint64_t *mtime_ns, int *rval)
+{
+	struct cl_step *s = read_op_add(op, OSD_OP_STAT, 0, 0, NULL, NULL, NULL, 0, rval);
+	if (s) {
+		s->out.u1 = size;
+		s->out.u2 = mtime_ns;
+	}
+}
+
+void norn_read_op_read(norn_read_op_t *op, uint64_t off, size_t len, void *buf,
+                       size_t *bytes_read, int *rval)
+{
+	struct cl_step *s;
+	if (len == 0 || !buf) {
+		/* a READ of length 0 means "to the end" on the wire */
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	s = read_op_add(op, OSD_OP_READ, off, len, NULL, NULL, NULL, 0, rval);
+	if (s) {
+		s->out.buf = buf;
+		s->out.cap = len;
+		s->out.producedp = bytes_read;
+	}
+}
+
+void norn_read_op_getxattr(norn_read_op_t *op, const char *name, void **val, size_t *len,
+                           int *rval)
+{
+	struct cl_step *s;
+	if (!name || !name[0] || strlen(name) >= NORN_XATTR_NAME_MAX || !val) {
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	*val = NULL;
+	s = read_op_add(op, OSD_OP_GETXATTR, 0, 0, name, NULL, NULL, 0, rval);
+	if (s) {
+		s->out.valp = val;
+		s->out.producedp = len;
+	}
+}
+
+void norn_read_op_getxattrs(norn_read_op_t *op, struct norn_list *out, int *rval)
+{
+	struct cl_step *s;
+	if (!out) {
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	s = read_op_add(op, OSD_OP_GETXATTRS, 0, 0, NULL, NULL, NULL, 0, rval);
+	if (s)
+		s->out.list = out;
+}
+
+void norn_read_op_omap_get_vals(norn_read_op_t *op, const char *start_after, const char *prefix,
+                                size_t max, struct norn_list *out, int *rval)
+{
+	struct cl_step *s;
+	if (!out) {
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	s = read_op_add(op, OSD_OP_OMAP_GET_VALS, 0, 0, start_after ? start_after : "",
+	                prefix ? prefix : "", NULL, 0, rval);
+	if (s) {
+		s->max = (uint32_t)(max < CL_LIST_PAGE_MAX ? max : CL_LIST_PAGE_MAX);
+		s->out.list = out;
 	}
 }

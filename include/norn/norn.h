@@ -118,6 +118,16 @@ int norn_object_locate(norn_ioctx_t *io, const char *oid, struct norn_pg_locatio
 /* Same for PG @pg_seed of @io's pool: -ENOENT if pg_seed >= pg_num. */
 int norn_pg_locate(norn_ioctx_t *io, uint32_t pg_seed, struct norn_pg_location *out);
 
+/* Self-managed snapshots (volumes). Writes through @io carry this
+ * snapshot context: @seq, the newest snapshot id, and the ids of the
+ * snapshots that exist, newest first (@n <= 1024); an OSD that supports
+ * snapshots clones an object on its first write after a new snapshot.
+ * Returns 0 or -EINVAL. Set it before issuing the writes it applies to. */
+int norn_ioctx_set_write_snap_context(norn_ioctx_t *io, uint64_t seq, const uint64_t *snaps,
+                                      size_t n);
+/* Reads through @io see objects as of snapshot @snapid (0: the head). */
+void norn_ioctx_set_read_snap(norn_ioctx_t *io, uint64_t snapid);
+
 /* ---- synchronous object operations ----------------------------------------
  * @oid is a NUL-terminated name of at most NORN_OBJ_NAME_MAX bytes. */
 
@@ -204,6 +214,33 @@ void norn_write_op_omap_rm_keys(norn_write_op_t *op, const char *const *keys, si
 void norn_write_op_omap_clear(norn_write_op_t *op);
 /* Steps copy their arguments, so buffers may be reused after each call. */
 int norn_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char *oid);
+
+/* A read op is an ordered list of read steps on one object, answered
+ * together (as one request to the primary). Each step has an optional
+ * *rval (its own result); the op's result is 0 or the first failing
+ * step's error, and the steps after a failing one are not run. Outputs
+ * are written when the op completes. */
+norn_read_op_t *norn_read_op_create(void);
+void norn_read_op_release(norn_read_op_t *op);
+void norn_read_op_assert_exists(norn_read_op_t *op);
+/* Fail with -ECANCELED unless xattr @name equals @val. */
+void norn_read_op_cmpxattr(norn_read_op_t *op, const char *name, const void *val, size_t len);
+void norn_read_op_stat(norn_read_op_t *op, uint64_t *size, uint64_t *mtime_ns, int *rval);
+/* Read up to @len (> 0) bytes at @off into @buf; *@bytes_read gets the count. */
+void norn_read_op_read(norn_read_op_t *op, uint64_t off, size_t len, void *buf,
+                       size_t *bytes_read, int *rval);
+/* *@val (malloc()ed, caller frees) and *@len; a missing xattr is -ENODATA. */
+void norn_read_op_getxattr(norn_read_op_t *op, const char *name, void **val, size_t *len,
+                           int *rval);
+/* All xattrs as a list (free with norn_list_free). */
+void norn_read_op_getxattrs(norn_read_op_t *op, struct norn_list *out, int *rval);
+void norn_read_op_omap_get_vals(norn_read_op_t *op, const char *start_after, const char *prefix,
+                                size_t max, struct norn_list *out, int *rval);
+/* Returns 0 or the first failing step's error (-ENOENT, -ENODATA, ...). */
+int norn_read_op_operate(norn_read_op_t *op, norn_ioctx_t *io, const char *oid);
+/* @op and its output pointers must stay valid until @c completes. */
+int norn_aio_read_op_operate(norn_read_op_t *op, norn_ioctx_t *io, const char *oid,
+                             norn_completion_t *c);
 
 /* ---- asynchronous operations ---------------------------------------------- */
 

@@ -166,6 +166,30 @@ static void sc_ops(norn_ioctx_t *io)
 		EXPECT(rc == 0 && l.n == 0, "after clear n %zu", l.n);
 		norn_list_free(&l);
 	}
+	/* a compound read: stat + read + getxattr in one request */
+	{
+		norn_read_op_t *rop = norn_read_op_create();
+		uint64_t sz = 0;
+		size_t got = 0, xl = 0;
+		int r1 = 1, r2 = 1, r3 = 1;
+		void *xv = NULL;
+		EXPECT(norn_write_full(io, "ops-rop", "0123456789", 10) == 0, "rop setup");
+		EXPECT(norn_setxattr(io, "ops-rop", "tag", "T", 1) == 0, "rop setxattr");
+		norn_read_op_stat(rop, &sz, NULL, &r1);
+		norn_read_op_read(rop, 2, 5, buf, &got, &r2);
+		norn_read_op_getxattr(rop, "tag", &xv, &xl, &r3);
+		rc = norn_read_op_operate(rop, io, "ops-rop");
+		EXPECT(rc == 0 && r1 == 0 && r2 == 0 && r3 == 0, "read op rc %d (%d %d %d)", rc, r1, r2, r3);
+		EXPECT(sz == 10 && got == 5 && !memcmp(buf, "23456", 5) && xl == 1 && xv &&
+		       !memcmp(xv, "T", 1), "read op outputs");
+		free(xv);
+		norn_read_op_release(rop);
+		rop = norn_read_op_create();
+		norn_read_op_stat(rop, &sz, NULL, &r1);
+		EXPECT(norn_read_op_operate(rop, io, "ops-rop-missing") == -ENOENT, "read op on a missing object");
+		norn_read_op_release(rop);
+		norn_remove(io, "ops-rop");
+	}
 	EXPECT(norn_remove(io, "ops") == 0, "remove");
 	EXPECT(norn_stat(io, "ops", &size, NULL) == -ENOENT, "stat after remove");
 	/* bad arguments never reach the wire */

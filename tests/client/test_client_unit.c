@@ -166,6 +166,71 @@ TEST(large_write_is_zero_copy)
 	free(m);
 }
 
+TEST(snap_context_and_read_op_encode)
+{
+	norn_read_op_t *op = norn_read_op_create();
+	uint64_t size;
+	int rv1, rv2;
+	char buf[32];
+	size_t got = 0;
+	struct cl_msg_args a;
+	uint8_t *mbuf, snaps[16];
+	size_t len, tl;
+	const uint8_t *tail;
+	struct osd_op_msg *m = malloc(sizeof(*m));
+
+	norn_read_op_stat(op, &size, NULL, &rv1);
+	norn_read_op_read(op, 10, sizeof(buf), buf, &got, &rv2);
+	CHECK_EQ(op->err, 0);
+	CHECK_EQ(op->n, 2);
+	norn_put_le64(snaps, 7);
+	norn_put_le64(snaps + 8, 3);
+	memset(&a, 0, sizeof(a));
+	a.oid = "o";
+	a.oid_len = 1;
+	a.entity = "client.v";
+	a.snap_seq = 7;
+	a.n_snaps = 2;
+	a.snaps = snaps;
+	a.read_snap = 3;
+	a.n_steps = op->n;
+	a.steps = op->steps;
+	a.flags = cl_steps_flags(op->steps, op->n);
+	CHECK_EQ(a.flags, OSD_OPF_READ);
+	CHECK_EQ(cl_msg_encode(&a, &mbuf, &len, &tail, &tl), 0);
+	CHECK(tail == NULL);
+	CHECK_EQ(osd_op_decode(m, mbuf, len), 0);
+	CHECK_EQ(m->snap_seq, 7);
+	CHECK_EQ(m->n_snaps, 2);
+	CHECK_EQ(norn_get_le64(m->snaps + 8), 3);
+	CHECK_EQ(m->read_snap, 3);
+	CHECK_EQ(m->steps[1].code, OSD_OP_READ);
+	CHECK_EQ(m->steps[1].off, 10);
+	CHECK_EQ(m->steps[1].len, sizeof(buf));
+	free(mbuf);
+	/* the reply fills every output, including the byte count */
+	struct osd_op_reply *r = calloc(1, sizeof(*r));
+	uint8_t st[16];
+	norn_put_le64(st, 99);
+	norn_put_le64(st + 8, 1);
+	r->n_steps = 2;
+	r->steps[0].out = st;
+	r->steps[0].out_len = 16;
+	r->steps[1].out = (const uint8_t *)"abc";
+	r->steps[1].out_len = 3;
+	CHECK_EQ(cl_reply_apply(r, op->steps, 2, CL_RES_PLAIN, 0), 0);
+	CHECK_EQ(size, 99);
+	CHECK_EQ(got, 3);
+	CHECK_EQ(rv1, 0);
+	CHECK(!memcmp(buf, "abc", 3));
+	/* a zero-length read is refused (0 means "to the end" on the wire) */
+	norn_read_op_read(op, 0, 0, buf, &got, NULL);
+	CHECK_EQ(op->err, -EINVAL);
+	free(r);
+	free(m);
+	norn_read_op_release(op);
+}
+
 TEST(encode_refuses_bad_args)
 {
 	struct cl_step s;
@@ -414,4 +479,4 @@ TEST_MAIN(TEST_ENTRY(write_op_steps_copy_and_encode), TEST_ENTRY(write_op_errors
           TEST_ENTRY(reply_read_and_stat), TEST_ENTRY(reply_omap_one_and_lists),
           TEST_ENTRY(cursor_format), TEST_ENTRY(completion_release_in_callback),
           TEST_ENTRY(completion_wait_across_threads), TEST_ENTRY(completion_released_before_finish),
-          TEST_ENTRY(connect_errors_without_cluster))
+          TEST_ENTRY(connect_errors_without_cluster), TEST_ENTRY(snap_context_and_read_op_encode))
