@@ -52,7 +52,7 @@ NORN_OPT(osd_beacon_interval_ms, MS,   2000, 100, 600000, "beacon interval to th
 NORN_OPT(osd_max_recovery,       INT,  4, 1, 1024, "concurrent recovery/backfill ops per OSD")
 NORN_OPT(osd_memory_budget_bytes, SIZE, 192u << 20, 16u << 20, 1ull << 40, "memory budget for caches and queues")
 NORN_OPT(osd_host,               STR,  "", 0, 0, "CRUSH host bucket this OSD reports at boot (empty: the host name)")
-NORN_OPT(osd_pg_log_max,         INT,  3000, 16, 100000, "PG log entries kept per PG (also the duplicate-request window)")
+NORN_OPT(osd_pg_log_max,         INT,  1000, 16, 100000, "PG log entries kept per PG (also the duplicate-request window)")
 
 /* --- store ------------------------------------------------------------ */
 NORN_OPT(store_path,             STR,  "", 0, 0, "block device or file holding the object store data")

@@ -70,8 +70,10 @@ struct osd_op {
 	uint32_t step;                    /* read progress */
 	/* replication */
 	struct pg_log_entry le;
-	uint8_t *repop;                   /* encoded REPOP, shared by all replicas */
+	uint8_t *repop;                   /* encoded REPOP head, shared by all replicas */
 	size_t repop_len;
+	const uint8_t *repop_tail;        /* its data tail (points into payload) */
+	size_t repop_tail_len;
 	uint32_t repop_refs;              /* sends not yet freed by the messenger */
 	int32_t acked[OSDMAP_MAX_POOL_SIZE];
 	uint32_t n_acked;

@@ -515,7 +515,8 @@ static void send_repop_to(struct osd_op *op, int32_t peer)
 {
 	struct osd *o = op->osd;
 	struct msgr_conn *c = osd_peer_conn(o, peer);
-	struct iovec iov = { op->repop, op->repop_len };
+	struct iovec iov[2] = { { op->repop, op->repop_len },
+	                        { (void *)op->repop_tail, op->repop_tail_len } };
 
 	if (!in_list(op->sent, op->n_sent, peer) && op->n_sent < OSDMAP_MAX_POOL_SIZE)
 		op->sent[op->n_sent++] = peer;
@@ -524,7 +525,8 @@ static void send_repop_to(struct osd_op *op, int32_t peer)
 		return;
 	}
 	op->repop_refs++;
-	int rc = msgr_send(c, MSG_T_OSD_REPOP, op->le.ver.v, o->map.epoch, &iov, 1, repop_free_cb, op);
+	int rc = msgr_send(c, MSG_T_OSD_REPOP, op->le.ver.v, o->map.epoch, iov,
+	                   op->repop_tail_len ? 2 : 1, repop_free_cb, op);
 	if (rc) {
 		op->repop_refs--;
 		NLOG(OSD, WARN, "pg %s: repop to osd.%d: %s (resent on reconnect)", op->pg->cid, peer,
@@ -854,12 +856,13 @@ static void do_write(struct osd_op *op)
 	rm->n_steps = rs.n;
 	memcpy(rm->steps, rs.s, rs.n * sizeof(rs.s[0]));
 	enc_init(&e1, 256);
-	osd_op_encode(&e1, rm);
+	/* the data of the last step travels as a second iovec, uncopied */
+	osd_op_encode_split(&e1, rm, &op->repop_tail, &op->repop_tail_len);
 	free(rm);
 	struct osd_repop rp = { .pool = pg->id.pool, .seed = pg->id.seed, .epoch = o->map.epoch,
 	                        .entry = *le, .ops = e1.buf, .ops_len = e1.len };
 	enc_init(&e2, e1.len + 256);
-	if (enc_error(&e1) || osd_repop_encode(&e2, &rp)) {
+	if (enc_error(&e1) || osd_repop_encode_split(&e2, &rp, op->repop_tail_len)) {
 		enc_free(&e1);
 		enc_free(&e2);
 		store_txn_free(t);

@@ -2,6 +2,7 @@
 #include "osd/proto_osdosd.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,32 @@ int osd_repop_encode(struct enc *e, const struct osd_repop *r)
 	enc_blob(e, r->ops, r->ops_len);
 	enc_struct_end(e, t);
 	return enc_error(e);
+}
+
+int osd_repop_encode_split(struct enc *e, const struct osd_repop *r, size_t tail_len)
+{
+	size_t t = enc_struct_begin(e, 1, 1);
+	enc_s64(e, r->pool);
+	enc_u32(e, r->seed);
+	enc_u64(e, r->epoch);
+	pg_log_entry_encode(e, &r->entry);
+	if (r->ops_len + tail_len > UINT32_MAX || r->ops_len + tail_len < r->ops_len) {
+		e->err = -EOVERFLOW;
+		return enc_error(e);
+	}
+	enc_u32(e, (uint32_t)(r->ops_len + tail_len));
+	enc_bytes(e, r->ops, r->ops_len);
+	enc_struct_end(e, t);
+	if (enc_error(e))
+		return enc_error(e);
+	/* the struct's body also covers the tail */
+	uint32_t body = norn_get_le32(e->buf + t);
+	if ((uint64_t)body + tail_len > UINT32_MAX) {
+		e->err = -EOVERFLOW;
+		return enc_error(e);
+	}
+	norn_put_le32(e->buf + t, (uint32_t)(body + tail_len));
+	return 0;
 }
 
 int osd_repop_decode(struct osd_repop *r, const void *buf, size_t len)

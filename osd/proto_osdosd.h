@@ -41,6 +41,11 @@ struct osd_repop {
 	size_t ops_len;
 };
 int osd_repop_encode(struct enc *e, const struct osd_repop *r);
+/* Like osd_repop_encode(), but the ops blob continues with @tail_len more
+ * bytes that are not copied: the message is [e->buf, e->len] followed by
+ * those bytes (the tail of osd_op_encode_split), sent as a second iovec,
+ * so a 4 MiB write is not copied into the REPOP. */
+int osd_repop_encode_split(struct enc *e, const struct osd_repop *r, size_t tail_len);
 int osd_repop_decode(struct osd_repop *r, const void *buf, size_t len);
 
 struct osd_repop_reply {

@@ -162,6 +162,55 @@ TEST(repop_roundtrip_and_garbage)
 	enc_free(&e);
 }
 
-TEST_MAIN(TEST_ENTRY(eversion_order), TEST_ENTRY(log_key_sorts_like_versions),
+TEST(repop_split_equals_whole)
+{
+	uint8_t data[5000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	/* an OSD_OP whose last step carries the data */
+	struct osd_op_msg *m = calloc(1, sizeof(*m));
+	m->oid = "obj";
+	m->oid_len = 3;
+	m->n_steps = 1;
+	m->steps[0].code = OSD_OP_WRITE;
+	m->steps[0].data = data;
+	m->steps[0].data_len = sizeof(data);
+	struct enc ops, whole, head;
+	const uint8_t *tail;
+	size_t tail_len;
+	enc_init(&ops, 0);
+	CHECK_EQ(osd_op_encode_split(&ops, m, &tail, &tail_len), 0);
+	CHECK_EQ(tail_len, sizeof(data));
+	struct osd_repop r = { .pool = 1, .seed = 2, .epoch = 3, .entry = mk(3, 1, "client.x", 1),
+	                       .ops = ops.buf, .ops_len = ops.len };
+	enc_init(&head, 0);
+	CHECK_EQ(osd_repop_encode_split(&head, &r, tail_len), 0);
+	/* the same message encoded in one piece */
+	uint8_t *full_ops = malloc(ops.len + tail_len);
+	memcpy(full_ops, ops.buf, ops.len);
+	memcpy(full_ops + ops.len, tail, tail_len);
+	r.ops = full_ops;
+	r.ops_len = ops.len + tail_len;
+	enc_init(&whole, 0);
+	CHECK_EQ(osd_repop_encode(&whole, &r), 0);
+	CHECK_EQ(whole.len, head.len + tail_len);
+	CHECK(!memcmp(whole.buf, head.buf, head.len));
+	CHECK(!memcmp(whole.buf + head.len, tail, tail_len));
+	/* and it decodes back to the write */
+	struct osd_repop o;
+	struct osd_op_msg *d = calloc(1, sizeof(*d));
+	CHECK_EQ(osd_repop_decode(&o, whole.buf, whole.len), 0);
+	CHECK_EQ(osd_op_decode(d, o.ops, o.ops_len), 0);
+	CHECK(d->n_steps == 1 && d->steps[0].data_len == sizeof(data) &&
+	      !memcmp(d->steps[0].data, data, sizeof(data)));
+	free(d);
+	free(full_ops);
+	free(m);
+	enc_free(&ops);
+	enc_free(&head);
+	enc_free(&whole);
+}
+
+TEST_MAIN(TEST_ENTRY(repop_split_equals_whole), TEST_ENTRY(eversion_order), TEST_ENTRY(log_key_sorts_like_versions),
           TEST_ENTRY(log_append_trim_and_dups), TEST_ENTRY(entry_and_info_roundtrip),
           TEST_ENTRY(repop_roundtrip_and_garbage))
