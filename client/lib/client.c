@@ -159,6 +159,7 @@ struct norn_cluster {
 	uint64_t op_timeout_ns;
 	uint64_t max_ops;
 	uint64_t max_bytes;
+	uint64_t max_read;          /* one READ's reply must fit in a frame: longer reads come back short */
 	struct monc_opts mopts;
 	struct msgr_opts msgr_o;
 
@@ -1281,6 +1282,8 @@ int norn_connect2(const char *conf_path, const char *entity, const char *keyring
 	cl->op_timeout_ns = cl->cfg.client_op_timeout_ms * 1000000ull;
 	cl->max_ops = (uint64_t)cl->cfg.client_max_inflight_ops;
 	cl->max_bytes = cl->cfg.client_max_inflight_bytes;
+	cl->max_read = cl->cfg.msg_max_frame_bytes > (2u << 20) ? cl->cfg.msg_max_frame_bytes - (1u << 20)
+	                                                       : (1u << 20);
 	if (norn_random_bytes(&cl->inc, sizeof(cl->inc))) {
 		rc = NORN_EFAILED;
 		goto fail;
@@ -1676,6 +1679,8 @@ ssize_t norn_read(norn_ioctx_t *io, const char *oid, void *buf, size_t len, uint
 		rc = norn_stat(io, oid, NULL, NULL);
 		return rc < 0 ? rc : 0;
 	}
+	if (io && len > io->cl->max_read)
+		len = (size_t)io->cl->max_read;
 	op = simple_op(io, oid, OSD_OP_READ, 0, off, len, NULL, NULL, 0, &rc);
 	if (!op)
 		return rc;
@@ -2113,6 +2118,8 @@ int norn_aio_read(norn_ioctx_t *io, const char *oid, norn_completion_t *c, void 
 		return -EINVAL;
 	/* a READ of length 0 means "to the end" on the wire: ask for a stat
 	 * instead (0 bytes, or the error) */
+	if (io && len > io->cl->max_read)
+		len = (size_t)io->cl->max_read;
 	op = simple_op(io, oid, len ? OSD_OP_READ : OSD_OP_STAT, 0, off, len, NULL, NULL, 0, &rc);
 	if (!op)
 		return rc;

@@ -139,7 +139,8 @@ int norn_write(norn_ioctx_t *io, const char *oid, const void *buf, size_t len, u
 int norn_append(norn_ioctx_t *io, const char *oid, const void *buf, size_t len);
 /* Read up to @len bytes at @off. Returns the bytes read (0 at or past the
  * end), -ENOENT if the object does not exist. Unwritten ranges read as
- * zeros. */
+ * zeros. One read returns at most msg_max_frame_bytes - 1 MiB (127 MiB by
+ * default): read larger objects in pieces. */
 ssize_t norn_read(norn_ioctx_t *io, const char *oid, void *buf, size_t len, uint64_t off);
 /* Size in bytes and modification time (ns since the epoch). */
 int norn_stat(norn_ioctx_t *io, const char *oid, uint64_t *size, uint64_t *mtime_ns);
