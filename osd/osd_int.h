@@ -27,6 +27,7 @@
 #define OSD_PG_QUEUE_MAX 4096u        /* ops queued per PG */
 #define OSD_WAIT_MAP_MAX 65536u       /* ops parked for a newer map */
 #define OSD_SERVICE_KEYS 3
+#define OSD_PAUSED_MAX 1024           /* client connections paused by the budget */
 #define OSD_XATTR_USER_PREFIX "u."    /* client xattrs are stored as u.<name> */
 #define OSD_XATTR_VERSION "_v"        /* the object's PG version (16 bytes) */
 
@@ -160,6 +161,11 @@ struct osd {
 	uv_signal_t sig_term, sig_int;
 	int stopping;
 	uint32_t recovery_inflight;       /* pulls + pushes in flight (osd_max_recovery) */
+	/* memory budget: client op payloads held; over half of
+	 * osd_memory_budget_bytes we stop reading from clients */
+	uint64_t op_bytes;
+	struct msgr_conn *paused[OSD_PAUSED_MAX];
+	uint32_t n_paused;
 	uv_timer_t peer_timer;
 	uint64_t recovered_objects;
 	uint64_t recovered_bytes;

@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "norn/errors.h"
 #include "osd/osd_int.h"
+#include "osd/snap.h"
 
 #define RESOLVED_MAX OSD_OP_MAX_STEPS
 
@@ -47,8 +48,44 @@
 
 /* ---- replies ---------------------------------------------------------------- */
 
+/* The memory budget: client op payloads held by this OSD. Above half
+ * the budget the connection that sent the op stops being read (TCP then
+ * slows the client); below 40 % every paused connection resumes. */
+static void budget_add(struct osd *o, struct msgr_conn *c, size_t len)
+{
+	o->op_bytes += len;
+	if (o->op_bytes <= o->cfg.osd_memory_budget_bytes / 2 || !c)
+		return;
+	for (uint32_t i = 0; i < o->n_paused; i++)
+		if (o->paused[i] == c)
+			return;
+	if (o->n_paused >= OSD_PAUSED_MAX)
+		return;
+	if (!o->n_paused)
+		NLOG(OSD, INFO, "client ops hold %" PRIu64 " bytes (budget %" PRIu64 "): pausing reads",
+		     o->op_bytes, o->cfg.osd_memory_budget_bytes);
+	msgr_conn_get(c);
+	msgr_conn_pause_read(c);
+	o->paused[o->n_paused++] = c;
+}
+
+static void budget_sub(struct osd *o, size_t len)
+{
+	NORN_ASSERT(o->op_bytes >= len);
+	o->op_bytes -= len;
+	if (!o->n_paused || o->op_bytes > o->cfg.osd_memory_budget_bytes * 2 / 5)
+		return;
+	for (uint32_t i = 0; i < o->n_paused; i++) {
+		msgr_conn_resume_read(o->paused[i]);
+		msgr_conn_put(o->paused[i]);
+	}
+	o->n_paused = 0;
+}
+
 void osd_op_free(struct osd_op *op)
 {
+	if (op->payload)
+		budget_sub(op->osd, op->len);
 	for (uint32_t i = 0; i < OSD_OP_MAX_STEPS; i++)
 		free(op->outs[i]);
 	if (op->conn)
@@ -151,6 +188,8 @@ static int do_meta_read(struct osd_op *op, uint32_t i)
 		rc = store_getxattr(o->store, cid, op->oid, xn, &v, &vl);
 		if (rc == -ENOENT)
 			rc = -ENODATA;
+		if (rc == -ENODATA && s->code == OSD_OP_CMPXATTR)
+			return s->data_len ? -ECANCELED : 0;   /* missing == empty (norn.h) */
 		if (rc)
 			return rc;
 		if (s->code == OSD_OP_CMPXATTR) {
@@ -299,6 +338,7 @@ static int do_pg_list(struct osd_op *op, uint32_t i)
 	} else if (rc) {
 		return rc;
 	}
+	snap_filter_names(&names);      /* snapshot clones are not listed */
 	uint32_t n = names.n > max ? max : (uint32_t)names.n;
 	enc_init(&e, 256);
 	enc_u32(&e, n);
@@ -449,6 +489,9 @@ static int apply_resolved(struct store_txn *t, const char *cid, const char *oid,
 		case OSD_OP_OMAP_CLEAR:
 			rc = store_txn_omap_clear(t, cid, oid);
 			break;
+		case OSD_OP_ROLLBACK:
+			rc = snap_apply_rollback(t, cid, oid, s);
+			break;
 		default:
 			rc = -EINVAL;
 		}
@@ -593,6 +636,8 @@ static void do_write(struct osd_op *op)
 	int exists, rc = 0, deleted = 0, created = 0;
 	uint64_t size;
 	char xn[STORE_XATTR_NAME_MAX + 1];
+	char snap_src[STORE_OID_MAX + 1];   /* a ROLLBACK step's clone name */
+	int n_rollback = 0;
 
 	rc = store_stat(o->store, pg->cid, op->oid, &st);
 	exists = rc == 0;
@@ -792,6 +837,15 @@ static void do_write(struct osd_op *op)
 			break;
 		}
 		case OSD_OP_ROLLBACK:
+			if (n_rollback++) {
+				rc = -EINVAL;       /* one rollback per op */
+				break;
+			}
+			rc = snap_rollback_resolve(o->store, pg->cid, op->oid, &op->m, s.off, &exists,
+			                           &size, &x, snap_src);
+			if (!rc && x.code)
+				rc = add_res(&rs, &x);
+			break;
 		default:
 			rc = -EOPNOTSUPP;
 			break;
@@ -801,7 +855,7 @@ static void do_write(struct osd_op *op)
 			op->r.n_steps = i + 1;
 			op->r.result = rc;
 		}
-		if (s.code == OSD_OP_DELETE && !rc)
+		if ((s.code == OSD_OP_DELETE || (s.code == OSD_OP_ROLLBACK && !exists)) && !rc)
 			deleted = 1;
 		else if (osd_op_is_write(s.code) && !rc)
 			deleted = 0;
@@ -830,7 +884,11 @@ static void do_write(struct osd_op *op)
 		started_err(op, -ENOMEM);
 		return;
 	}
-	rc = apply_resolved(t, pg->cid, op->oid, rs.s, rs.n, &le->ver, deleted);
+	struct snap_wstate *sw;
+	rc = snap_write_begin(o->store, t, pg->cid, op->oid, &op->m, &sw);
+	if (!rc)
+		rc = apply_resolved(t, pg->cid, op->oid, rs.s, rs.n, &le->ver, deleted);
+	rc = snap_write_end(t, pg->cid, op->oid, deleted, sw, rc);
 	if (rc) {
 		store_txn_free(t);
 		op->r.result = rc;
@@ -853,6 +911,9 @@ static void do_write(struct osd_op *op)
 	rm->oid_len = strlen(op->oid);
 	rm->reqid = op->m.reqid;
 	rm->flags = OSD_OPF_WRITE;
+	rm->snap_seq = op->m.snap_seq;      /* replicas clone and trim alike */
+	rm->n_snaps = op->m.n_snaps;
+	rm->snaps = op->m.snaps;
 	rm->n_steps = rs.n;
 	memcpy(rm->steps, rs.s, rs.n * sizeof(rs.s[0]));
 	enc_init(&e1, 256);
@@ -953,8 +1014,11 @@ static void op_start(struct osd_op *op)
 	}
 	TAILQ_INSERT_TAIL(&pg->inflight, op, q);
 	pg->n_inflight++;
+	int rc;
 	if (op->is_write)
 		do_write(op);
+	else if ((rc = snap_read_redirect(op->osd->store, pg->cid, op->oid, op->m.read_snap)))
+		started_err(op, rc);
 	else
 		read_next(op);
 }
@@ -1115,6 +1179,8 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		free(op);
 		return;
 	}
+	if (op->payload)
+		budget_add(o, c, op->len);
 	msgr_conn_get(c);
 	op->conn = c;
 	rc = op->payload ? osd_op_decode(&op->m, op->payload, op->len) : NORN_ECORRUPT;
@@ -1296,8 +1362,11 @@ void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	rc = 0;
 	if (!exists && n && m->steps[0].code == OSD_OP_DELETE)
 		n = 0;
-	if (n)
+	struct snap_wstate *sw;
+	rc = snap_write_begin(o->store, t, pg->cid, oid, m, &sw);
+	if (n && !rc)
 		rc = apply_resolved(t, pg->cid, oid, m->steps, n, &rp.entry.ver, deleted);
+	rc = snap_write_end(t, pg->cid, oid, deleted, sw, rc);
 	if (!rc)
 		rc = log_and_info(pg, t, &rp.entry);
 	free(m);

@@ -111,7 +111,8 @@ def check_replicas(c, size):
 # ---- tests -------------------------------------------------------------------
 
 def test_put_get_sizes_and_replicas():
-    with cluster() as c:
+    # the smallest memory budget: the 8 MiB object crosses half of it
+    with cluster(osd_conf="osd_memory_budget_bytes = 16M\n") as c:
         c.create_pool("rbd", 8, 3)
         tmp = tempfile.mkdtemp(dir=c.dir)
         sizes = [0, 1, 4095, 4096, 4097, 65536, 1 << 20, (8 << 20) + 3]
@@ -181,6 +182,9 @@ def test_put_get_sizes_and_replicas():
                 want = a.read() + (b"abc" if n == 0 else b"")
                 check(want == b.read(), "after restart: object of %d bytes differs" % n)
         print("  full restart: data intact")
+        paused = sum(open(os.path.join(c.dir, "osd.%d.log" % i)).read().count("pausing reads")
+                     for i in c.osd_ids)
+        print("  memory budget paused client reads %d times" % paused)
 
 
 def test_malformed_frame_closes_only_that_connection():
