@@ -275,8 +275,52 @@ def test_osd_returns_during_writes():
         check_replicas(c, 3)
 
 
+def test_out_osd_backfills_new_member():
+    """An OSD dies and is marked out: CRUSH maps its PGs to the remaining
+    OSD, which is backfilled; every acknowledged write survives and each
+    PG ends with 3 identical copies."""
+    with cluster() as c:
+        c.create_pool("rbd", 8, 3)
+        logp = os.path.join(c.dir, "acked.log")
+        env = dict(os.environ, NORN_CLIENT_TIMEOUT_MS="60000")
+        r = subprocess.run([CLIENT, c.conf, "rbd", "writer", "b", "200", "16384", logp], env=env,
+                           capture_output=True, timeout=300)
+        check(r.returncode == 0, "writer: %s" % r.stderr.decode())
+        victim = c.osd_ids[3]
+        c.kill_osd(victim)
+        c.wait_osds_up([victim], up=False, timeout=60)
+        rc, out, err = c.cli("osd", "out", str(victim))
+        check(rc == 0, "osd out: %s" % err)
+        t0 = time.time()
+        time.sleep(1.5)            # beacons report the new interval
+        wait_clean(c, 90)
+        print("  osd.%d out: all PGs active+clean again after %.1f s" % (victim, time.time() - t0))
+        out = must(c, "rbd", "verify", logp)
+        print("  " + out.strip())
+        bf = 0
+        for i in c.osd_ids:
+            if i == victim:
+                continue
+            with open(os.path.join(c.dir, "osd.%d.log" % i)) as f:
+                bf += sum(1 for line in f if " misses " in line)
+        print("  %d PG recoveries onto the new member logged" % bf)
+        check(bf > 0, "no recovery happened")
+        live = [i for i in c.osd_ids if i != victim]
+        for i in list(c.osd_pids()):
+            c.kill_osd(i, signal.SIGTERM)
+        for cid in ["1.%x" % s for s in range(8)]:
+            objs = [store_objects(c, i, cid) for i in live]
+            check(all(o is not None for o in objs), "pg %s not on all of %s" % (cid, live))
+            check(all(o == objs[0] for o in objs), "pg %s object lists differ: %s" % (cid, objs))
+            for oid in objs[0]:
+                datas = [store_read(c, i, cid, oid) for i in live]
+                check(all(d == datas[0] for d in datas), "pg %s %s differs" % (cid, oid))
+        print("  every PG on all 3 remaining OSDs, identical")
+
+
 TESTS = [test_put_get_sizes_and_replicas, test_malformed_frame_closes_only_that_connection,
-         test_min_size_blocks_writes, test_kill_osd_during_writes, test_osd_returns_during_writes]
+         test_min_size_blocks_writes, test_kill_osd_during_writes, test_osd_returns_during_writes,
+         test_out_osd_backfills_new_member]
 
 
 def main():
