@@ -219,12 +219,17 @@ static void cmd_finish(struct monc *mc, struct monc_cmd *c, int rc, const char *
 	free(c);
 }
 
+/* Always subscribe to the monmap, even when the user did not ask for
+ * maps: a mon names the leader by its rank in the mon's own monmap, and
+ * after a `mon rm` (ranks renumbered) or with a mon_host list in another
+ * order that rank does not index our mon_host list. The mon pushes its
+ * monmap in answer to the subscription, before it answers any command we
+ * send after it on the same connection, so a rank in a reply always
+ * indexes the map we hold. */
 static void send_subscribe(struct monc *mc)
 {
-	struct mon_subscribe s = { mc->o.subscribe, mc->osdmap.epoch, mc->monmap.epoch };
+	struct mon_subscribe s = { mc->o.subscribe | MON_SUB_MONMAP, mc->osdmap.epoch, mc->monmap.epoch };
 	struct enc e;
-	if (!mc->o.subscribe)
-		return;
 	enc_init(&e, 64);
 	mon_subscribe_encode(&e, &s);
 	send_enc(mc, MSG_T_MON_SUBSCRIBE, 0, &e);
@@ -345,10 +350,18 @@ static void handle_reply(struct monc *mc, struct msg_in *in)
 		int n = n_mons(mc);
 		NLOG(CLIENT, DEBUG, "monc: rank %d is not the leader (leader rank %d)", mc->cur_rank,
 		     (int)r.leader_rank);
-		mc->leader = (r.leader_rank >= 0 && r.leader_rank < n) ? r.leader_rank : -1;
-		if (mc->leader >= 0 && mc->leader != mc->cur_rank) {
+		if (r.leader_rank >= n || (r.leader_rank >= 0 && r.leader_rank == mc->cur_rank)) {
+			/* A peon naming itself or a rank we do not have: its
+			 * monmap and ours number the mons differently (one of
+			 * the two is behind a monmap change). Retrying here
+			 * would loop until the deadline; ask another mon. */
+			mc->leader = -1;
+			hunt_next(mc);        /* resends on UP */
+		} else if (r.leader_rank >= 0) {
+			mc->leader = r.leader_rank;
 			connect_to(mc, mc->leader);   /* resends on UP */
 		} else {
+			mc->leader = -1;      /* election: ask again shortly */
 			c->resend_at_ns = mono() + mc->o.retry_ms * 1000000ull;
 		}
 		return;
@@ -409,11 +422,26 @@ static void handle_osdmap(struct monc *mc, struct msg_in *in)
 		mc->o.on_osdmap(mc, &mc->osdmap, mc->o.user);
 }
 
+/* The rank in @nm of the mon that has rank @rank in @old, or -1. */
+static int rank_in(const struct monmap *nm, const struct monmap *old, int rank)
+{
+	if (rank < 0 || (uint32_t)rank >= old->n_mons)
+		return -1;
+	for (uint32_t i = 0; i < nm->n_mons; i++)
+		if (map_addr_eq(&nm->mons[i].addr, &old->mons[rank].addr))
+			return (int)i;
+	return -1;
+}
+
 static void handle_monmap(struct monc *mc, struct msg_in *in)
 {
 	struct monmap mm;
 	if (monmap_decode(&mm, in->payload, in->len) || mm.epoch <= mc->monmap.epoch)
 		return;
+	/* ranks may be renumbered: follow the mons we know by address */
+	const struct monmap *old = monc_monmap(mc);
+	mc->cur_rank = rank_in(&mm, old, mc->cur_rank);
+	mc->leader = rank_in(&mm, old, mc->leader);
 	mc->monmap = mm;
 	if (mc->o.on_monmap)
 		mc->o.on_monmap(mc, &mc->monmap, mc->o.user);

@@ -75,6 +75,11 @@
 #define MON_MAX_SUBS 4096
 #define MON_MAX_FAIL_REPORTS 16
 #define MON_SLOW_TICK_MS 250
+/* A peer mon that refused our key is asked again after this (doubling up
+ * to the max): right after `mon add` the new mon may reach a peer that
+ * has not applied the add yet and so does not know its key. */
+#define MON_PEER_AUTH_RETRY_MS 100
+#define MON_PEER_AUTH_RETRY_MAX_MS 2000
 #define GENESIS_FILE "genesis"
 #define JOIN_FILE "join"
 
@@ -125,6 +130,9 @@ struct mon {
 		uint64_t id;
 		struct msgr_conn *c;
 		uint64_t heard_ns;
+		uint64_t auth_retry_ns;    /* reconnect after a refusal (0: none due) */
+		uint64_t auth_backoff_ms;  /* next refusal's delay */
+		uint32_t auth_refusals;    /* in a row */
 	} peers[MONMAP_MAX_MONS];
 	uint32_t n_peers;
 	uint64_t my_id;
@@ -521,9 +529,30 @@ static void on_check(uv_check_t *h)
 	process_ready(h->data);
 }
 
+/* Reconnect to peers that refused our key once their retry is due. */
+static void retry_refused_peers(struct mon *m)
+{
+	uint64_t now = now_ns();
+
+	for (uint32_t i = 0; i < m->n_peers; i++) {
+		struct peer *p = &m->peers[i];
+		if (!p->auth_retry_ns || now < p->auth_retry_ns)
+			continue;
+		p->auth_retry_ns = 0;
+		if (p->c)
+			msgr_conn_close(p->c, NULL, NULL);
+		p->c = NULL;
+		if (msgr_connect(m->msgr, p->addr.host, p->addr.port, NULL, &p->c)) {
+			p->c = NULL;
+			p->auth_retry_ns = now + p->auth_backoff_ms * 1000000ull;
+		}
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct mon *m = t->data;
+	retry_refused_peers(m);
 	raft_tick(m->raft);
 	process_ready(m);
 }
@@ -1615,8 +1644,32 @@ static void on_conn_state(struct msgr_conn *c, enum msgr_conn_state st, void *us
 	struct mon *m = user;
 
 	if (msgr_conn_is_outgoing(c)) {
-		if (st == MSGR_CONN_AUTH_FAILED)
+		struct peer *p = NULL;
+		for (uint32_t i = 0; i < m->n_peers; i++)
+			if (m->peers[i].c == c)
+				p = &m->peers[i];
+		if (p && st == MSGR_CONN_UP) {
+			p->auth_refusals = 0;
+			p->auth_backoff_ms = 0;
+		}
+		if (st != MSGR_CONN_AUTH_FAILED)
+			return;
+		if (!p) {
 			NLOG(MON, ERR, "peer mon at %s refused our key", msgr_conn_peer_addr(c));
+			return;
+		}
+		/* The messenger does not retry a refused handshake. The peer
+		 * may just not have applied the `mon add` that made us yet:
+		 * without retrying, this mon could never again send it a
+		 * Raft message, and a cluster that needs this mon's vote
+		 * could not elect a leader. */
+		if (!p->auth_backoff_ms)
+			p->auth_backoff_ms = MON_PEER_AUTH_RETRY_MS;
+		p->auth_retry_ns = now_ns() + p->auth_backoff_ms * 1000000ull;
+		if (p->auth_refusals++ % 50 == 0)
+			NLOG(MON, ERR, "peer mon.%s at %s refused our key (%u time(s)); retrying in %" PRIu64 " ms",
+			     p->name, msgr_conn_peer_addr(c), p->auth_refusals, p->auth_backoff_ms);
+		p->auth_backoff_ms = NORN_MIN(p->auth_backoff_ms * 2, (uint64_t)MON_PEER_AUTH_RETRY_MAX_MS);
 		return;
 	}
 	if (st != MSGR_CONN_DOWN)
