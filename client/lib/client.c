@@ -196,6 +196,7 @@ struct norn_cluster {
 	uint8_t ticket_key[AUTH_KEY_LEN];
 	int closing;
 	int close_pending;
+	uint64_t renew_at_ns;       /* ESTALE storms ask the mon for maps at most this often */
 };
 
 struct norn_ioctx {
@@ -602,7 +603,10 @@ static void on_osd_message(struct msgr_conn *c, struct msg_in *m, void *user)
 		if (r->result == NORN_ESTALE && r->epoch > ours) {
 			op->wait_epoch = r->epoch;
 			op->resend_at_ns = 0;
-			monc_renew_subs(cl->mc);
+			if (now_ns() >= cl->renew_at_ns) {
+				cl->renew_at_ns = now_ns() + CL_STALE_RETRY_NS;
+				monc_renew_subs(cl->mc);
+			}
 		} else {
 			op->resend_at_ns = now_ns() + CL_STALE_RETRY_NS;
 		}
@@ -1567,6 +1571,24 @@ void norn_ioctx_destroy(norn_ioctx_t *io)
 int64_t norn_ioctx_pool_id(norn_ioctx_t *io)
 {
 	return io->pool;
+}
+
+int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out)
+{
+	norn_ioctx_t *n;
+
+	*out = NULL;
+	if (!io)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->cl = io->cl;
+	n->pool = io->pool;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	*out = n;
+	return 0;
 }
 
 int norn_flush(norn_ioctx_t *io)

@@ -192,6 +192,31 @@ static void sc_ops(norn_ioctx_t *io)
 	}
 	EXPECT(norn_remove(io, "ops") == 0, "remove");
 	EXPECT(norn_stat(io, "ops", &size, NULL) == -ENOENT, "stat after remove");
+	/* a pool created after we connected is found (the client fetches the
+	 * newer map), and mon commands work through the handle */
+	{
+		norn_cluster_t *cl2;
+		norn_ioctx_t *io2;
+		char *out = NULL, *st = NULL;
+		int rc2 = norn_connect(g_conf, NULL, NULL, &cl2);
+		EXPECT(rc2 == 0, "second connect");
+		rc2 = norn_mon_command(cl2, "{\"prefix\":\"pool create\",\"pool\":\"late\",\"pg_num\":8,"
+		                            "\"size\":3}", &out, NULL, &st);
+		EXPECT(rc2 == 0, "pool create: %d %s", rc2, st ? st : "");
+		free(out);
+		free(st);
+		rc2 = norn_ioctx_create(cl2, "late", &io2);
+		EXPECT(rc2 == 0, "ioctx on a new pool: %s", norn_strerror(rc2));
+		EXPECT(norn_write_full(io2, "late-obj", "x", 1) == 0, "write to the new pool");
+		EXPECT(norn_read(io2, "late-obj", buf, 4, 0) == 1, "read from the new pool");
+		norn_ioctx_destroy(io2);
+		EXPECT(norn_ioctx_create(cl2, "no-such-pool", &io2) == -ENOENT, "missing pool");
+		rc2 = norn_mon_command(cl2, "{\"prefix\":\"no such command\"}", &out, NULL, &st);
+		EXPECT(rc2 < 0, "unknown mon command gave %d", rc2);
+		free(out);
+		free(st);
+		norn_shutdown(cl2);
+	}
 	/* bad arguments never reach the wire */
 	EXPECT(norn_write_full(io, "", "x", 1) == -EINVAL, "empty name");
 	EXPECT(norn_setxattr(io, "ops", "", "x", 1) == -EINVAL, "empty xattr name");
