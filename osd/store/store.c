@@ -240,6 +240,9 @@ struct store {
 	uint32_t reads_inflight;
 
 	/* allocator (commit thread) */
+	uint32_t chunk_bytes;       /* bitmap bytes per LMDB value (this store's layout) */
+	uint64_t nid_committed;     /* "nid" as last committed */
+	uint64_t chunk_blocks;
 	uint64_t *dmap;
 	uint8_t *dirty_chunks;
 	uint64_t nchunks;
@@ -2321,13 +2324,13 @@ static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
 		for (uint64_t b = t->allocs[i].pblk; b < t->allocs[i].pblk + t->allocs[i].n; b++) {
 			NORN_ASSERT(!bit_get(s->dmap, b));
 			bit_set(s->dmap, b);
-			s->dirty_chunks[b / STORE__CHUNK_BLOCKS] = 1;
+			s->dirty_chunks[b / s->chunk_blocks] = 1;
 		}
 	for (uint32_t i = 0; i < t->nf; i++)
 		for (uint64_t b = t->frees[i].pblk; b < t->frees[i].pblk + t->frees[i].n; b++) {
 			NORN_ASSERT(bit_get(s->dmap, b));
 			bit_clr(s->dmap, b);
-			s->dirty_chunks[b / STORE__CHUNK_BLOCKS] = 1;
+			s->dirty_chunks[b / s->chunk_blocks] = 1;
 		}
 	return rc;
 }
@@ -2356,14 +2359,14 @@ static int commit_batch(struct store *s, struct store_txn *h)
 			continue;
 		uint8_t ck[8];
 		chunk_key(ck, c);
-		uint8_t chunk[STORE__CHUNK_BYTES];
-		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
-			norn_put_le64(chunk + i * 8, s->dmap[c * (STORE__CHUNK_BYTES / 8) + i]);
-		MDB_val k = { 8, ck }, v = { sizeof(chunk), chunk };
+		uint8_t chunk[STORE__CHUNK_BYTES_V1];
+		for (uint32_t i = 0; i < s->chunk_bytes / 8; i++)
+			norn_put_le64(chunk + i * 8, s->dmap[c * (s->chunk_bytes / 8) + i]);
+		MDB_val k = { 8, ck }, v = { s->chunk_bytes, chunk };
 		rc = mdb_put(w, s->db_alloc, &k, &v, 0);
 		s->dirty_chunks[c] = 0;
 	}
-	if (!rc && nid) {
+	if (!rc && nid > s->nid_committed) {   /* unchanged: leave the super page alone */
 		uint8_t nb[8];
 		norn_put_le64(nb, nid);
 		MDB_val k = { 3, (void *)"nid" }, v = { 8, nb };
@@ -2386,6 +2389,7 @@ static int commit_batch(struct store *s, struct store_txn *h)
 		set_failed(s, "LMDB commit", mdb_err(rc));
 		return NORN_EFAILED;
 	}
+	s->nid_committed = NORN_MAX(s->nid_committed, nid);
 	return 0;
 }
 
@@ -3143,7 +3147,6 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		goto fail_fd;
 	}
 	s->nblocks = s->sb.size_bytes / BLK;
-	s->nchunks = (s->nblocks + STORE__CHUNK_BLOCKS - 1) / STORE__CHUNK_BLOCKS;
 	rc = env_open(meta, s->o.lmdb_map_bytes, &s->env);
 	if (rc)
 		goto fail_fd;
@@ -3169,7 +3172,23 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		goto fail_env;
 	}
 	s->nid_next = norn_get_le64(v.mv_data);
-	size_t words = s->nchunks * (STORE__CHUNK_BYTES / 8);
+	s->nid_committed = s->nid_next;
+	/* Allocator layout: chunk 0's size tells (512 bytes, or 4 KiB in
+	 * stores made before the change). */
+	uint8_t ck0[8];
+	chunk_key(ck0, 0);
+	MDB_val kk0 = { 8, ck0 };
+	if (mdb_get(t, s->db_alloc, &kk0, &v) ||
+	    (v.mv_size != STORE__CHUNK_BYTES && v.mv_size != STORE__CHUNK_BYTES_V1)) {
+		NLOG(STORE, ERR, "allocator chunk 0 missing or bad");
+		mdb_txn_abort(t);
+		rc = NORN_ECORRUPT;
+		goto fail_env;
+	}
+	s->chunk_bytes = (uint32_t)v.mv_size;
+	s->chunk_blocks = (uint64_t)s->chunk_bytes * 8;
+	s->nchunks = (s->nblocks + s->chunk_blocks - 1) / s->chunk_blocks;
+	size_t words = s->nchunks * (s->chunk_bytes / 8);
 	s->amap = calloc(words, 8);
 	s->dmap = calloc(words, 8);
 	s->dirty_chunks = calloc(s->nchunks, 1);
@@ -3182,14 +3201,14 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		uint8_t ck[8];
 		chunk_key(ck, c);
 		MDB_val kk = { 8, ck };
-		if (mdb_get(t, s->db_alloc, &kk, &v) || v.mv_size != STORE__CHUNK_BYTES) {
+		if (mdb_get(t, s->db_alloc, &kk, &v) || v.mv_size != s->chunk_bytes) {
 			NLOG(STORE, ERR, "allocator chunk %" PRIu64 " missing or bad", c);
 			mdb_txn_abort(t);
 			rc = NORN_ECORRUPT;
 			goto fail_maps;
 		}
-		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
-			s->dmap[c * (STORE__CHUNK_BYTES / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
+		for (uint32_t i = 0; i < s->chunk_bytes / 8; i++)
+			s->dmap[c * (s->chunk_bytes / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
 	}
 	/* Commit (not abort) so the database handles stay open. */
 	rc = mdb_txn_commit(t);
@@ -3354,7 +3373,7 @@ int store_fsck(struct store *s, FILE *report)
 #define PROBLEM(...) do { problems++; \
 	if (report) { fprintf(report, "fsck: " __VA_ARGS__); fputc('\n', report); } \
 	NLOG(STORE, WARN, "fsck: " __VA_ARGS__); } while (0)
-	size_t words = s->nchunks * (STORE__CHUNK_BYTES / 8);
+	size_t words = s->nchunks * (s->chunk_bytes / 8);
 	uint64_t *seen = calloc(words, 8);
 	uint64_t *disk = calloc(words, 8);
 	if (!seen || !disk) {
@@ -3371,19 +3390,19 @@ int store_fsck(struct store *s, FILE *report)
 		uint8_t ck[8];
 		chunk_key(ck, c);
 		k = (MDB_val){ 8, ck };
-		if (mdb_get(rt, s->db_alloc, &k, &v) || v.mv_size != STORE__CHUNK_BYTES) {
+		if (mdb_get(rt, s->db_alloc, &k, &v) || v.mv_size != s->chunk_bytes) {
 			PROBLEM("allocator chunk %" PRIu64 " missing", c);
 			continue;
 		}
-		for (uint32_t i = 0; i < STORE__CHUNK_BYTES / 8; i++)
-			disk[c * (STORE__CHUNK_BYTES / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
+		for (uint32_t i = 0; i < s->chunk_bytes / 8; i++)
+			disk[c * (s->chunk_bytes / 8) + i] = norn_get_le64((uint8_t *)v.mv_data + i * 8);
 	}
 	for (uint64_t b = 0; b < STORE__RESERVED_BLOCKS; b++) {
 		if (!bit_get(disk, b))
 			PROBLEM("reserved block %" PRIu64 " marked free", b);
 		bit_set(seen, b);
 	}
-	for (uint64_t b = s->nblocks; b < s->nchunks * STORE__CHUNK_BLOCKS; b++)
+	for (uint64_t b = s->nblocks; b < s->nchunks * s->chunk_blocks; b++)
 		bit_set(seen, b);
 	struct store_names objs = { 0 };
 	size_t cap = 0;

@@ -12,7 +12,12 @@
 
 #define STORE__SUPER_MAGIC      "NORNSTOR"
 #define STORE__RESERVED_BLOCKS  256u          /* superblock + spare: first 1 MiB */
-#define STORE__CHUNK_BYTES      4096u         /* allocator bitmap chunk */
+/* Allocator bitmap chunk (one LMDB value): 512 bytes = 16 MiB of blocks,
+ * small enough to share a leaf page, so a commit that flips a few bits
+ * rewrites part of a page instead of a 2-page overflow value. Stores made
+ * with the first layout have 4 KiB chunks; mount detects which. */
+#define STORE__CHUNK_BYTES      512u
+#define STORE__CHUNK_BYTES_V1   4096u
 #define STORE__CHUNK_BLOCKS     (STORE__CHUNK_BYTES * 8u)
 #define STORE__ONODE_VERSION    1u
 #define STORE__SHARD_BLKS_MAX   4096u         /* blocks per block-map shard */

@@ -33,14 +33,16 @@ for r in $(seq 1 "${ROUNDS:-2}"); do
   read -r iops _ < <(fio_run randread 4k 32); echo "rr $iops" >> "$DIR/fio.out"
 done
 best() { awk -v k="$1" '$1==k && $2>m {m=$2} END{print m+0}' "$2"; }
+least() { awk -v k="$1" '$1==k && (m=="" || $2<m) {m=$2} END{print m+0}' "$2"; }
 S_RW=$(best randwrite_txn_per_s "$DIR/store.out"); S_SEQ=$(best seqwrite_MBps "$DIR/store.out")
 S_RR=$(best randread_per_s "$DIR/store.out"); META=$(best meta_overhead_pct "$DIR/store.out")
+BPT=$(least randwrite_bytes_per_txn "$DIR/store.out")
 F_RW_IOPS=$(best rw "$DIR/fio.out"); F_SEQ_BW=$(best seq "$DIR/fio.out"); F_RR_IOPS=$(best rr "$DIR/fio.out")
 echo "   raw store: $(tr '\n' ' ' < "$DIR/store.out")"
 echo "   raw fio:   $(tr '\n' ' ' < "$DIR/fio.out")"
-/usr/bin/python3 - "$S_RW" "$F_RW_IOPS" "$S_SEQ" "$F_SEQ_BW" "$S_RR" "$F_RR_IOPS" "$META" <<'PY'
+/usr/bin/python3 - "$S_RW" "$F_RW_IOPS" "$S_SEQ" "$F_SEQ_BW" "$S_RR" "$F_RR_IOPS" "$META" "$BPT" <<'PY'
 import sys
-srw, frw, sseq, fseq, srr, frr, meta = map(float, sys.argv[1:])
+srw, frw, sseq, fseq, srr, frr, meta, bpt = map(float, sys.argv[1:])
 def line(name, s, f, unit, goal):
     r = s / f if f else 0
     print(f"{name:<34} store {s:>9.0f} {unit:<6} fio {f:>9.0f} {unit:<6} ratio {r:5.2f} (goal >= {goal:.2f}) {'OK' if r >= goal else 'BELOW GOAL'}")
@@ -48,4 +50,5 @@ line("4 KiB random write, QD32", srw, frw, "txn/s", 0.5)
 line("4 MiB sequential write", sseq, fseq, "MB/s", 0.8)
 line("4 KiB random read, QD32", srr, frr, "ops/s", 0.8)
 print(f"{'metadata for 4 MiB objects':<34} {meta:.3f} % of data (goal <= 1 %) {'OK' if meta <= 1 else 'BELOW GOAL'}")
+print(f"{'bytes written per 4 KiB write txn':<34} {bpt:.0f} (data + LMDB, least of the rounds)")
 PY
