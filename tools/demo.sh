@@ -44,7 +44,7 @@ first=0
 [ -f "$RUN/cluster.json" ] || first=1
 $PY tests/lib/cluster.py start "$RUN" --build "$BUILD" --mons 3 --osds 4 --store-size 2G --base-port "${NORN_DEMO_BASE_PORT:-6789}"
 if [ $first = 1 ]; then
-  $NORN pool create vol 64 --size 3 --min-size 2 >/dev/null
+  $NORN pool create rbd 64 --size 3 --min-size 2 >/dev/null
   $NORN pool create s3 64 --size 3 --min-size 2 >/dev/null
 fi
 if [ -x tools/demo_services.sh ]; then
@@ -57,7 +57,7 @@ Norn demo cluster is running under $RUN
   config:   $RUN/norn.conf   (keyring $RUN/norn.keyring)
   status:   $BUILD/tools/norn -c $RUN/norn.conf status
   watch:    watch -n1 $BUILD/tools/norn -c $RUN/norn.conf status
-  objects:  $BUILD/tools/norn -c $RUN/norn.conf put vol hello /etc/hostname
+  objects:  $BUILD/tools/norn -c $RUN/norn.conf put rbd hello /etc/hostname
   stop:     make demo-stop        (start again with make demo: data is kept)
 TXT
 if [ -n "${DEMO_S3_INFO:-}" ]; then echo "$DEMO_S3_INFO"; fi
