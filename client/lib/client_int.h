@@ -75,6 +75,10 @@ struct norn_read_op {
 	struct cl_step steps[OSD_OP_MAX_STEPS];
 };
 
+/* Also declared in norn.h (added there by the vol helper): a new ioctx on
+ * the same pool without the snapshot context. */
+int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out);
+
 /* ---- completions ---------------------------------------------------------- */
 
 struct norn_completion {
