@@ -1575,26 +1575,6 @@ int64_t norn_ioctx_pool_id(norn_ioctx_t *io)
 
 int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out)
 {
-	norn_ioctx_t *d;
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	if (!io)
-		return -EINVAL;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->cl = io->cl;
-	d->pool = io->pool;
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
-	*out = d;
-	return 0;
-}
-
-int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out)
-{
 	norn_ioctx_t *n;
 
 	*out = NULL;
