@@ -7,6 +7,7 @@ Every test builds its own cluster in a temp dir on its own ports; every
 process is killed by pid when the test ends (atexit), and the network
 namespace / veth pair of the partition test is deleted in a finally.
 """
+import json
 import os
 import signal
 import subprocess
@@ -389,6 +390,17 @@ def test_mon_add_and_rm():
     names = sorted(x["name"] for x in dump["mons"])
     check(names == sorted(rest), "monmap after rm: %s" % names)
     check(sorted(c.cli_json("pool", "ls")) == ["after", "before", "three-of-four"], "pools")
+    # The ranks were renumbered by the rm: a CLI whose mon_host names only
+    # a peon must still follow it to the leader (the peon names the leader
+    # by its rank in the new monmap, not in the CLI's mon_host list).
+    for n in rest:
+        if n == new:
+            continue
+        t0 = time.time()
+        rc, out, err = c.cli("-f", "json", "pool", "ls", conf=c.conf_for(n), timeout_ms=5000)
+        check(rc == 0 and sorted(json.loads(out)) == ["after", "before", "three-of-four"],
+              "pool ls through peon mon.%s after the rm: %d %s" % (n, rc, err.strip()))
+        check(time.time() - t0 < 4, "pool ls through peon mon.%s took %.1fs" % (n, time.time() - t0))
     print("  added mon.d (caught up by snapshot), lost mon.%s, new leader mon.%s, removed mon.%s: %s"
           % (leader, new, leader, names))
     c.cleanup()
