@@ -51,6 +51,18 @@ static void free_buf_cb(void *arg, int status)
 	free(arg);
 }
 
+void osd_conn_drop(struct msgr_conn *c)
+{
+	if (!msgr_conn_is_outgoing(c)) {
+		free(msgr_conn_user(c));
+		msgr_conn_set_user(c, NULL);
+		msgr_conn_close(c, NULL, NULL);
+		return;
+	}
+	/* an outgoing peer conn stays owned by its peer slot: it reconnects */
+	NLOG(OSD, WARN, "bad message from %s on our connection", msgr_conn_peer_entity(c));
+}
+
 int osd_send_enc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch, struct enc *e)
 {
 	size_t len;
@@ -764,7 +776,7 @@ static void on_message(struct msgr_conn *c, struct msg_in *in, void *user)
 	default:
 		NLOG(OSD, WARN, "unexpected message type %u from %s: closing", in->hdr.type,
 		     msgr_conn_peer_addr(c));
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 	}
 }
 

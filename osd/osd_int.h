@@ -179,6 +179,9 @@ struct pg *osd_pg_get_or_create(struct osd *o, int64_t pool, uint32_t seed);
 /* Outgoing connection to peer @osd, created on demand; NULL if the peer is
  * not up or we have no ticket yet. */
 struct msgr_conn *osd_peer_conn(struct osd *o, int32_t osd);
+/* Close a connection that misbehaved (frees an incoming one's session;
+ * msgr_conn_close() runs no state callback). */
+void osd_conn_drop(struct msgr_conn *c);
 int osd_send_enc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch, struct enc *e);
 
 /* peering.c */

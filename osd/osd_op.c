@@ -1164,7 +1164,7 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	int rc;
 
 	if (!s) {
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 		return;
 	}
 	op = calloc(1, sizeof(*op));
@@ -1189,7 +1189,7 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		NLOG(OSD, WARN, "malformed OSD_OP from %s (%s): closing the connection",
 		     msgr_conn_peer_addr(c), norn_strerror(rc ? rc : NORN_ECORRUPT));
 		osd_op_free(op);
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 		return;
 	}
 	memcpy(op->oid, op->m.oid, op->m.oid_len);
@@ -1311,7 +1311,7 @@ void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 
 	if (!s || s->peer_osd < 0) {
 		NLOG(OSD, WARN, "REPOP from non-OSD %s: closing", msgr_conn_peer_entity(c));
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 		return;
 	}
 	rc = osd_repop_decode(&rp, in->payload, in->len);
@@ -1322,7 +1322,7 @@ void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	if (rc || m->oid_len == 0 || m->oid_len > STORE_OID_MAX || memchr(m->oid, 0, m->oid_len)) {
 		NLOG(OSD, WARN, "malformed REPOP from %s: closing", msgr_conn_peer_entity(c));
 		free(m);
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 		return;
 	}
 	pg = osd_pg_get_or_create(o, rp.pool, rp.seed);

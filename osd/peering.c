@@ -1073,7 +1073,7 @@ void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		from = (int32_t)strtol(ent + 4, NULL, 10);
 	if (from < 0) {
 		NLOG(PG, WARN, "peering message from non-OSD %s: closing", ent);
-		msgr_conn_close(c, NULL, NULL);
+		osd_conn_drop(c);
 		return;
 	}
 	switch (in->hdr.type) {
