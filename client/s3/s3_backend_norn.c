@@ -41,7 +41,7 @@
  * s3_write_window_bytes (PUT) and the reader's one outstanding piece
  * (GET), so objects of any size stream through.
  *
- * Objects that fit in one write chunk (1 MiB) skip the intent record:
+ * Objects of at most 1 MiB skip the intent record:
  * their only stripe is written at commit, next to the index update, and a
  * gateway crash between the two leaks that stripe (invisible, never
  * reclaimed). After the index switch the client gets its answer; queueing
@@ -84,6 +84,10 @@
 #define NB_GC_KIND_STRIPES 1
 #define NB_GC_KIND_MANIFEST 2
 #define NB_SIZE_UNKNOWN UINT64_MAX
+/* PUT data goes to the cluster in chunks of up to a whole stripe (4 MiB
+ * by default, like `norn bench`), at most s3_write_window_bytes in flight. */
+#define NB_CHUNK_MAX (4u << 20)
+#define NB_SMALL_MAX (1u << 20)      /* no intent record up to this size */
 
 /* --- records ---------------------------------------------------------- */
 
@@ -1764,7 +1768,7 @@ static void writer_flush(struct s3_be_writer *w)
 	/* An object that fits in one chunk is written at commit, right
 	 * before its index entry: no intent record (a gateway crash in
 	 * between leaks at most one chunk; see the file comment). */
-	int single = w->committing && w->cur_off == 0;
+	int single = w->committing && w->cur_off == 0 && w->cur_len <= NB_SMALL_MAX;
 	if (!w->err && ((w->intent_state == 0 && !single) ||
 	                (w->intent_state == 2 && now_ms() > w->intent_due - be->gc_orphan_ms / 2)))
 		writer_intent(w);
@@ -1794,7 +1798,6 @@ static void writer_flush(struct s3_be_writer *w)
 	w->inflight_bytes += a->len;
 }
 
-#define NB_CHUNK_MAX (1u << 20)
 
 static void nb_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_done_cb cb, void *arg)
 {

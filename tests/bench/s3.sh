@@ -74,8 +74,8 @@ for s in conns:
 PY
 "$NORN" -c "$CONF" pool create bench 32 --size 2 >/dev/null
 echo "== norn bench (same cluster, pool size 2, 16 in flight) =="
-"$NORN" -c "$CONF" bench bench "$SECS" write -b 4M -t 16 --no-cleanup | tail -4
-"$NORN" -c "$CONF" bench bench "$SECS" seq -t 16 | tail -4
+"$NORN" -c "$CONF" bench bench "$SECS" write -b 4M -t 16 --no-cleanup | grep -E "Bandwidth|Average IOPS|p50|Total"
+"$NORN" -c "$CONF" bench bench "$SECS" seq -t 16 | grep -E "Bandwidth|Average IOPS|p50|Total"
 /usr/bin/python3 - <<'PY'
 import hashlib, os, time
 buf = os.urandom(256 << 20)
