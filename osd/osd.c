@@ -1097,7 +1097,7 @@ static int osd_run(struct osd *o, const struct args *a)
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: norn-osd --mkfs -c CONF [--osd-data DIR] [--OPTION=VALUE...]\n"
+	        "usage: norn-osd --mkfs -c CONF [--osd-data DIR] [--store-size SIZE] [--OPTION=VALUE...]\n"
 	        "       norn-osd -c CONF --id N [--osd-data DIR] [--foreground] [--pid-file P]\n"
 	        "                [--OPTION=VALUE...]\n"
 	        "\n"
@@ -1135,6 +1135,12 @@ int main(int argc, char **argv)
 			a.id = (int32_t)strtol(nm + 4, NULL, 10);
 		} else if (!strcmp(s, "--osd-data") && i + 1 < argc)
 			a.data = argv[++i];
+		else if (!strcmp(s, "--store-size") && i + 1 < argc) {
+			/* alias of --store_size_bytes (a config override) */
+			static char opt[] = "--store_size_bytes";
+			argv[j++] = opt;
+			argv[j++] = argv[++i];
+		}
 		else if (!strcmp(s, "--mkfs"))
 			a.mkfs = 1;
 		else if (!strcmp(s, "--foreground") || !strcmp(s, "-f"))
