@@ -47,9 +47,12 @@ if [ $first = 1 ]; then
   $NORN pool create rbd 64 --size 3 --min-size 2 >/dev/null
   $NORN pool create s3 64 --size 3 --min-size 2 >/dev/null
 fi
-if [ -x tools/demo_services.sh ]; then
-  . tools/demo_services.sh
-fi
+# wait (bounded) until every PG is active before starting the services
+for _ in $(seq 60); do
+  $NORN status 2>/dev/null | grep -Eq 'peering|unknown|creating|inactive' || break
+  sleep 1
+done
+. tools/demo_services.sh
 
 cat <<TXT
 
