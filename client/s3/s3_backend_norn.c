@@ -135,6 +135,8 @@ struct nb {
 	uv_mutex_t lock;
 	struct nb_aio *done_head, *done_tail;   /* under lock */
 	int handles_open;
+	int stopping;                  /* stop asked: close the async once no aio is out */
+	uint64_t aio_outstanding;      /* loop thread only */
 	int gc_running;
 	uint32_t nshards;
 	uint32_t gc_shards;
@@ -629,6 +631,10 @@ static void on_async(uv_async_t *h)
 		a->done(a);
 		a = next;
 	}
+	if (be->stopping && be->aio_outstanding == 0 && be->handles_open) {
+		be->handles_open = 0;
+		uv_close((uv_handle_t *)&be->async, NULL);
+	}
 }
 
 static struct nb_aio *aio_new(struct nb *be, void (*done)(struct nb_aio *), void *owner)
@@ -644,11 +650,14 @@ static struct nb_aio *aio_new(struct nb *be, void (*done)(struct nb_aio *), void
 		free(a);
 		return NULL;
 	}
+	be->aio_outstanding++;
 	return a;
 }
 
 static void aio_free(struct nb_aio *a)
 {
+	NORN_ASSERT(a->be->aio_outstanding > 0);
+	a->be->aio_outstanding--;
 	if (a->c)
 		norn_completion_release(a->c);
 	if (a->op)
@@ -3021,12 +3030,17 @@ int s3_backend_norn_census(struct s3_backend *sb, struct s3_norn_census *out)
 static void nb_stop(struct s3_backend *sb)
 {
 	struct nb *be = (struct nb *)sb;
-	if (!be->handles_open)
+	if (!be->handles_open || be->stopping)
 		return;
-	be->handles_open = 0;
+	/* The async handle stays open until the last aio completion has come
+	 * back through it. */
+	be->stopping = 1;
 	uv_timer_stop(&be->gc_timer);
 	uv_close((uv_handle_t *)&be->gc_timer, NULL);
-	uv_close((uv_handle_t *)&be->async, NULL);
+	if (be->aio_outstanding == 0) {
+		be->handles_open = 0;
+		uv_close((uv_handle_t *)&be->async, NULL);
+	}
 }
 
 static void nb_destroy(struct s3_backend *sb)
