@@ -229,6 +229,7 @@ class Drill:
         self.state = os.path.join(workdir, name + ".state")
         self.csv = os.path.join(workdir, name + ".csv")
         self.out_path = os.path.join(workdir, name + ".out")
+        self.c = c
         self.conf = c.conf
         self.pool = pool
         self.args = ["--objects", str(objects), "--size", str(size), "--threads", str(threads),
@@ -327,8 +328,16 @@ class Drill:
     def expect_verified(self, rc, out, what):
         lines = [l for l in out.splitlines() if l.startswith(("LOST", "CORRUPT", "UNREADABLE",
                                                                 "verified", "VERIFY", "wrote", "longest"))]
-        check(rc == 0 and "VERIFY OK" in out,
-              "%s: norn-drill verify FAILED (exit %s):\n%s" % (what, rc, "\n".join(lines[-40:]) or out[-3000:]))
+        if not (rc == 0 and "VERIFY OK" in out):
+            # where the lost objects live, for the report
+            where = []
+            for l in lines:
+                if l.startswith(("LOST", "CORRUPT", "UNREADABLE")) and len(where) < 12:
+                    name = l.split(":")[1].split()[0]
+                    r = self.c.cli("osd", "map", self.pool, name, timeout_ms=5000)
+                    where.append("  %s" % (r[1].strip() or r[2].strip()))
+            raise Fail("%s: norn-drill verify FAILED (exit %s):\n%s\nlocations now:\n%s"
+                       % (what, rc, "\n".join(lines[-40:]) or out[-3000:], "\n".join(where)))
         for l in lines:
             if l.startswith(("wrote", "verified", "longest")):
                 info(l)
@@ -396,6 +405,7 @@ def section_backfill(build, c):
     d.start()
     try:
         steady(d, 3)
+        offsets = osd_log_offsets(c)
         new = c.add_osd(wait=True)
         info("added osd.%d" % new)
 
@@ -430,9 +440,15 @@ def section_backfill(build, c):
         # cannot recover by log: they must backfill, and say so
         rc, out = pre.verify_only()
         pre.expect_verified(rc, out, "preloaded bulk objects after the backfill")
+        modes = recovery_modes(c, new, offsets)
+        info("how osd.%d was filled (primaries' peering log lines): %s" % (new, modes))
+        check(modes.get("backfill", 0) > 0,
+              "osd.%d was not filled by backfill (primaries logged %s) although the PG logs "
+              "hold only 16 entries" % (new, modes))
         check(any("backfill" in s for s in seen),
-              "data moved and verified, but no PG ever showed a backfilling state "
-              "(states seen while data moved: %s)" % sorted(seen))
+              "data moved by backfill (primaries logged %s for osd.%d) and verified, but no PG "
+              "ever showed a backfilling state (states seen while data moved: %s)"
+              % (modes, new, sorted(seen)))
         ok("PG states seen while data moved: %s" % sorted(seen))
     finally:
         d.kill()
