@@ -289,6 +289,28 @@ class Drill:
         ok("%s: writes flow again (%d writes/s in the second ending %.1f s after)"
            % (what, rows[0][1], rows[0][0] - since))
 
+    def stalls(self):
+        """(start, end) unix times of every STALL: line (>= 0.5 s without an ack)."""
+        r = []
+        for l in self.output().splitlines():
+            if l.startswith("STALL:"):
+                try:
+                    a = l.split("(from ")[1].split(" to ")
+                    r.append((float(a[0]), float(a[1].split()[0])))
+                except (IndexError, ValueError):
+                    pass
+        return r
+
+    def check_flow_again(self, t_kill, t_down, limit, what):
+        """Client I/O flows again within `limit` s of the kill: the stalls
+        that began before the mark-down ended by then."""
+        time.sleep(1.5)  # the drill flushes its output once a second
+        st = [x for x in self.stalls() if x[0] <= t_down and x[1] > t_kill]
+        flow = max([b for _, b in st], default=t_kill) - t_kill
+        check(flow <= limit, "%s: client I/O stalled until %.1f s after the kill (limit %.0f s): %s"
+              % (what, flow, limit, ", ".join("%.1f s at +%.1f s" % (b - a, a - t_kill) for a, b in st)))
+        ok("%s: client I/O flowing again %.1f s after the kill (limit %.0f s)" % (what, flow, limit))
+
     def rate(self, t0, t1):
         rows = [r for r in self.rows() if t0 < r[0] <= t1]
         return sum(r[1] for r in rows) / max(1, len(rows))
@@ -366,9 +388,10 @@ def section_drill(build, c):
         t_kill = time.time()
         c.kill_osd(victim)
         info("kill -9 osd.%d" % victim)
-        wait_down(c, [victim], GRACE + REPORT_SLACK)
+        t_down = t_kill + wait_down(c, [victim], GRACE + REPORT_SLACK)
         wait_degraded(c, [victim], GRACE + REPORT_SLACK, t_kill)
         d.wait_writes_flow(t_kill + GRACE, REPORT_SLACK + 3, "after the kill")
+        d.check_flow_again(t_kill, t_down, GRACE + REPORT_SLACK, "after the kill")
         wait_out(c, [victim], DOWN_OUT + 30)
         wait_clean(c, 3, "re-replicated without osd.%d" % victim, exclude=[victim])
         d.check_alive()
