@@ -151,6 +151,7 @@ struct mon {
 	uint32_t n_osds;
 	enum raft_role last_role;
 	uint64_t leader_since_ns;
+	uint64_t last_tick_ns;         /* to report a starved event loop */
 	uint64_t last_snap_index;
 	uint64_t rotate_after_ns;
 	uint64_t osdmap_pushed;        /* last epoch pushed to subscribers */
@@ -496,9 +497,15 @@ static void process_ready(struct mon *m)
 		return;
 	m->in_ready = 1;
 	while (raft_ready_get(m->raft, &rd)) {
+		uint64_t t0 = now_ns();
 		rc = raft_store_apply_ready(m->store, &rd);
 		if (rc)
 			fatal("persisting raft state", rc);
+		uint64_t took_ms = (now_ns() - t0) / 1000000;
+		if (took_ms * 2 >= m->cfg.mon_election_timeout_ms)
+			NLOG(MON, WARN, "persisting raft state took %" PRIu64 " ms (election timeout %"
+			     PRIu64 " ms): a slow disk can cost the leader its quorum", took_ms,
+			     (uint64_t)m->cfg.mon_election_timeout_ms);
 		for (size_t i = 0; i < rd.n_msgs; i++)
 			send_raft_msg(m, &rd.msgs[i]);
 		if (rd.snapshot) {
@@ -552,6 +559,11 @@ static void retry_refused_peers(struct mon *m)
 static void on_tick(uv_timer_t *t)
 {
 	struct mon *m = t->data;
+	uint64_t now = now_ns();
+	if (m->last_tick_ns && (now - m->last_tick_ns) / 1000000 * 2 >= m->cfg.mon_election_timeout_ms)
+		NLOG(MON, WARN, "tick %" PRIu64 " ms late (election timeout %" PRIu64 " ms)",
+		     (now - m->last_tick_ns) / 1000000 - m->cfg.mon_tick_ms, (uint64_t)m->cfg.mon_election_timeout_ms);
+	m->last_tick_ns = now;
 	retry_refused_peers(m);
 	raft_tick(m->raft);
 	process_ready(m);

@@ -48,6 +48,7 @@ struct raft_peer {
 	uint8_t state;        /* enum peer_state */
 	uint8_t acked;        /* answered since the last heartbeat */
 	uint8_t active;       /* answered since the last check-quorum */
+	uint8_t active_prev;  /* answered in the check-quorum window before */
 	int8_t vote;          /* 0 unknown, 1 granted, -1 rejected */
 	uint32_t inflight;
 	uint32_t snap_heartbeats;  /* heartbeats since the snapshot was sent */
@@ -264,6 +265,7 @@ static void peers_rebuild(struct raft *r)
 		p->id = r->conf.ids[i];
 		p->next = last_index(r) + 1;
 		p->active = 1;
+		p->active_prev = 1;
 		for (uint32_t j = 0; j < n_old; j++)
 			if (old[j].id == p->id)
 				*p = old[j];
@@ -414,6 +416,7 @@ static void become_leader(struct raft *r)
 		p->inflight = 0;
 		p->acked = 1;
 		p->active = 1;
+		p->active_prev = 1;
 	}
 	/* The no-op lets this leader commit entries of earlier terms (§5.4.2
 	 * forbids counting replicas of anything but the current term). */
@@ -980,11 +983,18 @@ void raft_tick(struct raft *r)
 	if (r->election_elapsed >= r->opts.election_ticks) {
 		uint32_t active = 0;
 
+		/* A peer counts if it answered in this window or the one
+		 * before: one follower stalled for a little longer than an
+		 * election timeout (an fsync on a busy disk) must not cost a
+		 * healthy leader its quorum. A leader cut off from the
+		 * majority still steps down, after two windows. */
 		r->election_elapsed = 0;
 		for (uint32_t i = 0; i < r->conf.n; i++) {
-			if (r->peers[i].id == r->id || r->peers[i].active)
+			struct raft_peer *p = &r->peers[i];
+			if (p->id == r->id || p->active || p->active_prev)
 				active++;
-			r->peers[i].active = 0;
+			p->active_prev = p->active;
+			p->active = 0;
 		}
 		if (active < quorum(&r->conf)) {
 			NLOG(RAFT, INFO, "raft %llu: lost contact with the quorum",

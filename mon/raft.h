@@ -50,7 +50,7 @@
  * must win a pre-vote round before bumping its term), leader lease for
  * votes (a node that heard from a leader within the minimum election
  * timeout ignores vote requests), check-quorum (a leader that has not
- * heard from a majority within an election timeout steps down), commit
+ * heard from a majority within two election timeouts steps down), commit
  * only by counting replicas of an entry of the current term (§5.4.2),
  * single-server membership changes that take effect when appended, at
  * most one uncommitted at a time and only after the leader committed an

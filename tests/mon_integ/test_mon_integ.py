@@ -146,8 +146,12 @@ def test_leader_kill_during_pool_stream():
     lst = c.mon_stat(new)
     deadline = time.time() + 10
     while time.time() < deadline:
+        # compare with what mon.<new> sees now: under load (slow fsyncs)
+        # the leadership may legitimately move again meanwhile
+        lst = c.mon_stat(new) or lst
         st = c.mon_stat(leader)
-        if st and st["osdmap_epoch"] == lst["osdmap_epoch"] and st["leader"] == new:
+        if (st and lst and st["osdmap_epoch"] == lst["osdmap_epoch"] and st["leader"]
+                and st["leader"] == lst["leader"]):
             break
         time.sleep(0.2)
     else:
