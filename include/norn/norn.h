@@ -93,6 +93,9 @@ int norn_pool_lookup(norn_cluster_t *cl, const char *name, int64_t *id);
 int norn_ioctx_create(norn_cluster_t *cl, const char *pool_name, norn_ioctx_t **out);
 void norn_ioctx_destroy(norn_ioctx_t *io);
 int64_t norn_ioctx_pool_id(norn_ioctx_t *io);
+/* A new ioctx on the same cluster and pool, without @io's snapshot
+ * context. Returns 0 or -ENOMEM. */
+int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out);
 
 /* Where an object or a PG lives in the client's current osdmap (like
  * `ceph osd map`). up: what CRUSH says; acting: who serves I/O (differs
@@ -127,6 +130,20 @@ int norn_ioctx_set_write_snap_context(norn_ioctx_t *io, uint64_t seq, const uint
                                       size_t n);
 /* Reads through @io see objects as of snapshot @snapid (0: the head). */
 void norn_ioctx_set_read_snap(norn_ioctx_t *io, uint64_t snapid);
+/* Allocate a new snapshot id, unique and increasing within the pool (a
+ * counter object NORN_SNAP_SEQ_OID updated with compare-and-swap). The
+ * caller records it (a volume header) and puts it in its write snap
+ * context. Removing a snapshot is leaving it out of later snap contexts:
+ * the OSD trims clones no listed snapshot needs on the next write (or on
+ * norn_rollback(io, oid, 0)). Returns 0 or an error. */
+#define NORN_SNAP_SEQ_OID "norn_snap_seq"
+int norn_ioctx_selfmanaged_snap_create(norn_ioctx_t *io, uint64_t *snapid);
+/* Make @oid as it was at snapshot @snapid (deleted if it did not exist
+ * then); the write carries @io's snap context, so the current state is
+ * kept for the snapshots taken since. @snapid 0 changes no data and only
+ * applies the snap context (trims clones of removed snapshots). Returns
+ * 0, -ENOENT (@snapid not in the snap context) or an error. */
+int norn_rollback(norn_ioctx_t *io, const char *oid, uint64_t snapid);
 
 /* ---- synchronous object operations ----------------------------------------
  * @oid is a NUL-terminated name of at most NORN_OBJ_NAME_MAX bytes. */
@@ -214,6 +231,8 @@ void norn_write_op_omap_set(norn_write_op_t *op, const char *const *keys,
 void norn_write_op_omap_rm_keys(norn_write_op_t *op, const char *const *keys, size_t n);
 void norn_write_op_omap_clear(norn_write_op_t *op);
 /* Steps copy their arguments, so buffers may be reused after each call. */
+/* Step: norn_rollback() as part of a write op. */
+void norn_write_op_rollback(norn_write_op_t *op, uint64_t snapid);
 int norn_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char *oid);
 
 /* A read op is an ordered list of read steps on one object, answered
