@@ -11,7 +11,7 @@
  *   vol export POOL/NAME FILE|-
  *   vol lock info|break POOL/NAME
  *   vol lock acquire POOL/NAME --owner WHO [--lease MS]
- *   vol snap create|ls|rollback|rm ...        (not available yet)
+ *   vol snap create|rollback|rm POOL/NAME@SNAP, vol snap ls POOL/NAME
  *   vol nbd start [--listen ADDR] | nbd stop [ADDR] | nbd ls
  *
  * Sizes take K/M/G/T suffixes (powers of 1024). Import creates the volume
@@ -50,7 +50,7 @@ static const char *g_usage =
 	"       norn vol export POOL/NAME FILE|-\n"
 	"       norn vol lock info|break POOL/NAME\n"
 	"       norn vol lock acquire POOL/NAME --owner WHO [--lease MS]\n"
-	"       norn vol snap create|ls|rollback|rm POOL/NAME@SNAP\n"
+	"       norn vol snap create|rollback|rm POOL/NAME@SNAP | snap ls POOL/NAME\n"
 	"       norn vol nbd start [--listen ADDR] | nbd stop [ADDR] | nbd ls\n";
 
 static int usage_err(void)
@@ -789,13 +789,62 @@ static int cmd_nbd(struct norn_cli_ctx *ctx, int argc, char **argv)
 	return usage_err();
 }
 
-static int cmd_snap(int argc, char **argv)
+/* vol snap create|rm|rollback POOL/NAME@SNAP, vol snap ls POOL/NAME */
+static int cmd_snap(struct vctx *v, int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "norn vol: snapshots are not available yet (they need clone-on-write in "
-	        "norn-osd and snapshot reads in libnorn)\n");
-	return 1;
+	struct vol_image *img = NULL;
+	struct vol_info *info = NULL;
+	const char *what;
+	int rc, err;
+
+	if (argc != 4)
+		return usage_err();
+	what = argv[2];
+	bool is_ls = !strcmp(what, "ls");
+	if (!is_ls && strcmp(what, "create") && strcmp(what, "rm") && strcmp(what, "rollback"))
+		return usage_err();
+	if ((rc = vopen(v, argv[3], true)))
+		return rc;
+	if (!is_ls && !v->snap[0]) {
+		vclose(v);
+		fprintf(stderr, "norn vol: snap %s needs POOL/VOLUME@SNAP\n", what);
+		return 2;
+	}
+	err = vol_open(v->io, v->vol, NULL, is_ls, &img);
+	if (err) {
+		vclose(v);
+		return fail(argv[3], err);
+	}
+	if (!strcmp(what, "create"))
+		err = vol_snap_create(img, v->snap, 30000);
+	else if (!strcmp(what, "rm"))
+		err = vol_snap_remove(img, v->snap);
+	else if (!strcmp(what, "rollback"))
+		err = vol_snap_rollback(img, v->snap);
+	else if ((info = malloc(sizeof(*info))) == NULL)
+		err = -ENOMEM;
+	if (!err && info) {
+		vol_get_info(img, info);
+		if (v->cli->json)
+			printf("[");
+		for (uint32_t i = 0; i < info->n_snaps; i++) {
+			const struct vol_snap_info *s = &info->snaps[i];
+			if (v->cli->json)
+				printf("%s{\"id\":%" PRIu64 ",\"name\":\"%s\",\"size\":%" PRIu64
+				       ",\"ctime_ns\":%" PRIu64 "}", i ? "," : "", s->id, s->name,
+				       s->size_bytes, s->ctime_ns);
+			else
+				printf("%-8" PRIu64 " %-32s %" PRIu64 "\n", s->id, s->name, s->size_bytes);
+		}
+		if (v->cli->json)
+			printf("]\n");
+	}
+	free(info);
+	vol_close(img);
+	vclose(v);
+	if (err)
+		return fail(argv[3], err);
+	return 0;
 }
 
 static int cli_vol(struct norn_cli_ctx *ctx, int argc, char **argv)
@@ -807,10 +856,10 @@ static int cli_vol(struct norn_cli_ctx *ctx, int argc, char **argv)
 	const char *sub = argv[1];
 	if (!strcmp(sub, "nbd"))
 		return cmd_nbd(ctx, argc, argv);
-	if (!strcmp(sub, "snap"))
-		return cmd_snap(argc, argv);
 	if (argc < 3)
 		return usage_err();
+	if (!strcmp(sub, "snap"))
+		return cmd_snap(&v, argc, argv);
 	if (!strcmp(sub, "create"))
 		return cmd_create(&v, argc, argv);
 	if (!strcmp(sub, "ls"))

@@ -18,7 +18,10 @@
 #include "client/nbd/nbd_proto.h"
 #include "client/vol/vol.h"
 #include "common/assert.h"
+#include "common/env.h"
 #include "common/log.h"
+
+#define NBD_SNAP_POLL_MS 500         /* how often a writer looks for new snapshots */
 
 struct vreq;
 
@@ -46,6 +49,7 @@ struct nbd_bdev {
 	uv_work_t renew_work;
 	int renew_err;
 	bool renew_busy;
+	uint64_t last_renew_ns;    /* monotonic; the timer also polls for snapshots */
 	bool timer_closed;         /* close: the renewal timer is gone */
 	nbd_close_cb close_cb;
 	void *close_arg;
@@ -275,7 +279,10 @@ static void open_after(uv_work_t *w, int status)
 	uv_timer_init(vw->be->loop, &dev->renew);
 	dev->renew.data = dev;
 	if (!dev->read_only) {
-		uint64_t every = vw->be->lease_ms / 3;
+		/* renew every third of the lease; look for new snapshots
+		 * (vol_snap_poll) on every tick */
+		uint64_t every = NORN_MIN(vw->be->lease_ms / 3, (uint64_t)NBD_SNAP_POLL_MS);
+		dev->last_renew_ns = norn_mono_ns();
 		uv_timer_start(&dev->renew, renew_tick, every, every);
 	}
 	NLOG(NBD, INFO, "opened %s (%" PRIu64 " bytes%s)", dev->spec, dev->size_bytes,
@@ -324,8 +331,17 @@ static void close_start(struct nbd_bdev *dev);
 static void renew_work(uv_work_t *w)
 {
 	struct nbd_bdev *dev = NORN_CONTAINER_OF(w, struct nbd_bdev, renew_work);
+	uint64_t now = norn_mono_ns();
+	int err = vol_snap_poll(dev->img);
 
-	dev->renew_err = vol_lock_renew(dev->img, dev->be->lease_ms);
+	if (err)
+		NLOG(NBD, WARN, "%s: snapshot poll: %s (will retry)", dev->spec, norn_strerror(err));
+	dev->renew_err = 0;
+	if (now - dev->last_renew_ns >= dev->be->lease_ms / 3 * 1000000ull) {
+		dev->renew_err = vol_lock_renew(dev->img, dev->be->lease_ms);
+		if (dev->renew_err == 0)
+			dev->last_renew_ns = now;
+	}
 }
 
 static void renew_after(uv_work_t *w, int status)

@@ -501,6 +501,9 @@ int vol_open(norn_ioctx_t *io, const char *name, const char *snap, bool read_onl
 	err = header_read(io, id, &img->info);
 	if (err)
 		goto fail;
+	err = norn_ioctx_dup(io, &img->dio);
+	if (err)
+		goto fail;
 	img->size_bytes = img->info.size_bytes;
 	img->read_only = read_only;
 	if (snap && snap[0]) {
@@ -516,9 +519,14 @@ int vol_open(norn_ioctx_t *io, const char *name, const char *snap, bool read_onl
 		img->size_bytes = img->info.snaps[i].size_bytes;
 		img->read_only = true;
 	}
+	err = vol__apply_snapc(img);
+	if (err)
+		goto fail;
 	*out = img;
 	return 0;
 fail:
+	if (img->dio)
+		norn_ioctx_destroy(img->dio);
 	free(img);
 	return err;
 }
@@ -529,6 +537,7 @@ void vol_close(struct vol_image *img)
 		return;
 	if (img->lock_held)
 		vol_lock_release(img);
+	norn_ioctx_destroy(img->dio);
 	free(img->lock_val);
 	free(img);
 }
@@ -545,6 +554,7 @@ int vol_refresh(struct vol_image *img, struct vol_info *out)
 		img->info = *h;
 		if (!img->snap_id)
 			img->size_bytes = h->size_bytes;
+		err = vol__apply_snapc(img);
 		if (out)
 			*out = *h;
 	}
@@ -702,13 +712,15 @@ int vol_resize(struct vol_image *img, uint64_t size_bytes, bool allow_shrink)
 		goto out;
 	img->info = *h;
 	img->size_bytes = size_bytes;
-	if (size_bytes < old_size) {
+	err = vol__apply_snapc(img);
+	if (!err && size_bytes < old_size) {
 		uint32_t os = h->obj_size_bytes;
 		uint64_t keep = n_objects(size_bytes, os);
 		uint64_t dummy = 0, dummy2 = 0;
 		/* Objects wholly past the end go; the one straddling it is cut
 		 * so a later grow reads zeros there, not the old bytes. */
-		err = objects_batch(img->io, h->id, keep, n_objects(old_size, os), 0, &dummy, &dummy2,
+		/* through dio: the OSD keeps what snapshots need */
+		err = objects_batch(img->dio, h->id, keep, n_objects(old_size, os), 0, &dummy, &dummy2,
 		                    NULL, NULL);
 		if (!err && size_bytes % os) {
 			char oid[VOL_ID_LEN + 24];
@@ -720,7 +732,7 @@ int vol_resize(struct vol_image *img, uint64_t size_bytes, bool allow_shrink)
 			}
 			norn_write_op_assert_exists(op);
 			norn_write_op_truncate(op, size_bytes % os);
-			err = norn_write_op_operate(op, img->io, oid);
+			err = norn_write_op_operate(op, img->dio, oid);
 			norn_write_op_release(op);
 			if (err == -ENOENT)
 				err = 0;
@@ -771,8 +783,11 @@ int vol_remove(norn_ioctx_t *io, const char *name, bool force,
 		if (err)
 			goto out;
 	}
-	/* Data first, header after: a crash in between leaves a volume that
+	/* Snapshot clones first (through a snap context without snapshots),
+	 * then data, header after: a crash in between leaves a volume that
 	 * still opens and can be removed again. */
+	if (h->snap_seq && (err = vol__trim_all(io, h)))
+		goto out;
 	err = objects_batch(io, id, 0, n_objects(h->size_bytes, h->obj_size_bytes), 0, &dummy,
 	                    &dummy2, progress, arg);
 	if (err)
@@ -1024,4 +1039,14 @@ int vol_lock_break(norn_ioctx_t *io, const char *name, struct vol_lock_info *was
 	if (!err)
 		NLOG(VOL, WARN, "%s: lock broken", name);
 	return err;
+}
+
+int vol__header_read(norn_ioctx_t *io, const char *id, struct vol_info *h)
+{
+	return header_read(io, id, h);
+}
+
+int vol__header_write(norn_ioctx_t *io, struct vol_info *h)
+{
+	return header_write(io, h, false);
 }

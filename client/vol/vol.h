@@ -182,6 +182,33 @@ int vol_resize(struct vol_image *img, uint64_t size_bytes, bool allow_shrink);
  * to VOL_AIO_WINDOW in flight. Returns 0 and *bytes, *objects. */
 int vol_du(struct vol_image *img, uint64_t *bytes, uint64_t *objects);
 
+/* ---- snapshots (vol_snap.c) ------------------------------------------------
+ * A snapshot is a snapshot id (libnorn's per-pool counter) recorded in the
+ * header with a name and the volume size; data writes carry the volume's
+ * snap context, so the OSDs clone an object on its first write after a
+ * snapshot (a snapshot costs nothing until data changes). Open one
+ * read-only with vol_open(io, name, snap, ...) ("pool/vol@snap" in
+ * norn-nbd). All need a head image opened writable (no lock needed). */
+
+/* Take snapshot @name. When another client holds a live lock (a writer),
+ * wait up to @wait_ms for it to switch to the new snap context
+ * (vol_snap_poll()), so writes it issues after this returns are not in
+ * the snapshot. Returns 0, -EEXIST, -ENOSPC (VOL_MAX_SNAPS), -EINVAL,
+ * -EROFS, -ETIMEDOUT (recorded, but the writer did not confirm: remove
+ * it) or a libnorn error. */
+int vol_snap_create(struct vol_image *img, const char *name, uint32_t wait_ms);
+/* Remove snapshot @name and have the OSDs free the clones only it needed.
+ * Returns 0, -ENOENT or an error. */
+int vol_snap_remove(struct vol_image *img, const char *name);
+/* Make the volume's data and size those of snapshot @name (later
+ * snapshots stay). Refused with -EBUSY while another client holds a live
+ * lock. Returns 0, -ENOENT or an error. */
+int vol_snap_rollback(struct vol_image *img, const char *name);
+/* For writers: if the header changed, switch to its snap context and, when
+ * holding the lock, acknowledge it (what vol_snap_create() waits for).
+ * Cheap when nothing changed (one xattr read). Returns 0 or an error. */
+int vol_snap_poll(struct vol_image *img);
+
 /* ---- exclusive lock ------------------------------------------------------- */
 
 /* Take the lock as @owner (free text, at most VOL_LOCK_OWNER_MAX bytes)

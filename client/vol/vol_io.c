@@ -157,15 +157,15 @@ static int piece_submit(struct vol_req *r, uint64_t objno, uint64_t obj_off, uin
 	vol_data_oid(img->info.id, objno, oid, sizeof(oid));
 	switch (r->kind) {
 	case REQ_READ:
-		err = norn_aio_read(img->io, oid, p->c, p->buf, len, obj_off);
+		err = norn_aio_read(img->dio, oid, p->c, p->buf, len, obj_off);
 		break;
 	case REQ_WRITE:
-		err = norn_aio_write(img->io, oid, p->c, p->buf, len, obj_off);
+		err = norn_aio_write(img->dio, oid, p->c, p->buf, len, obj_off);
 		break;
 	case REQ_DISCARD: {
 		bool whole = obj_off == 0 && (len == os || voff + len >= img->size_bytes);
 		if (whole) {
-			err = norn_aio_remove(img->io, oid, p->c);
+			err = norn_aio_remove(img->dio, oid, p->c);
 			break;
 		}
 		p->op = norn_write_op_create();
@@ -178,7 +178,7 @@ static int piece_submit(struct vol_req *r, uint64_t objno, uint64_t obj_off, uin
 			norn_write_op_truncate(p->op, obj_off);
 		else
 			norn_write_op_zero(p->op, obj_off, len);
-		err = norn_aio_write_op_operate(p->op, img->io, oid, p->c);
+		err = norn_aio_write_op_operate(p->op, img->dio, oid, p->c);
 		break;
 	}
 	default:
@@ -235,8 +235,6 @@ static int req_start(struct vol_image *img, enum req_kind kind, uint64_t off, ui
 	}
 	if (off > img->size_bytes || len > img->size_bytes - off)
 		return -EINVAL;
-	if (img->snap_id)
-		return -EOPNOTSUPP;   /* snapshot reads need libnorn read_snap */
 	if (len == 0)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));

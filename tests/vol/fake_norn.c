@@ -828,3 +828,59 @@ void norn_ioctx_destroy(norn_ioctx_t *io)
 {
 	(void)io;
 }
+
+/* ---- snapshots: the fake keeps no clones (snapshot semantics are tested
+ * against a real cluster in tests/vol_integ); these keep the volume code
+ * linkable and its header bookkeeping testable. */
+
+static uint64_t g_snap_seq;
+
+int norn_ioctx_dup(norn_ioctx_t *io, norn_ioctx_t **out)
+{
+	(void)io;
+	*out = &g_io;
+	return 0;
+}
+
+int norn_ioctx_set_write_snap_context(norn_ioctx_t *io, uint64_t seq, const uint64_t *snaps,
+                                      size_t n)
+{
+	(void)io;
+	for (size_t i = 0; i < n; i++)
+		if (snaps[i] > seq || (i && snaps[i] >= snaps[i - 1]))
+			return -EINVAL;
+	return 0;
+}
+
+void norn_ioctx_set_read_snap(norn_ioctx_t *io, uint64_t snapid)
+{
+	(void)io;
+	(void)snapid;
+}
+
+int norn_ioctx_selfmanaged_snap_create(norn_ioctx_t *io, uint64_t *snapid)
+{
+	(void)io;
+	pthread_mutex_lock(&g_mu);
+	*snapid = ++g_snap_seq;
+	pthread_mutex_unlock(&g_mu);
+	return 0;
+}
+
+void norn_write_op_rollback(norn_write_op_t *op, uint64_t snapid)
+{
+	(void)snapid;
+	add(op, S_ASSERT);   /* the fake has no clones: a rollback is a no-op on an existing object */
+}
+
+int norn_setxattr(norn_ioctx_t *io, const char *oid, const char *name, const void *val, size_t len)
+{
+	norn_write_op_t *op = norn_write_op_create();
+	int rc;
+	if (!op)
+		return -ENOMEM;
+	norn_write_op_setxattr(op, name, val, len);
+	rc = norn_write_op_operate(op, io, oid);
+	norn_write_op_release(op);
+	return rc;
+}

@@ -495,9 +495,130 @@ def ext4_common(e, kill_osd):
         e.nbd_stop(port)
 
 
+# ---- snapshots --------------------------------------------------------------------------
+def count_clones(e):
+    """Stop every OSD, count the hidden snapshot objects (clones and
+    snapdirs, names starting with byte 0xff) in their stores, restart."""
+    ids = sorted(e.c.osd_pids())
+    for i in ids:
+        e.c.kill_osd(i, signal.SIGTERM)
+    n = 0
+    try:
+        for i in ids:
+            rc, out, err = e.c.store_tool(i, "ls")
+            check(rc == 0, "norn-store ls: %s" % err)
+            for cid in out.decode().split():
+                rc, out, err = e.c.store_tool(i, "ls", cid)
+                check(rc == 0, "norn-store ls %s: %s" % (cid, err))
+                n += sum(1 for ln in out.split(b"\n") if ln.startswith(b"\xff"))
+    finally:
+        for i in ids:
+            e.c.start_osd(i)
+        e.c.wait_osds_up(ids)
+    return n
+
+
+def nbd_read_all(port, name, path):
+    run(["nbdcopy", uri(port, name), path], timeout=600)
+    return sha256_file(path)
+
+
+def sec_snap(e):
+    e.cli("vol", "create", "rbd/s", "32M")
+    a = os.path.join(e.tmp, "a.bin")
+    with open(a, "wb") as f:
+        f.write(os.urandom(32 * MiB))
+    port = e.nbd_start()
+    try:
+        run(["nbdcopy", a, uri(port, "rbd/s")], timeout=600)
+        # an open connection keeps the export (and its lock): snap create
+        # waits for the writer to switch to the new snap context
+        sk = nbd_go(port, "rbd/s")
+        t = time.time()
+        e.cli("vol", "snap", "create", "rbd/s@one")
+        check("snap context now" in e.nbd_log(port), "the writer did not take the snapshot")
+        ok("snap create while norn-nbd has the volume open (%.1f s)" % (time.time() - t))
+        r = e.cli("vol", "snap", "rollback", "rbd/s@one", check_rc=False)
+        check(r.returncode != 0, "rollback allowed while norn-nbd holds the lock")
+        sk.close()
+        b = os.path.join(e.tmp, "b.bin")
+        with open(a, "rb") as f:
+            data = bytearray(f.read())
+        data[5 * MiB:13 * MiB] = os.urandom(8 * MiB)
+        with open(b, "wb") as f:
+            f.write(data)
+        run(["nbdcopy", b, uri(port, "rbd/s")], timeout=600)
+        info = json.loads(run(["nbdinfo", "--json", uri(port, "rbd/s@one")]).stdout)["exports"][0]
+        check(info["is_read_only"] is True, "snapshot export not read-only: %r" % info)
+        check(info["export-size"] == 32 * MiB, "snapshot size %r" % info)
+        ok("rbd/s@one exports read-only (nbdinfo)")
+        check(nbd_read_all(port, "rbd/s@one", os.path.join(e.tmp, "s1")) == sha256_file(a),
+              "snapshot contents changed by later writes")
+        check(nbd_read_all(port, "rbd/s", os.path.join(e.tmp, "h1")) == sha256_file(b),
+              "head does not have the new data")
+        ok("writes after the snapshot leave it unchanged; the head has them")
+        r = run(["qemu-io", "-f", "raw", "-c", "write 0 4k", uri(port, "rbd/s@one")],
+                check_rc=False)
+        check(r.returncode != 0 or "error" in (r.stdout + r.stderr).lower(),
+              "write to a snapshot accepted: %s" % r.stdout)
+
+        # a snapshot taken while a writer is busy: it must be readable and
+        # the writer's data must all be in the head afterwards
+        c = os.path.join(e.tmp, "c.bin")
+        with open(c, "wb") as f:
+            f.write(os.urandom(32 * MiB))
+        th_err = []
+
+        def writer():
+            try:
+                run(["nbdcopy", c, uri(port, "rbd/s")], timeout=600)
+            except Exception as x:  # noqa: BLE001
+                th_err.append(x)
+        th = threading.Thread(target=writer)
+        th.start()
+        time.sleep(0.5)
+        e.cli("vol", "snap", "create", "rbd/s@two")
+        th.join()
+        check(not th_err, "writer failed: %s" % th_err)
+        check(nbd_read_all(port, "rbd/s", os.path.join(e.tmp, "h2")) == sha256_file(c),
+              "head lost writes made while the snapshot was taken")
+        nbd_read_all(port, "rbd/s@two", os.path.join(e.tmp, "s2"))
+        check(nbd_read_all(port, "rbd/s@one", os.path.join(e.tmp, "s1b")) == sha256_file(a),
+              "first snapshot changed")
+        ok("snap create while writing: head complete, both snapshots readable")
+        ls = e.cli("vol", "snap", "ls", "rbd/s").stdout
+        check("one" in ls and "two" in ls, "snap ls: %s" % ls)
+    finally:
+        e.nbd_stop(port)
+    n_before = count_clones(e)
+    check(n_before > 0, "no clones after writes following snapshots")
+    e.cli("vol", "snap", "rollback", "rbd/s@one")
+    port = e.nbd_start()
+    try:
+        check(nbd_read_all(port, "rbd/s", os.path.join(e.tmp, "h3")) == sha256_file(a),
+              "rollback did not restore the snapshot")
+        check(nbd_read_all(port, "rbd/s@two", os.path.join(e.tmp, "s2b"))
+              == sha256_file(os.path.join(e.tmp, "s2")), "rollback changed another snapshot")
+    finally:
+        e.nbd_stop(port)
+    ok("snap rollback rbd/s@one: the head is the snapshot again, @two unchanged")
+    e.cli("vol", "snap", "rm", "rbd/s@one")
+    e.cli("vol", "snap", "rm", "rbd/s@two")
+    check("one" not in e.cli("vol", "snap", "ls", "rbd/s").stdout, "snap rm left it listed")
+    n_after = count_clones(e)
+    check(n_after == 0, "%d clones left after removing every snapshot (%d before)"
+          % (n_after, n_before))
+    ok("snap rm frees the clones (%d hidden objects before, 0 after)" % n_before)
+    e.cli("vol", "snap", "create", "rbd/s@three")
+    e.cli("vol", "rm", "rbd/s")
+    check(count_clones(e) == 0, "vol rm left snapshot objects")
+    ok("vol rm with a snapshot leaves no objects behind")
+
+
+
 def main():
     build, section = sys.argv[1], sys.argv[2]
-    fns = {"cli": sec_cli, "nbd": sec_nbd,
+    fns = {"cli": sec_cli, "nbd": sec_nbd, "snap": sec_snap,
            "ext4": lambda e: ext4_common(e, False),
            "ext4_kill": lambda e: ext4_common(e, True)}
     if section not in fns:
