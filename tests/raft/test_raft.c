@@ -306,6 +306,47 @@ TEST(leader_failover)
 	cl_free(&c);
 }
 
+/* Check-quorum under a slow disk: with one of three nodes dead, the only
+ * live follower stalls (no ticks, no messages, like a process blocked in
+ * fsync) for 1.5 election timeouts. The leader must keep its leadership;
+ * a leader whose follower stays silent for good still steps down. */
+TEST(check_quorum_tolerates_a_stalled_follower)
+{
+	struct cluster c;
+	uint32_t l, f1 = 0, f2 = 0;
+
+	cl_init(&c, 3, 0);
+	cl_ticks(&c, 30);
+	l = cl_leader(&c);
+	CHECK(l != 0);
+	for (uint32_t i = 1; i <= 3; i++)
+		if (i != l) {
+			if (!f1)
+				f1 = i;
+			else
+				f2 = i;
+		}
+	c.n[f2].up = 0;                         /* dead */
+	cl_ticks(&c, 5);
+	uint64_t term = raft_term(c.n[l].r);
+	for (int round = 0; round < 4; round++) {
+		c.n[f1].up = 0;                 /* stalled for 15 ticks */
+		cl_ticks(&c, 15);
+		c.n[f1].up = 1;
+		cl_ticks(&c, 12);
+		CHECK_EQ(raft_role(c.n[l].r), RAFT_LEADER);
+		CHECK_EQ(raft_term(c.n[l].r), term);
+		propose_u64(&c, l, 100 + (uint64_t)round);
+		cl_ticks(&c, 6);
+		CHECK_EQ(c.n[l].last_applied_val, 100 + (uint64_t)round);
+		CHECK_EQ(c.n[f1].last_applied_val, 100 + (uint64_t)round);
+	}
+	c.n[f1].up = 0;                         /* gone for good */
+	cl_ticks(&c, 30);
+	CHECK(raft_role(c.n[l].r) != RAFT_LEADER);
+	cl_free(&c);
+}
+
 TEST(leader_transfer)
 {
 	struct cluster c;
@@ -566,6 +607,7 @@ TEST(boot_validation)
 
 TEST_MAIN(TEST_ENTRY(msg_roundtrip), TEST_ENTRY(single_node),
           TEST_ENTRY(three_nodes_elect_and_replicate), TEST_ENTRY(leader_failover),
+          TEST_ENTRY(check_quorum_tolerates_a_stalled_follower),
           TEST_ENTRY(leader_transfer), TEST_ENTRY(vote_persisted_with_grant), TEST_ENTRY(snapshot_catches_up_lagging_node),
           TEST_ENTRY(membership_add_and_remove_leader),
           TEST_ENTRY(commit_only_current_term_by_counting), TEST_ENTRY(boot_validation))
