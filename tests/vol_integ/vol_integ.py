@@ -17,6 +17,12 @@ Sections (one ctest each, each with its own cluster):
                fsck.ext4 -n -f + remount + every checksum
     ext4_kill  the same with kill -9 of one OSD in the middle of the file
                writes (and its restart later): fsck clean, every file intact
+    snap       snapshots: taken while norn-nbd has the volume open and while
+               it writes, later writes leave them unchanged, pool/vol@snap
+               exports read-only, rollback, snap rm frees every clone
+               (counted in the stopped OSDs' stores), vol rm with snapshots
+    ext4_snap  a snapshot taken while ext4 is mounted mounts ro,noload with
+               exactly the old files; rollback; fsck clean; snap rm
 
 ext4 sections need root (loop mounts) and /dev/fuse: missing either is a
 failure, not a skip. Every mount, nbdfuse, norn-nbd and daemon this script
@@ -353,8 +359,8 @@ class Mount:
             raise Fail("nbdfuse did not come up")
         self.mounted = False
 
-    def mount(self, ro=False):
-        run(["mount", "-o", "loop" + (",ro" if ro else ""), self.disk, self.mnt])
+    def mount(self, ro=False, opts=""):
+        run(["mount", "-o", "loop" + (",ro" if ro else "") + opts, self.disk, self.mnt])
         self.mounted = True
 
     def umount(self):
@@ -616,9 +622,93 @@ def sec_snap(e):
 
 
 
+def sec_ext4_snap(e):
+    """A snapshot taken while ext4 is mounted on the volume exports
+    read-only and mounts (ro,noload) with exactly the old contents; a
+    rollback brings them back to the head."""
+    check(os.geteuid() == 0, "needs root to mount (loop device)")
+    check(os.path.exists("/dev/fuse"), "/dev/fuse missing: FUSE unavailable")
+    e.cli("vol", "create", "rbd/fs", "256M")
+    port = e.nbd_start()
+    m = ms = None
+    try:
+        m = Mount(e, port, "rbd/fs")
+        run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", m.disk],
+            timeout=600)
+        m.mount()
+        rng = random.Random(77)
+        old = {}
+        make_tree(rng, os.path.join(m.mnt), 40, old)
+        os.sync()
+        t = time.time()
+        e.cli("vol", "snap", "create", "rbd/fs@before")
+        ok("40 files written, synced, snapshot taken while mounted (%.1f s)" % (time.time() - t))
+        # change the head: new files, overwritten and deleted old ones
+        new = {}
+        os.makedirs(os.path.join(m.mnt, "later"), exist_ok=True)
+        make_tree(rng, os.path.join(m.mnt, "later"), 30, new)
+        changed = sorted(old)[:10]
+        for rel in changed[:5]:
+            with open(os.path.join(m.mnt, rel), "wb") as f:
+                f.write(b"changed after the snapshot\n" * 1000)
+        for rel in changed[5:]:
+            os.unlink(os.path.join(m.mnt, rel))
+        os.sync()
+        ok("head changed after the snapshot: 30 new files, 5 overwritten, 5 deleted, synced")
+        info = json.loads(run(["nbdinfo", "--json", uri(port, "rbd/fs@before")]).stdout)
+        check(info["exports"][0]["is_read_only"] is True, "snapshot export writable")
+        ms = Mount(e, port, "rbd/fs@before")
+        ms.mount(ro=True, opts=",noload")
+        verify_tree(ms.mnt, old)
+        files = set()
+        for root, dirs, fs in os.walk(ms.mnt):
+            for fn in fs:
+                files.add(os.path.relpath(os.path.join(root, fn), ms.mnt))
+        files.discard("lost+found")
+        check(files == set(old), "snapshot file set differs: extra %s missing %s"
+              % (sorted(files - set(old))[:3], sorted(set(old) - files)[:3]))
+        ok("snapshot mounted ro,noload over nbdfuse: exactly the %d old files, every checksum"
+           % len(old))
+        ms.umount()
+        ms.close()
+        ms = None
+        m.umount()
+        m.close()
+        m = None
+    finally:
+        if ms:
+            ms.close()
+        if m:
+            m.close()
+        e.nbd_stop(port)
+    e.cli("vol", "snap", "rollback", "rbd/fs@before")
+    port = e.nbd_start()
+    try:
+        m = Mount(e, port, "rbd/fs")
+        m.mount()
+        verify_tree(m.mnt, old)
+        check(not os.path.exists(os.path.join(m.mnt, "later")), "rollback kept later files")
+        m.umount()
+        r = run(["fsck.ext4", "-n", "-f", m.disk], check_rc=False, timeout=600)
+        check(r.returncode == 0, "fsck after rollback: exit %d: %s" % (r.returncode,
+                                                                        r.stdout[-1500:]))
+        m.close()
+        m = None
+        ok("rolled back: the old files again, fsck.ext4 -n -f clean")
+    finally:
+        if m:
+            m.close()
+        e.nbd_stop(port)
+    e.cli("vol", "snap", "rm", "rbd/fs@before")
+    n = count_clones(e)
+    check(n == 0, "%d clones left after snap rm" % n)
+    ok("snap rm: no clones left")
+
+
+
 def main():
     build, section = sys.argv[1], sys.argv[2]
-    fns = {"cli": sec_cli, "nbd": sec_nbd, "snap": sec_snap,
+    fns = {"cli": sec_cli, "nbd": sec_nbd, "snap": sec_snap, "ext4_snap": sec_ext4_snap,
            "ext4": lambda e: ext4_common(e, False),
            "ext4_kill": lambda e: ext4_common(e, True)}
     if section not in fns:
