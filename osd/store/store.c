@@ -2686,12 +2686,13 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 		r->pblk = malloc(r->nb * sizeof(*r->pblk));
 		if (!r->buf || !r->crc || !r->pblk)
 			rc = -ENOMEM;
-		else
+		else if (!sb)
 			rc = store__onode_decode_range(v.mv_data, v.mv_size, s->o.max_object_bytes, r->b0,
 			                               r->nb, &size, r->pblk, r->crc, NULL);
 		if (!rc && sb) {
-			/* The head starts (u8 version, u8 compat, u32 length, u64 nid);
-			 * decode_range validated the record. */
+			/* A sharded head has no runs: the map is in the shards. The
+			 * head starts (u8 version, u8 compat, u32 length, u64 nid);
+			 * the first decode_range validated the record. */
 			uint64_t nid = norn_get_le64((const uint8_t *)v.mv_data + 6);
 			rc = shards_load(s, rt, key, klen, nid, (size + BLK - 1) / BLK, sb, r->b0, r->nb,
 			                 r->pblk, r->crc);

@@ -286,7 +286,9 @@ int store_fsck(struct store *s, FILE *report);
 /* ---- on-disk record decoders (exposed for fuzzing and the tool) ------- */
 
 /* Decode an onode value (bytes from LMDB) and report its size, block
- * count and xattr count; validates everything. 0 or NORN_ECORRUPT /
+ * count and xattr count; validates everything. A large object's head
+ * record (onode v2) keeps its block map in separate shard records, so its
+ * block count here is 0 (store_stat() counts them). 0 or NORN_ECORRUPT /
  * NORN_EVERSION. */
 int store_onode_check(const void *buf, size_t len, uint64_t max_object_bytes,
                       struct store_stat *st);
