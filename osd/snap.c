@@ -308,9 +308,13 @@ int snap_rollback_resolve(struct store *s, const char *cid, const char *oid,
 	memset(x, 0, sizeof(*x));
 	namebuf[0] = 0;
 	if (snapid == 0) {
-		/* applies the snap context only (trim) */
-		if (*exists)
+		/* applies the snap context only (trim); also for a deleted head
+		 * whose clones wait in its snapdir (the step leaves it deleted) */
+		struct store_stat st;
+		if (*exists || (snap_dir_name(namebuf, oid) == 0 &&
+		                store_stat(s, cid, namebuf, &st) == 0))
 			*x = (struct osd_op_step){ .code = OSD_OP_ROLLBACK, .name = namebuf };
+		namebuf[0] = 0;
 		return 0;
 	}
 	if (m->n_snaps && !snapc_has(m, snapid))

@@ -26,8 +26,8 @@
  *     its snaps (removed snapshots), and removes clones left with none. A
  *     ROLLBACK to snap 0 is a no-op step that does just that: `norn vol
  *     snap rm` sends it to every data object so removed snapshots free
- *     their clones at once. (A deleted head's clones are trimmed on the
- *     next write of that head.)
+ *     their clones at once, also those of deleted heads (the step then
+ *     leaves the head deleted and its snapdir holds what is left).
  *
  * Internal objects start with byte 0xff and are hidden from PG listings.
  */

@@ -174,11 +174,17 @@ static int add_fn(struct vol_info *h, void *arg)
 	return 0;
 }
 
+struct rm_arg {
+	const char *name;
+	uint64_t size;       /* the removed snapshot's size */
+};
+
 static int rm_fn(struct vol_info *h, void *arg)
 {
-	const char *name = arg;
+	struct rm_arg *a = arg;
 	for (uint32_t i = 0; i < h->n_snaps; i++)
-		if (!strcmp(h->snaps[i].name, name)) {
+		if (!strcmp(h->snaps[i].name, a->name)) {
+			a->size = h->snaps[i].size_bytes;
 			memmove(&h->snaps[i], &h->snaps[i + 1], (h->n_snaps - i - 1) * sizeof(h->snaps[0]));
 			h->n_snaps--;
 			return 0;
@@ -290,6 +296,7 @@ out:
 int vol_snap_remove(struct vol_image *img, const char *name)
 {
 	struct vol_info *h;
+	struct rm_arg a = { .name = name };
 	int err;
 
 	if (img->read_only || img->snap_id)
@@ -297,14 +304,15 @@ int vol_snap_remove(struct vol_image *img, const char *name)
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	err = header_update(img, h, rm_fn, (void *)name);
+	err = header_update(img, h, rm_fn, &a);
 	if (err)
 		goto out;
 	img->info = *h;
 	err = vol__apply_snapc(img);
 	/* the OSDs drop the clones only this snapshot needed */
 	if (!err)
-		err = rollback_all(img->dio, h->id, max_objects(h) + 0, 0);
+		err = rollback_all(img->dio, h->id,
+		                   NORN_MAX(max_objects(h), n_objects(a.size, h->obj_size_bytes)), 0);
 	if (!err)
 		NLOG(VOL, INFO, "%s: snapshot %s removed", h->name, name);
 out:

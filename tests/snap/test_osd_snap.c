@@ -174,6 +174,19 @@ TEST(two_snapshots_trim_and_delete)
 	CHECK_EQ(get(s, "o", 2, NULL), 'A');
 	CHECK_EQ(get(s, "o", 3, NULL), 'B');
 	CHECK_EQ(hidden(s), 3u);                             /* + the snapdir */
+	/* a no-op ROLLBACK(0) on the deleted head resolves to a step (trim) */
+	{
+		struct osd_op_step x;
+		char nb[STORE_OID_MAX + 1];
+		int ex = 0;
+		uint64_t sz = 0;
+		CHECK_EQ(snap_rollback_resolve(s, CID, "o", &m, 0, &ex, &sz, &x, nb), 0);
+		CHECK_EQ(x.code, OSD_OP_ROLLBACK);
+		CHECK_EQ(x.name_len, 0u);
+		CHECK_EQ(ex, 0);
+		CHECK_EQ(snap_rollback_resolve(s, CID, "never", &m, 0, &ex, &sz, &x, nb), 0);
+		CHECK_EQ(x.code, 0);
+	}
 	/* remove snapshot 2: a write with the new context trims its clone */
 	uint64_t c4[] = { 3, 1 };
 	snapc(&m, sb, 3, c4, 2);
@@ -181,8 +194,21 @@ TEST(two_snapshots_trim_and_delete)
 	CHECK_EQ(hidden(s), 1u);                             /* clone(3) only; snapdir gone */
 	CHECK_EQ(get(s, "o", 3, NULL), 'B');
 	CHECK_EQ(get(s, "o", 0, NULL), 'D');
-	/* no snapshots left: everything trimmed */
+	/* delete the head again, then drop every snapshot: the trim of a
+	 * deleted head (what ROLLBACK(0) runs: no steps, deleted at end)
+	 * removes the clones and the snapdir */
+	CHECK_EQ(put(s, &m, "o", 0, 0), 0);
+	CHECK_EQ(hidden(s), 2u);
 	snapc(&m, sb, 3, NULL, 0);
+	{
+		struct store_txn *t = store_txn_new();
+		struct snap_wstate *st;
+		int rc = snap_write_begin(s, t, CID, "o", &m, &st);
+		CHECK_EQ(snap_write_end(t, CID, "o", 1, st, rc), 0);
+		CHECK_EQ(store_apply_sync(s, t), 0);
+	}
+	CHECK_EQ(hidden(s), 0u);
+	CHECK_EQ(get(s, "o", 3, NULL), 0);
 	CHECK_EQ(put(s, &m, "o", 'E', 4096), 0);
 	CHECK_EQ(hidden(s), 0u);
 	done(s);

@@ -615,10 +615,38 @@ def sec_snap(e):
     check(n_after == 0, "%d clones left after removing every snapshot (%d before)"
           % (n_after, n_before))
     ok("snap rm frees the clones (%d hidden objects before, 0 after)" % n_before)
+    # deleted heads: a shrink removes objects the snapshot still needs
     e.cli("vol", "snap", "create", "rbd/s@three")
+    port = e.nbd_start()
+    try:
+        d = os.path.join(e.tmp, "d.bin")
+        with open(d, "wb") as f:
+            f.write(os.urandom(32 * MiB))
+        run(["nbdcopy", d, uri(port, "rbd/s")], timeout=600)
+    finally:
+        e.nbd_stop(port)
+    e.cli("vol", "resize", "rbd/s", "8M", "--allow-shrink")
+    port = e.nbd_start()
+    try:
+        check(nbd_read_all(port, "rbd/s@three", os.path.join(e.tmp, "s3")) == sha256_file(a),
+              "a shrink of the head changed the snapshot")
+    finally:
+        e.nbd_stop(port)
+    ok("shrinking the volume keeps what the snapshot needs")
+    e.cli("vol", "snap", "rm", "rbd/s@three")
+    n = count_clones(e)
+    check(n == 0, "%d clones left after snap rm with deleted heads" % n)
+    ok("snap rm frees the clones of deleted objects too")
+    e.cli("vol", "resize", "rbd/s", "32M")
+    e.cli("vol", "snap", "create", "rbd/s@four")
+    port = e.nbd_start()
+    try:
+        run(["nbdcopy", a, uri(port, "rbd/s")], timeout=600)
+    finally:
+        e.nbd_stop(port)
     e.cli("vol", "rm", "rbd/s")
     check(count_clones(e) == 0, "vol rm left snapshot objects")
-    ok("vol rm with a snapshot leaves no objects behind")
+    ok("vol rm of a volume with a snapshot and clones leaves no objects behind")
 
 
 
