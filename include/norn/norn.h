@@ -230,9 +230,9 @@ void norn_write_op_omap_set(norn_write_op_t *op, const char *const *keys,
                             const void *const *vals, const size_t *val_lens, size_t n);
 void norn_write_op_omap_rm_keys(norn_write_op_t *op, const char *const *keys, size_t n);
 void norn_write_op_omap_clear(norn_write_op_t *op);
-/* Steps copy their arguments, so buffers may be reused after each call. */
 /* Step: norn_rollback() as part of a write op. */
 void norn_write_op_rollback(norn_write_op_t *op, uint64_t snapid);
+/* Steps copy their arguments, so buffers may be reused after each call. */
 int norn_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char *oid);
 
 /* A read op is an ordered list of read steps on one object, answered
