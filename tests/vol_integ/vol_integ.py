@@ -563,6 +563,10 @@ def sec_snap(e):
         check(nbd_read_all(port, "rbd/s", os.path.join(e.tmp, "h1")) == sha256_file(b),
               "head does not have the new data")
         ok("writes after the snapshot leave it unchanged; the head has them")
+        ex = os.path.join(e.tmp, "export-one.bin")
+        e.cli("vol", "export", "rbd/s@one", ex)
+        check(sha256_file(ex) == sha256_file(a), "norn vol export of the snapshot differs")
+        ok("norn vol export rbd/s@one: the snapshot's bytes")
         r = run(["qemu-io", "-f", "raw", "-c", "write 0 4k", uri(port, "rbd/s@one")],
                 check_rc=False)
         check(r.returncode != 0 or "error" in (r.stdout + r.stderr).lower(),
