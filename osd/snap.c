@@ -395,7 +395,15 @@ int snap_read_redirect(struct store *s, const char *cid, char *oid, uint64_t rea
 		for (uint32_t k = 0; k < c->n; k++)
 			if (ss->ids[c->first + k] == read_snap) {
 				char cn[STORE_OID_MAX + 1];
+				struct store_stat st;
 				rc = snap_clone_name(cn, oid, c->id);
+				if (!rc && store_stat(s, cid, cn, &st) != 0) {
+					/* recorded but absent here (a copy recovery did not
+					 * bring): an error, never "did not exist" (zeros) */
+					NLOG(OSD, ERR, "pg %s: %s: clone %" PRIu64 " for snapshot %" PRIu64
+					     " is missing", cid, oid, c->id, read_snap);
+					rc = -EIO;
+				}
 				if (!rc)
 					memcpy(oid, cn, strlen(cn) + 1);
 				break;

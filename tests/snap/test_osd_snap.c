@@ -135,6 +135,23 @@ TEST(clone_on_first_write_and_reads)
 	CHECK_EQ(get(s, "a", 1, &len), 'A');
 	CHECK_EQ(len, 4096u);
 	CHECK_EQ(get(s, "a", 2, NULL), 'C');                /* a later snap: unchanged head */
+	/* a recorded clone that is missing here is an error, not zeros */
+	{
+		char cn[STORE_OID_MAX + 1], name[STORE_OID_MAX + 1] = "a";
+		uint8_t *keep = NULL;
+		size_t kl = 0;
+		CHECK_EQ(snap_clone_name(cn, "a", 1), 0);
+		CHECK_EQ(store_read_sync(s, CID, cn, 0, 8192, &keep, &kl), 0);
+		struct store_txn *t = store_txn_new();
+		CHECK_EQ(store_txn_remove(t, CID, cn), 0);
+		CHECK_EQ(store_apply_sync(s, t), 0);
+		CHECK_EQ(snap_read_redirect(s, CID, name, 1), -EIO);
+		t = store_txn_new();
+		CHECK_EQ(store_txn_write(t, CID, cn, 0, keep, kl), 0);
+		CHECK_EQ(store_apply_sync(s, t), 0);
+		free(keep);
+		CHECK_EQ(get(s, "a", 1, NULL), 'A');
+	}
 	/* an object created after snapshot 1 did not exist at 1 */
 	CHECK_EQ(put(s, &m, "b", 'X', 10), 0);
 	CHECK_EQ(get(s, "b", 1, NULL), 0);
