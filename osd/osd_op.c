@@ -1194,6 +1194,10 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	}
 	memcpy(op->oid, op->m.oid, op->m.oid_len);
 	op->oid[op->m.oid_len] = 0;
+	if (snap_is_hidden(op->oid)) {
+		osd_op_reply_err(op, -EINVAL);  /* names starting 0xff are the OSD's (snap.h) */
+		return;
+	}
 	for (uint32_t i = 0; i < op->m.n_steps; i++)
 		if (osd_op_is_write(op->m.steps[i].code))
 			op->is_write = 1;
