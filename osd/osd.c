@@ -495,6 +495,11 @@ static void hb_tick(uv_timer_t *t)
 	}
 }
 
+static void recovery_tick(uv_timer_t *t)
+{
+	osd_recovery_tick(t->data);
+}
+
 static void peer_tick(uv_timer_t *t)
 {
 	osd_peering_tick(t->data);
@@ -537,10 +542,13 @@ static uint32_t pg_state(struct osd *o, struct pg *pg)
 			n++;
 	if (pg->peering == PG_PEER_QUERY)
 		st |= PG_STATE_PEERING;
+	else if (pg->peering == PG_PEER_INCOMPLETE)
+		st |= PG_STATE_DOWN | PG_STATE_INCOMPLETE;
 	else if (pg->peering == PG_PEER_PUSH || pg->peering == PG_PEER_LOGSYNC)
-		st |= PG_STATE_ACTIVE | PG_STATE_RECOVERING | PG_STATE_DEGRADED;
+		st |= PG_STATE_ACTIVE | PG_STATE_DEGRADED |
+		      (pg->backfilling ? PG_STATE_BACKFILLING : PG_STATE_RECOVERING);
 	else if (pg->peering)
-		st |= PG_STATE_RECOVERING | PG_STATE_DEGRADED;
+		st |= PG_STATE_DEGRADED | (pg->backfilling ? PG_STATE_BACKFILLING : PG_STATE_RECOVERING);
 	else if (n >= pg->min_size)
 		st |= PG_STATE_ACTIVE;
 	else
@@ -1082,6 +1090,12 @@ static int osd_run(struct osd *o, const struct args *a)
 	uv_timer_init(o->loop, &o->peer_timer);
 	o->peer_timer.data = o;
 	uv_timer_start(&o->peer_timer, peer_tick, 500, 500);
+	if (o->cfg.osd_recovery_sleep_ms) {
+		uv_timer_init(o->loop, &o->recovery_timer);
+		o->recovery_timer.data = o;
+		uv_timer_start(&o->recovery_timer, recovery_tick, o->cfg.osd_recovery_sleep_ms,
+		               o->cfg.osd_recovery_sleep_ms);
+	}
 	uv_signal_init(o->loop, &o->sig_term);
 	o->sig_term.data = o;
 	uv_signal_start(&o->sig_term, on_signal, SIGTERM);

@@ -115,6 +115,7 @@ struct pg {
 	uint32_t prior_n;
 	struct pg_peer_state *ps;         /* peering scratch, NULL when active */
 	int want_peering;                 /* set by the map update, started after it */
+	int backfilling;                  /* peering: some member is being backfilled */
 };
 
 enum {
@@ -122,6 +123,7 @@ enum {
 	PG_PEER_PULL,                     /* pulling what the primary lacks */
 	PG_PEER_PUSH,                     /* pushing what replicas lack */
 	PG_PEER_LOGSYNC,                  /* waiting for replicas to take the log */
+	PG_PEER_INCOMPLETE,               /* no complete member: down until one returns */
 };
 
 struct osd {
@@ -161,6 +163,8 @@ struct osd {
 	uv_signal_t sig_term, sig_int;
 	int stopping;
 	uint32_t recovery_inflight;       /* pulls + pushes in flight (osd_max_recovery) */
+	uint64_t recovery_next_ns;        /* osd_recovery_sleep_ms: no recovery op starts before */
+	uv_timer_t recovery_timer;        /* runs every osd_recovery_sleep_ms when that is set */
 	/* memory budget: client op payloads held; over half of
 	 * osd_memory_budget_bytes we stop reading from clients */
 	uint64_t op_bytes;
@@ -190,6 +194,8 @@ void osd_pg_start_peering(struct pg *pg);
 /* Drop peering state (we are not primary any more). */
 void osd_pg_stop_peering(struct pg *pg);
 void osd_peering_tick(struct osd *o);
+/* Start the recovery ops osd_recovery_sleep_ms held back (its timer). */
+void osd_recovery_tick(struct osd *o);
 void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
 /* 1 if @oid is still to be pushed to (or acked by) some replica. */
 int osd_pg_object_unrecovered(const struct pg *pg, const char *oid);

@@ -527,8 +527,13 @@ static int log_and_info(struct pg *pg, struct store_txn *t, const struct pg_log_
 			return rc;
 		pg->info.log_tail = trimmed;
 	}
+	/* last_complete follows only a gapless history: a write on top of a
+	 * gap recovery has not filled yet (a replica being recovered) leaves
+	 * it behind, so peering never takes this copy as complete */
+	if (pg_ev_cmp(&pg->info.last_complete, &pg->info.last_update) == 0 &&
+	    pg_ev_cmp(&le->prior, &pg->info.last_update) == 0)
+		pg->info.last_complete = le->ver;
 	pg->info.last_update = le->ver;
-	pg->info.last_complete = le->ver;
 	enc_init(&e, 128);
 	pg_info_encode(&e, &pg->info);
 	rc = enc_error(&e) ? -ENOMEM

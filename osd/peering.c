@@ -9,9 +9,15 @@
  *            state counts as one answer. Unanswered queries are resent
  *            every second; a member that never answers will be marked
  *            down and the next interval starts peering again.
- *   CHOOSE   the authoritative log is the one with the newest last_update.
- *            For each member (us included) the missing set is computed
- *            against it: log-based when the member's last_update lies in
+ *   CHOOSE   the authoritative log is the one with the newest last_update
+ *            among the complete members (pg_info_complete: not in the middle
+ *            of a recovery, no write on top of an unfilled gap). A copy
+ *            that is being backfilled or recovered holds a partial mix of
+ *            objects whatever its last_update says; if no complete member
+ *            answers, the PG stays incomplete (down, ops wait) and peering
+ *            retries until one is back. For each member (us included) the
+ *            missing set is computed against the authority from the
+ *            member's last_complete: log-based when it lies in
  *            the authoritative log's window (objects written after it,
  *            plus objects of the member's divergent entries); otherwise
  *            backfill: every object either side holds.
@@ -40,6 +46,7 @@
 
 #define PEER_MAX (2 * OSDMAP_MAX_POOL_SIZE)
 #define PEER_RETRY_NS 1000000000ull
+#define PEER_INCOMPLETE_RETRY_NS 5000000000ull
 #define LOG_TXN_OPS 1500u
 
 struct peer_info {
@@ -155,6 +162,7 @@ void osd_pg_stop_peering(struct pg *pg)
 	}
 	pg->ps = NULL;
 	pg->peering = 0;
+	pg->backfilling = 0;
 }
 
 int osd_pg_object_unrecovered(const struct pg *pg, const char *oid)
@@ -219,6 +227,20 @@ static void send_queries(struct pg *pg)
 }
 
 static void peering_advance(struct pg *pg);
+
+/* osd_recovery_sleep_ms: 1 if no recovery op may start yet, else 0 and
+ * the next one may start only after the pause. */
+static int recovery_throttled(struct osd *o)
+{
+	uint64_t now;
+	if (!o->cfg.osd_recovery_sleep_ms)
+		return 0;
+	now = norn_mono_ns();
+	if (now < o->recovery_next_ns)
+		return 1;
+	o->recovery_next_ns = now + o->cfg.osd_recovery_sleep_ms * 1000000ull;
+	return 0;
+}
 
 void osd_pg_start_peering(struct pg *pg)
 {
@@ -309,21 +331,25 @@ static int compute_missing(const struct peer_info *auth, struct peer_info *t, in
 	struct strset s = { 0 };
 	int rc = 0;
 
+	/* a copy is whole up to last_complete only; what came after a gap
+	 * is recopied (harmless) */
+	const struct pg_eversion *mv = &m->info.last_complete;
+
 	*backfill = 0;
-	if (pg_ev_cmp(&m->info.last_update, &a->info.last_update) == 0 &&
+	if (pg_info_complete(&m->info) && pg_ev_cmp(&m->info.last_update, &a->info.last_update) == 0 &&
 	    (a->n_entries == 0 || ev_in_entries(m, &a->entries[a->n_entries - 1].ver,
 	                                        a->entries[a->n_entries - 1].oid))) {
 		t->missing = NULL;
 		t->n_missing = 0;
 		return 0;
 	}
-	int overlap = pg_ev_cmp(&m->info.last_update, &a->info.log_tail) >= 0 &&
-	              (pg_ev_cmp(&m->info.last_update, &a->info.log_tail) == 0 ||
-	               ev_in_entries(a, &m->info.last_update, NULL) ||
-	               (m->info.last_update.v == 0 && a->info.log_tail.v == 0));
+	int overlap = pg_ev_cmp(mv, &a->info.log_tail) >= 0 &&
+	              (pg_ev_cmp(mv, &a->info.log_tail) == 0 ||
+	               ev_in_entries(a, mv, NULL) ||
+	               (mv->v == 0 && a->info.log_tail.v == 0));
 	if (overlap) {
 		for (uint32_t i = 0; i < a->n_entries && !rc; i++)
-			if (pg_ev_cmp(&a->entries[i].ver, &m->info.last_update) > 0)
+			if (pg_ev_cmp(&a->entries[i].ver, mv) > 0)
 				rc = ss_add(&s, a->entries[i].oid, strlen(a->entries[i].oid));
 		/* divergent: entries the authority does not have */
 		for (uint32_t i = 0; i < m->n_entries && !rc; i++)
@@ -528,6 +554,22 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 		if (!rc)
 			rc = store_txn_remove(t, pg->cid, ".norn-recovery-noop");
 	}
+	if (!rc && !pg->info.incomplete) {
+		/* from the first recovered object until the authority's log
+		 * arrives this copy is a partial mix: say so durably, in the
+		 * same transaction, so that it is never taken for complete */
+		struct enc e;
+		struct pg_info ni = pg->info;
+		ni.incomplete = 1;
+		enc_init(&e, 128);
+		pg_info_encode(&e, &ni);
+		rc = enc_error(&e) ? -ENOMEM
+		                   : store_txn_cmeta_set(t, pg->cid, PG_CMETA_INFO, strlen(PG_CMETA_INFO),
+		                                         e.buf, e.len);
+		enc_free(&e);
+		if (!rc)
+			pg->info.incomplete = 1;
+	}
 	if (rc) {
 		store_txn_free(t);
 		return rc;
@@ -635,6 +677,7 @@ int osd_pg_replace_log(struct pg *pg, const struct pg_log_entry *entries, uint32
 	pg->info.same_interval_since = sis;
 	pg->info.last_epoch_started = les;
 	pg->info.last_complete = pg->info.last_update;
+	pg->info.incomplete = 0;       /* every recovered object is in (callers' order) */
 	if (n)
 		pg->log.tail = entries[0].prior;
 	else
@@ -703,7 +746,8 @@ static void logsync_all(struct pg *pg)
 			p->synced = 1;
 			continue;
 		}
-		if (p->n_missing == 0 && pg_ev_cmp(&p->n.info.last_update, &pg->info.last_update) == 0) {
+		if (p->n_missing == 0 && pg_info_complete(&p->n.info) &&
+		    pg_ev_cmp(&p->n.info.last_update, &pg->info.last_update) == 0) {
 			p->synced = 1;
 			continue;
 		}
@@ -737,11 +781,21 @@ static void peering_advance(struct pg *pg)
 		for (uint32_t i = 0; i < ps->n; i++)
 			if (!ps->p[i].got)
 				return;
-		/* choose the authority */
-		int auth = ps->self;
+		/* choose the authority: the newest complete copy (us on a tie) */
+		int auth = pg_info_complete(&ps->p[ps->self].n.info) ? ps->self : -1;
 		for (uint32_t i = 0; i < ps->n; i++)
-			if (pg_ev_cmp(&ps->p[i].n.info.last_update, &ps->p[auth].n.info.last_update) > 0)
+			if (pg_info_complete(&ps->p[i].n.info) &&
+			    (auth < 0 || pg_ev_cmp(&ps->p[i].n.info.last_update, &ps->p[auth].n.info.last_update) > 0))
 				auth = (int)i;
+		if (auth < 0) {
+			NLOG(PG, WARN, "pg %s: incomplete: none of the %u members holds a complete copy "
+			     "(own last_update %" PRIu64 "'%" PRIu64 ", last_complete %" PRIu64 "'%" PRIu64
+			     "%s); waiting for one", pg->cid, ps->n, pg->info.last_update.epoch,
+			     pg->info.last_update.v, pg->info.last_complete.epoch, pg->info.last_complete.v,
+			     pg->info.incomplete ? ", recovery unfinished" : "");
+			pg->peering = PG_PEER_INCOMPLETE;
+			return;
+		}
 		ps->auth = auth;
 		for (uint32_t i = 0; i < ps->n; i++) {
 			int bf = 0;
@@ -751,6 +805,8 @@ static void peering_advance(struct pg *pg)
 				NLOG(PG, ERR, "pg %s: out of memory computing missing sets", pg->cid);
 				return;
 			}
+			if (bf && ps->p[i].n_missing && ((int)i == ps->self || in_acting_or_up(pg, ps->p[i].osd)))
+				pg->backfilling = 1;
 			if (ps->p[i].n_missing)
 				NLOG(PG, INFO, "pg %s: osd.%d misses %u objects (%s, at %" PRIu64 "'%" PRIu64
 				     ", authority osd.%d at %" PRIu64 "'%" PRIu64 ")", pg->cid, ps->p[i].osd,
@@ -765,6 +821,7 @@ static void peering_advance(struct pg *pg)
 		if (o->map.flags & OSDMAP_FLAG_NORECOVER)
 			return;
 		struct msgr_conn *c = osd_peer_conn(o, a->osd);
+		/* not throttled: client ops of this PG wait for our own pulls */
 		while (c && me->next < me->n_missing && o->recovery_inflight < limit) {
 			const char *oid = me->missing[me->next++];
 			struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed,
@@ -797,7 +854,8 @@ static void peering_advance(struct pg *pg)
 			if (o->map.flags & (OSDMAP_FLAG_NORECOVER | OSDMAP_FLAG_NOBACKFILL))
 				return;
 			struct msgr_conn *c = osd_peer_conn(o, p->osd);
-			while (c && p->next < p->n_missing && o->recovery_inflight < limit) {
+			while (c && p->next < p->n_missing && o->recovery_inflight < limit &&
+			       !recovery_throttled(o)) {
 				const char *oid = p->missing[p->next];
 				if (start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid)))
 					break;
@@ -861,6 +919,11 @@ static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch
 	kick_recovery(o);
 }
 
+void osd_recovery_tick(struct osd *o)
+{
+	kick_recovery(o);
+}
+
 void osd_peering_tick(struct osd *o)
 {
 	uint64_t now = norn_mono_ns();
@@ -870,6 +933,10 @@ void osd_peering_tick(struct osd *o)
 				continue;
 			if (pg->peering == PG_PEER_QUERY && now - pg->query_sent_ns > PEER_RETRY_NS)
 				send_queries(pg);
+			if (pg->peering == PG_PEER_INCOMPLETE && now - pg->peer_started_ns > PEER_INCOMPLETE_RETRY_NS) {
+				osd_pg_start_peering(pg);   /* a complete member may be back */
+				continue;
+			}
 			if (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH)
 				peering_advance(pg);
 			if (now - pg->peer_started_ns > 30000000000ull && now - pg->query_sent_ns > 30000000000ull) {
@@ -892,6 +959,14 @@ static void handle_query(struct osd *o, struct msgr_conn *c, const struct osd_pg
 
 	if (!pg)
 		return;
+	if (m->epoch > o->map.epoch) {
+		/* the querier is in an interval we have not seen: while we lag
+		 * we may still be serving writes as primary of the old one, and
+		 * an answer now would miss them (and lose them). Fetch the map;
+		 * the query is resent every second. */
+		monc_renew_subs(o->mc);
+		return;
+	}
 	if (self_notify(pg, &n, &names)) {
 		osd_pg_notify_free(&n);
 		store_names_free(&names);

@@ -82,13 +82,19 @@ int pg_log_key(char *buf, const struct pg_eversion *v)
 
 void pg_info_encode(struct enc *e, const struct pg_info *i)
 {
-	size_t t = enc_struct_begin(e, 1, 1);
+	size_t t = enc_struct_begin(e, 2, 1);
 	ev_enc(e, &i->last_update);
 	ev_enc(e, &i->last_complete);
 	ev_enc(e, &i->log_tail);
 	enc_u64(e, i->last_epoch_started);
 	enc_u64(e, i->same_interval_since);
+	enc_u8(e, i->incomplete);
 	enc_struct_end(e, t);
+}
+
+int pg_info_complete(const struct pg_info *i)
+{
+	return !i->incomplete && pg_ev_cmp(&i->last_complete, &i->last_update) == 0;
 }
 
 int pg_info_decode(const void *buf, size_t len, struct pg_info *i)
@@ -99,13 +105,17 @@ int pg_info_decode(const void *buf, size_t len, struct pg_info *i)
 
 	memset(i, 0, sizeof(*i));
 	dec_init(&d, buf, len);
-	dec_struct_begin(&d, 1, &ver, &tok);
+	dec_struct_begin(&d, 2, &ver, &tok);
 	ev_dec(&d, &i->last_update);
 	ev_dec(&d, &i->last_complete);
 	ev_dec(&d, &i->log_tail);
 	i->last_epoch_started = dec_u64(&d);
 	i->same_interval_since = dec_u64(&d);
+	if (ver >= 2)
+		i->incomplete = dec_u8(&d);
 	dec_struct_end(&d, &tok);
+	if (!dec_error(&d) && i->incomplete > 1)
+		dec_fail(&d, NORN_ECORRUPT);
 	if (!dec_error(&d) && dec_left(&d))
 		dec_fail(&d, NORN_ECORRUPT);
 	if (!dec_error(&d) && (pg_ev_cmp(&i->last_complete, &i->last_update) > 0 ||

@@ -73,7 +73,15 @@ struct pg_info {
 	struct pg_eversion log_tail;       /* entries after this are in the log */
 	uint64_t last_epoch_started;       /* last interval this PG went active in */
 	uint64_t same_interval_since;      /* epoch the current interval began (as known) */
+	/* 1 from the first recovery object (push) this copy takes until it
+	 * takes the authority's log: the objects are then a partial mix and
+	 * this copy must never be the authority (v2 field; v1 infos read 0).
+	 * Likewise last_complete < last_update: writes arrived on top of a
+	 * gap that recovery has not filled yet. */
+	uint8_t incomplete;
 };
+/* 1 if @i describes a complete copy (a valid peering authority). */
+int pg_info_complete(const struct pg_info *i);
 void pg_info_encode(struct enc *e, const struct pg_info *i);
 int pg_info_decode(const void *buf, size_t len, struct pg_info *i);
 

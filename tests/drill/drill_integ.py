@@ -590,7 +590,9 @@ def section_host_loss(build, c):
 
 SECTIONS = {
     "drill": (section_drill, 4, Cluster, ""),
-    "backfill": (section_backfill, 5, Cluster, "osd_pg_log_max = 16\n"),
+    # the recovery throttle makes the backfill last seconds, so that the
+    # kill lands in the middle of it and the mon sees it (beacons every 2 s)
+    "backfill": (section_backfill, 5, Cluster, "osd_pg_log_max = 16\nosd_recovery_sleep_ms = 30\n"),
     "two_down": (section_two_down, 5, Cluster, ""),
     "restart_all": (section_restart_all, 4, Cluster, ""),
     "host_loss": (section_host_loss, 6, HostCluster, ""),

@@ -125,6 +125,37 @@ TEST(entry_and_info_roundtrip)
 	enc_free(&e);
 }
 
+TEST(info_incomplete_flag)
+{
+	struct pg_info i = { .last_update = { 4, 9 }, .last_complete = { 4, 9 } }, io;
+	struct enc e;
+	CHECK(pg_info_complete(&i));
+	/* a write on top of an unfilled gap */
+	i.last_complete.v = 7;
+	CHECK(!pg_info_complete(&i));
+	/* a copy in the middle of a backfill, even at 0'0 */
+	struct pg_info b = { .incomplete = 1 };
+	CHECK(!pg_info_complete(&b));
+	enc_init(&e, 0);
+	pg_info_encode(&e, &b);
+	CHECK_EQ(pg_info_decode(e.buf, e.len, &io), 0);
+	CHECK(io.incomplete == 1 && !pg_info_complete(&io));
+	/* a flag other than 0/1 is corruption */
+	e.buf[e.len - 1] = 2;
+	CHECK_EQ(pg_info_decode(e.buf, e.len, &io), NORN_ECORRUPT);
+	enc_free(&e);
+	/* a v1 info (no flag) still decodes, as complete */
+	uint8_t v1[6 + 3 * 16 + 2 * 8];
+	memset(v1, 0, sizeof(v1));
+	v1[0] = 1;
+	v1[1] = 1;
+	norn_put_le32(v1 + 2, 3 * 16 + 2 * 8);
+	v1[6 + 8] = 3;                 /* last_update 0'3 */
+	v1[6 + 16 + 8] = 3;            /* last_complete 0'3 */
+	CHECK_EQ(pg_info_decode(v1, sizeof(v1), &io), 0);
+	CHECK(io.last_update.v == 3 && !io.incomplete && pg_info_complete(&io));
+}
+
 TEST(repop_roundtrip_and_garbage)
 {
 	struct osd_repop r = { .pool = 3, .seed = 0x2f, .epoch = 12, .entry = mk(12, 5, "client.x", 1),
@@ -213,4 +244,4 @@ TEST(repop_split_equals_whole)
 
 TEST_MAIN(TEST_ENTRY(repop_split_equals_whole), TEST_ENTRY(eversion_order), TEST_ENTRY(log_key_sorts_like_versions),
           TEST_ENTRY(log_append_trim_and_dups), TEST_ENTRY(entry_and_info_roundtrip),
-          TEST_ENTRY(repop_roundtrip_and_garbage))
+          TEST_ENTRY(info_incomplete_flag), TEST_ENTRY(repop_roundtrip_and_garbage))
