@@ -32,6 +32,7 @@
  * thread) is the committed state, persisted chunk by chunk in LMDB.
  */
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
@@ -3117,6 +3118,14 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		rc = -errno;
 		NLOG(STORE, ERR, "cannot open data %s: %s", s->data_path, strerror(errno));
 		goto fail_free;
+	}
+	/* One process per store: a second OSD (or norn-store) on the same
+	 * data would corrupt it. The lock dies with the process. */
+	if (flock(s->fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		NLOG(STORE, ERR, "data %s is in use by another process (%s)", s->data_path,
+		     strerror(errno));
+		goto fail_fd;
 	}
 	uint8_t *sbuf = blk_alloc(1);
 	if (!sbuf) {
