@@ -310,8 +310,12 @@ def _stop_dir(d):
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 cmdline = f.read().split(b"\0")
+            # relative arguments (a daemon restarted by hand from the repo
+            # root, as the README's drill does) are resolved against its cwd
+            cwd = os.readlink("/proc/%d/cwd" % pid)
+            args = [os.path.join(cwd, a.decode(errors="replace")) for a in cmdline if a]
             ours = any(os.path.basename(a.decode(errors="replace")) in ("norn-mon", "norn-osd")
-                       for a in cmdline[:1]) and d.encode() in b" ".join(cmdline)
+                       for a in cmdline[:1]) and any(d in os.path.normpath(a) for a in args)
         except OSError:
             ours = False
         if ours:
