@@ -285,7 +285,8 @@ struct pg *osd_pg_get_or_create(struct osd *o, int64_t pool, uint32_t seed)
 	pg = pg_new(o, pool, seed);
 	if (!pg)
 		return NULL;
-	rc = store_coll_exists(o->store, pg->cid);   /* 0: exists, -ENOENT: missing */
+	/* 0: exists, -ENOENT: missing (or its deletion is queued: ours follows it) */
+	rc = osd_stray_removing(o, pg->cid) ? -ENOENT : store_coll_exists(o->store, pg->cid);
 	if (rc == 0) {
 		if (pg_load(o, pg))
 			NLOG(PG, ERR, "pg %s: load failed; starting empty", pg->cid);
@@ -503,6 +504,7 @@ static void recovery_tick(uv_timer_t *t)
 static void peer_tick(uv_timer_t *t)
 {
 	osd_peering_tick(t->data);
+	osd_stray_tick(t->data);
 }
 
 static void handle_ping(struct osd *o, struct msgr_conn *c, struct msg_in *in, int reply)
@@ -780,6 +782,10 @@ static void on_message(struct msgr_conn *c, struct msg_in *in, void *user)
 	case MSG_T_OSD_PG_LOGSYNC:
 	case MSG_T_OSD_PG_LOGSYNC_ACK:
 		osd_handle_pg_msg(o, c, in);
+		break;
+	case MSG_T_OSD_PG_STRAY:
+	case MSG_T_OSD_PG_REMOVE:
+		osd_handle_stray_msg(o, c, in);
 		break;
 	default:
 		NLOG(OSD, WARN, "unexpected message type %u from %s: closing", in->hdr.type,

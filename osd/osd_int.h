@@ -116,6 +116,7 @@ struct pg {
 	struct pg_peer_state *ps;         /* peering scratch, NULL when active */
 	int want_peering;                 /* set by the map update, started after it */
 	int backfilling;                  /* peering: some member is being backfilled */
+	uint64_t stray_asked_ns;          /* last PG_STRAY we sent about our copy (stray.c) */
 };
 
 enum {
@@ -173,6 +174,7 @@ struct osd {
 	uv_timer_t peer_timer;
 	uint64_t recovered_objects;
 	uint64_t recovered_bytes;
+	struct osd_removal *removing;     /* stray copies being deleted (stray.c) */
 };
 
 /* osd.c */
@@ -205,6 +207,20 @@ uint64_t osd_pg_recovery_left(const struct pg *pg);
  * transactions; @cb(@arg, err) after the last one is durable. */
 int osd_pg_replace_log(struct pg *pg, const struct pg_log_entry *entries, uint32_t n,
                        const struct pg_info *info, void (*cb)(void *arg, int err), void *arg);
+
+/* stray.c: deleting copies of PGs this OSD no longer serves */
+/* Every peer tick: each PG we hold but are no longer in the up or acting
+ * set of asks its primary (PG_STRAY, at most every few seconds). */
+void osd_stray_tick(struct osd *o);
+/* PG_STRAY and PG_REMOVE. */
+void osd_handle_stray_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
+/* At the primary: @osd holds a copy of @pg at @last_update and is not a
+ * member; if @pg is active+clean now and that copy holds nothing newer,
+ * tell it to delete the copy. */
+void osd_stray_offer(struct pg *pg, int32_t osd, const struct pg_eversion *last_update);
+/* 1 while the collection @cid is being deleted (a new PG of that id must
+ * start empty: its creation is queued after the deletion). */
+int osd_stray_removing(const struct osd *o, const char *cid);
 
 /* osd_op.c */
 void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in);

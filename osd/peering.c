@@ -522,7 +522,11 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 	if (!t)
 		return -ENOMEM;
 	int exists = store_stat(o->store, pg->cid, x->oid, &st) == 0;
-	if (exists)
+	/* the stat can be stale (the deletion of a stray copy of this PG may
+	 * be queued ahead of us, stray.c): touch first, so the remove never
+	 * fails the transaction on an object that is already gone */
+	rc = store_txn_touch(t, pg->cid, x->oid);
+	if (!rc)
 		rc = store_txn_remove(t, pg->cid, x->oid);
 	if (!rc && p->exists) {
 		rc = p->data_len ? store_txn_write(t, pg->cid, x->oid, 0, p->data, p->data_len)
@@ -714,8 +718,22 @@ static void go_active(struct pg *pg)
 	uint64_t ms = (norn_mono_ns() - pg->peer_started_ns) / 1000000;
 	NLOG(PG, INFO, "pg %s: active at e%" PRIu64 " (last_update %" PRIu64 "'%" PRIu64 ", peering %" PRIu64
 	     " ms)", pg->cid, pg->peer_epoch, pg->info.last_update.epoch, pg->info.last_update.v, ms);
+	/* prior-interval members we heard from hold copies we no longer
+	 * need once this PG is clean (stray.c decides) */
+	int32_t strays[PEER_MAX];
+	struct pg_eversion stray_lu[PEER_MAX];
+	uint32_t n_strays = 0;
+	for (uint32_t i = 0; pg->ps && i < pg->ps->n; i++) {
+		const struct peer_info *p = &pg->ps->p[i];
+		if ((int)i == pg->ps->self || !p->got || in_acting_or_up(pg, p->osd))
+			continue;
+		stray_lu[n_strays] = p->n.info.last_update;
+		strays[n_strays++] = p->osd;
+	}
 	osd_pg_stop_peering(pg);
 	osd_pg_kick(pg);
+	for (uint32_t i = 0; i < n_strays; i++)
+		osd_stray_offer(pg, strays[i], &stray_lu[i]);
 }
 
 static void self_log_cb(void *arg, int err);

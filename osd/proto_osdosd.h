@@ -89,6 +89,15 @@ int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len);
 #define MSG_T_OSD_PG_PUSH_ACK     (MSG_T_OSD_MIN + 14)
 #define MSG_T_OSD_PG_LOGSYNC      (MSG_T_OSD_MIN + 15)
 #define MSG_T_OSD_PG_LOGSYNC_ACK  (MSG_T_OSD_MIN + 16)
+/* Stray copies (osd/stray.c):
+ *   PG_STRAY   holder -> primary: I hold a copy of this PG but am in
+ *              neither its up nor its acting set (struct osd_pg_notify
+ *              with the holder's info, no entries, no objects)
+ *   PG_REMOVE  primary -> holder: the PG is active+clean on its acting
+ *              set at `epoch` and has everything you have: delete your
+ *              copy (struct osd_pg_msg) */
+#define MSG_T_OSD_PG_STRAY        (MSG_T_OSD_MIN + 17)
+#define MSG_T_OSD_PG_REMOVE       (MSG_T_OSD_MIN + 18)
 
 #define OSD_NOTIFY_MAX_OBJECTS (1u << 20)
 

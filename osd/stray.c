@@ -1,0 +1,378 @@
+/* Stray PG copies: deleting the copy of a PG this OSD no longer serves,
+ * only once the PG is active+clean on its acting set without it.
+ *
+ * A copy is a stray when its OSD is in neither the PG's up nor its acting
+ * set (after `osd out`, a CRUSH change, a returning OSD whose PGs moved
+ * on, ...). It is deleted only on the word of the PG's primary:
+ *
+ *   holder  every few seconds (osd_stray_tick), for each stray copy:
+ *           PG_STRAY(info) to the current primary.
+ *   primary on PG_STRAY, and at the end of peering for the prior-interval
+ *           members it queried (osd_stray_offer): if the PG is active
+ *           (peering finished in this interval), clean (as many acting
+ *           members as the pool's size, every one of them recovered and
+ *           log-synced), not remapped, and the stray's last_update is not
+ *           newer than the PG's, answer PG_REMOVE(epoch = our map epoch).
+ *   holder  on PG_REMOVE: only if the sender is the primary in OUR map,
+ *           our map has the same epoch (so both sides talk about the same
+ *           interval), we are still not a member and nothing runs on the
+ *           copy: delete it.
+ *
+ * Deletion: the PG leaves the in-memory table at once (so a message for it
+ * creates a fresh, empty PG whose collection creation is queued after the
+ * deletion: store transactions apply in order) and ordered transactions
+ * (1) reset the info to empty and incomplete (a crash half-way leaves a
+ * copy that claims nothing and is never chosen as peering authority), (2..) remove the
+ * objects, at most STRAY_TXN_OPS per transaction, the last one also the
+ * collection. The struct is freed after the last one completed (every
+ * earlier callback that might still use it ran before, in order).
+ *
+ * A copy that claims a newer last_update than the primary's is never
+ * deleted (the primary logs it and keeps answering nothing).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+#include "norn/errors.h"
+#include "osd/osd_int.h"
+
+#define STRAY_ASK_NS 3000000000ull        /* re-ask the primary every 3 s */
+#define STRAY_TXN_OPS 1000u
+#define STRAY_LIST_MAX (1u << 20)         /* objects listed per PG (bounded) */
+#define STRAY_REMOVING_MAX 4096u          /* deletions in flight at once */
+
+struct osd_removal {
+	struct osd_removal *next;
+	struct osd *o;
+	struct pg *pg;                        /* unlinked; freed when done */
+	char cid[STORE_CID_MAX + 1];
+	uint32_t left;                        /* transactions not completed */
+	int err;
+	uint64_t objects;
+};
+
+int osd_stray_removing(const struct osd *o, const char *cid)
+{
+	for (const struct osd_removal *r = o->removing; r; r = r->next)
+		if (!strcmp(r->cid, cid))
+			return 1;
+	return 0;
+}
+
+static uint32_t n_removing(const struct osd *o)
+{
+	uint32_t n = 0;
+	for (const struct osd_removal *r = o->removing; r; r = r->next)
+		n++;
+	return n;
+}
+
+static int in_list(const int32_t *l, uint32_t n, int32_t x)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (l[i] == x)
+			return 1;
+	return 0;
+}
+
+/* Active+clean now: peering of this interval finished, `size` acting
+ * members (all up: the acting set holds only up OSDs), acting == up. */
+static int pg_clean_now(const struct pg *pg)
+{
+	uint32_t n = 0;
+	if (pg->primary != pg->osd->id || pg->peering || pg->ps || pg->want_peering)
+		return 0;
+	for (uint32_t i = 0; i < pg->acting_n; i++)
+		if (pg->acting[i] != OSD_NONE)
+			n++;
+	if (n < pg->size || pg->acting_n != pg->up_n ||
+	    memcmp(pg->acting, pg->up, pg->up_n * sizeof(int32_t)))
+		return 0;
+	return 1;
+}
+
+static void send_remove(struct pg *pg, int32_t osd)
+{
+	struct osd *o = pg->osd;
+	struct msgr_conn *c = osd_peer_conn(o, osd);
+	struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed, .epoch = o->map.epoch };
+	struct enc e;
+
+	if (!c)
+		return;
+	enc_init(&e, 64);
+	osd_pg_msg_encode(&e, &m);
+	osd_send_enc(c, MSG_T_OSD_PG_REMOVE, 0, o->map.epoch, &e);
+	enc_free(&e);
+	NLOG(PG, INFO, "pg %s: active+clean at e%" PRIu64 ": osd.%d may delete its stray copy", pg->cid,
+	     o->map.epoch, osd);
+}
+
+void osd_stray_offer(struct pg *pg, int32_t osd, const struct pg_eversion *last_update)
+{
+	if (osd == pg->osd->id || in_list(pg->acting, pg->acting_n, osd) ||
+	    in_list(pg->up, pg->up_n, osd) || !pg_clean_now(pg))
+		return;
+	if (pg_ev_cmp(last_update, &pg->info.last_update) > 0) {
+		/* it holds writes we lack: never delete it; peer again with it */
+		NLOG(PG, WARN, "pg %s: stray copy on osd.%d is newer (%" PRIu64 "'%" PRIu64 " > %" PRIu64
+		     "'%" PRIu64 "): not deleting it", pg->cid, osd, last_update->epoch, last_update->v,
+		     pg->info.last_update.epoch, pg->info.last_update.v);
+		return;
+	}
+	send_remove(pg, osd);
+}
+
+/* ---- holder side -------------------------------------------------------------- */
+
+static void ask_primary(struct pg *pg)
+{
+	struct osd *o = pg->osd;
+	struct msgr_conn *c = osd_peer_conn(o, pg->primary);
+	struct osd_pg_notify n;
+	struct enc e;
+
+	if (!c)
+		return;
+	memset(&n, 0, sizeof(n));
+	n.pool = pg->id.pool;
+	n.seed = pg->id.seed;
+	n.epoch = o->map.epoch;
+	n.info = pg->info;
+	enc_init(&e, 128);
+	osd_pg_notify_encode(&e, &n);
+	osd_send_enc(c, MSG_T_OSD_PG_STRAY, 0, o->map.epoch, &e);
+	enc_free(&e);
+	NLOG(PG, DEBUG, "pg %s: stray copy (%" PRIu64 "'%" PRIu64 "): asking primary osd.%d", pg->cid,
+	     pg->info.last_update.epoch, pg->info.last_update.v, pg->primary);
+}
+
+static int pg_is_stray(const struct pg *pg)
+{
+	return !pg->member && pg->primary != OSD_NONE && pg->primary != pg->osd->id && !pg->ps &&
+	       !pg->peering && !pg->n_queued && !pg->n_inflight && TAILQ_EMPTY(&pg->queue) &&
+	       TAILQ_EMPTY(&pg->inflight);
+}
+
+void osd_stray_tick(struct osd *o)
+{
+	uint64_t now = norn_mono_ns();
+	if (!o->map.epoch || !o->have_ticket)
+		return;
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext) {
+			if (!pg_is_stray(pg) || now - pg->stray_asked_ns < STRAY_ASK_NS)
+				continue;
+			pg->stray_asked_ns = now;
+			ask_primary(pg);
+		}
+}
+
+static void pg_unlink(struct osd *o, struct pg *pg)
+{
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg **pp = &o->pgs[h]; *pp; pp = &(*pp)->hnext)
+			if (*pp == pg) {
+				*pp = pg->hnext;
+				pg->hnext = NULL;
+				NORN_ASSERT(o->n_pgs > 0);
+				o->n_pgs--;
+				return;
+			}
+}
+
+static void removal_cb(void *arg, int err)
+{
+	struct osd_removal *r = arg;
+	struct osd *o = r->o;
+
+	if (err == NORN_EFAILED)
+		exit(1);
+	if (err && !r->err)
+		r->err = err;
+	NORN_ASSERT(r->left > 0);
+	if (--r->left)
+		return;
+	for (struct osd_removal **pp = &o->removing; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (r->err) {
+		/* e.g. a late write put an object in it: the copy stays and is
+		 * found again (loaded anew) and re-offered later */
+		NLOG(PG, WARN, "pg %s: deleting the stray copy failed: %s", r->cid, norn_strerror(r->err));
+		if (!osd_pg_get(o, r->pg->id.pool, r->pg->id.seed))
+			osd_pg_get_or_create(o, r->pg->id.pool, r->pg->id.seed);
+	} else {
+		NLOG(PG, INFO, "pg %s: stray copy deleted (%" PRIu64 " objects)", r->cid, r->objects);
+	}
+	/* a new copy of this PG started while the deletion was queued (we
+	 * became a member again): what its peering read of the store came
+	 * before the deletion applied, so peer again now */
+	struct pg *now = osd_pg_get(o, r->pg->id.pool, r->pg->id.seed);
+	if (!r->err && now && now->primary == o->id && now->ps) {
+		NLOG(PG, INFO, "pg %s: peering again after the old copy was deleted", r->cid);
+		osd_pg_start_peering(now);
+	}
+	pg_log_free(&r->pg->log);
+	free(r->pg);
+	free(r);
+}
+
+/* Queue the deletion of @pg's collection; @pg leaves the table. */
+static int stray_delete(struct osd *o, struct pg *pg)
+{
+	struct osd_removal *r = calloc(1, sizeof(*r));
+	struct store_names names = { 0 };
+	struct store_txn *t = NULL;
+	struct pg_info empty;
+	struct enc e;
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	rc = store_list_objects(o->store, pg->cid, NULL, STRAY_LIST_MAX, &names);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	if (names.n >= STRAY_LIST_MAX) {
+		store_names_free(&names);
+		free(r);
+		return -E2BIG;
+	}
+	r->o = o;
+	r->pg = pg;
+	r->objects = names.n;
+	snprintf(r->cid, sizeof(r->cid), "%s", pg->cid);
+	/* (1) the copy claims nothing any more */
+	memset(&empty, 0, sizeof(empty));
+	empty.same_interval_since = pg->info.same_interval_since;
+	empty.incomplete = 1;          /* a half-deleted copy is never an authority */
+	enc_init(&e, 128);
+	pg_info_encode(&e, &empty);
+	t = store_txn_new();
+	rc = !t ? -ENOMEM
+	        : enc_error(&e) ? -ENOMEM
+	                        : store_txn_cmeta_set(t, pg->cid, PG_CMETA_INFO, strlen(PG_CMETA_INFO),
+	                                              e.buf, e.len);
+	enc_free(&e);
+	if (rc) {
+		store_txn_free(t);
+		store_names_free(&names);
+		free(r);
+		return rc;
+	}
+	/* from here on the deletion is committed to: every transaction below
+	 * is queued in order after (1); nothing fails before queueing but
+	 * memory or a full queue, and those stop after what was queued */
+	r->left = 1;
+	r->next = o->removing;
+	o->removing = r;
+	pg_unlink(o, pg);
+	rc = store_queue_txn(o->store, t, removal_cb, r);
+	if (rc) {
+		if (rc == NORN_EFAILED)
+			exit(1);
+		store_names_free(&names);
+		removal_cb(r, rc);          /* puts the PG back */
+		return 0;
+	}
+	size_t i = 0;
+	while (!rc) {
+		t = store_txn_new();
+		if (!t) {
+			rc = -ENOMEM;
+			break;
+		}
+		uint32_t ops = 0;
+		for (; i < names.n && ops < STRAY_TXN_OPS && !rc; i++, ops++)
+			rc = store_txn_remove(t, pg->cid, names.v[i]);
+		int last = i >= names.n;
+		if (!rc && last)
+			rc = store_txn_coll_remove(t, pg->cid);
+		if (rc) {
+			store_txn_free(t);
+			break;
+		}
+		r->left++;
+		rc = store_queue_txn(o->store, t, removal_cb, r);
+		if (rc) {
+			r->left--;
+			if (rc == NORN_EFAILED)
+				exit(1);
+			break;
+		}
+		if (last)
+			break;
+	}
+	if (rc && !r->err)
+		r->err = rc;           /* the copy stays (claiming nothing): retried later */
+	NLOG(PG, INFO, "pg %s: deleting the stray copy (%zu objects)", r->cid, names.n);
+	store_names_free(&names);
+	return 0;
+}
+
+static void handle_remove(struct osd *o, const struct osd_pg_msg *m, int32_t from)
+{
+	struct pg *pg = osd_pg_get(o, m->pool, m->seed);
+	const char *why = NULL;
+
+	if (!pg)
+		return;
+	if (pg->primary != from)
+		why = "the sender is not the primary in our map";
+	else if (m->epoch != o->map.epoch)
+		why = "our map epoch differs";
+	else if (!pg_is_stray(pg))
+		why = "the copy is in use";
+	else if (n_removing(o) >= STRAY_REMOVING_MAX)
+		why = "too many deletions in flight";
+	if (why) {
+		NLOG(PG, DEBUG, "pg %s: not deleting our copy at e%" PRIu64 " (osd.%d said e%" PRIu64 "): %s",
+		     pg->cid, o->map.epoch, from, m->epoch, why);
+		if (m->epoch > o->map.epoch)
+			monc_renew_subs(o->mc);
+		return;
+	}
+	int rc = stray_delete(o, pg);
+	if (rc)
+		NLOG(PG, WARN, "pg %s: cannot delete the stray copy: %s", pg->cid, norn_strerror(rc));
+}
+
+void osd_handle_stray_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in)
+{
+	const char *ent = msgr_conn_peer_entity(c);
+	int32_t from = -1;
+
+	if (!strncmp(ent, "osd.", 4))
+		from = (int32_t)strtol(ent + 4, NULL, 10);
+	if (from < 0) {
+		NLOG(PG, WARN, "stray message from non-OSD %s: closing", ent);
+		osd_conn_drop(c);
+		return;
+	}
+	if (in->hdr.type == MSG_T_OSD_PG_STRAY) {
+		struct osd_pg_notify n;
+		if (osd_pg_notify_decode(&n, in->payload, in->len)) {
+			NLOG(PG, WARN, "malformed PG_STRAY from %s", ent);
+			return;
+		}
+		struct pg *pg = osd_pg_get(o, n.pool, n.seed);
+		if (pg)
+			osd_stray_offer(pg, from, &n.info.last_update);
+		osd_pg_notify_free(&n);
+		return;
+	}
+	struct osd_pg_msg m;
+	if (osd_pg_msg_decode(&m, in->payload, in->len)) {
+		NLOG(PG, WARN, "malformed PG_REMOVE from %s", ent);
+		return;
+	}
+	handle_remove(o, &m, from);
+}
