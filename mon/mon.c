@@ -1308,6 +1308,93 @@ static int caps_allow(struct msgr_conn *c, unsigned want)
 	return auth_caps_allow(&caps, AUTH_SVC_MON, -1, NULL, want);
 }
 
+/* `osd rm` safety (the leader's PG stats): a PG is safe to lose osd.N only
+ * if its best stat is fresh (its reporter up), active+clean without any
+ * degraded/recovering/peering/remapped flag, reported for the acting set
+ * the current map gives it, and N is in neither that acting set nor the
+ * up set. Returns 1 and fills @res when some PG is not (the caller then
+ * refuses unless "force" is set), else 0. An OSD that is up is left to
+ * mon_state_apply (refused there). */
+static int osd_rm_unsafe(struct mon *m, const json_t *cmd, struct mon_result *res)
+{
+	const struct osdmap *om = &m->st.osdmap;
+	const json_t *a = json_object_get(cmd, "ids");
+	const uint32_t bad = PG_STATE_DEGRADED | PG_STATE_UNDERSIZED | PG_STATE_RECOVERING |
+	                     PG_STATE_BACKFILLING | PG_STATE_PEERING | PG_STATE_DOWN |
+	                     PG_STATE_INCOMPLETE | PG_STATE_STALE | PG_STATE_REMAPPED |
+	                     PG_STATE_RECOVERY_WAIT | PG_STATE_BACKFILL_WAIT | PG_STATE_CREATING;
+	int32_t ids[256];
+	uint32_t n = 0;
+	size_t i;
+	const json_t *v;
+
+	if (json_is_array(a)) {
+		json_array_foreach(a, i, v) {
+			long long x = -1;
+			if (json_is_integer(v))
+				x = json_integer_value(v);
+			else if (json_is_string(v) && *json_string_value(v)) {
+				char *end;
+				x = strtoll(json_string_value(v), &end, 10);
+				if (*end)
+					x = -1;
+			}
+			if (x >= 0 && x < OSDMAP_MAX_OSD && n < NORN_ARRAY_SIZE(ids))
+				ids[n++] = (int32_t)x;
+		}
+	} else if (json_is_integer(json_object_get(cmd, "id"))) {
+		json_int_t x = json_integer_value(json_object_get(cmd, "id"));
+		if (x >= 0 && x < OSDMAP_MAX_OSD)
+			ids[n++] = (int32_t)x;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		int32_t id = ids[k];
+		uint64_t unsafe = 0;
+		char first[48] = "", first_st[256] = "";
+		if (!osdmap_osd_exists(om, id) || osdmap_osd_is_up(om, id))
+			continue;
+		for (uint32_t pi = 0; pi < om->n_pools; pi++) {
+			const struct osdmap_pool *p = &om->pools[pi];
+			for (uint32_t seed = 0; seed < p->pg_num; seed++) {
+				int stale = 0, ok = 1;
+				const struct mon_pg_stat *ps = pg_best_stat(m, p->id, seed, &stale);
+				struct osdmap_pg_mapping mp;
+				if (osdmap_pg_mapping(om, p->id, seed, &mp))
+					ok = 0;
+				else if (!ps || stale || (ps->state & (PG_STATE_ACTIVE | PG_STATE_CLEAN)) !=
+				                         (PG_STATE_ACTIVE | PG_STATE_CLEAN) || (ps->state & bad))
+					ok = 0;
+				else if (ps->n_acting != mp.acting_n ||
+				         memcmp(ps->acting, mp.acting, mp.acting_n * sizeof(int32_t)))
+					ok = 0;          /* a stat of an older interval */
+				for (uint32_t j = 0; ok && j < mp.acting_n; j++)
+					if (mp.acting[j] == id)
+						ok = 0;
+				for (uint32_t j = 0; ok && j < mp.up_n; j++)
+					if (mp.up[j] == id)
+						ok = 0;
+				if (ok)
+					continue;
+				if (!unsafe++) {
+					snprintf(first, sizeof(first), "%" PRId64 ".%" PRIx32, p->id, seed);
+					if (ps)
+						pg_state_format(ps->state | (stale ? PG_STATE_STALE : 0), first_st,
+						                sizeof(first_st));
+					else
+						snprintf(first_st, sizeof(first_st), "unknown");
+				}
+			}
+		}
+		if (unsafe) {
+			mon_result_set(res, -EBUSY, "osd.%d may still hold the only copy of the latest data of "
+			               "%" PRIu64 " PG(s) (e.g. %s: %s); mark it out and wait until every PG is "
+			               "active+clean without it, or use --force", id, unsafe, first, first_st);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void handle_command(struct mon *m, struct msgr_conn *c, struct msg_in *in)
 {
 	struct mon_command mc;
@@ -1364,6 +1451,9 @@ static void handle_command(struct mon *m, struct msgr_conn *c, struct msg_in *in
 			mon_result_set(&res, -EINVAL, "unknown command '%s'", prefix);
 		} else if (!caps_allow(c, AUTH_CAP_W)) {
 			goto eperm;
+		} else if (!strcmp(prefix, "osd rm") && is_leader(m) &&
+		           !json_is_true(json_object_get(cmd, "force")) && osd_rm_unsafe(m, cmd, &res)) {
+			/* refused: res says why */
 		} else {
 			rc = propose(m, cmd, c, in->hdr.tid, want_json);
 			if (rc == 0) {

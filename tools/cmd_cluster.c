@@ -242,7 +242,7 @@ static int ids_arg(struct jw *w, int argc, char **argv)
 static int cli_osd(struct norn_cli_ctx *ctx, int argc, char **argv)
 {
 	static const char *u =
-		"osd tree|ls|dump | osd out|in|down|rm ID... | osd reweight ID WEIGHT | "
+		"osd tree|ls|dump | osd out|in|down ID... | osd rm ID... [--force] | osd reweight ID WEIGHT | "
 		"osd create [UUID] | osd set|unset FLAG | osd map POOL OBJ | osd df";
 	struct jw w;
 	char prefix[64];
@@ -257,11 +257,15 @@ static int cli_osd(struct norn_cli_ctx *ctx, int argc, char **argv)
 			return usage_err(u);
 		begin(&w, prefix);
 	} else if (!strcmp(sub, "out") || !strcmp(sub, "in") || !strcmp(sub, "down") || !strcmp(sub, "rm")) {
+		/* osd rm ID... --force: skip the mon's "only copy" check */
+		int force = !strcmp(sub, "rm") && argc > 3 && !strcmp(argv[argc - 1], "--force");
 		begin(&w, prefix);
-		if (ids_arg(&w, argc - 2, argv + 2)) {
+		if (ids_arg(&w, argc - 2 - force, argv + 2)) {
 			enc_free(&w.e);
 			return usage_err(u);
 		}
+		if (force)
+			jw_lit(&w, "force", "true");
 	} else if (!strcmp(sub, "reweight")) {
 		char *end;
 		if (argc != 4 || !is_int(argv[2]))
