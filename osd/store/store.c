@@ -3121,10 +3121,21 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	}
 	/* One process per store: a second OSD (or norn-store) on the same
 	 * data would corrupt it. The lock dies with the process. */
-	if (flock(s->fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	/* A killed previous owner's io_uring may hold the file for a moment
+	 * after its death (the ring is torn down asynchronously), so wait a
+	 * bounded time before calling the store busy. Start-up only. */
+	int locked = -1, lock_err = 0;
+	for (int tries = 0; tries < 100; tries++) {
+		locked = flock(s->fd, LOCK_EX | LOCK_NB);
+		lock_err = errno;
+		if (locked == 0 || lock_err != EWOULDBLOCK)
+			break;
+		usleep(30 * 1000);
+	}
+	if (locked < 0) {
+		rc = lock_err == EWOULDBLOCK ? -EBUSY : -lock_err;
 		NLOG(STORE, ERR, "data %s is in use by another process (%s)", s->data_path,
-		     strerror(errno));
+		     strerror(lock_err));
 		goto fail_fd;
 	}
 	uint8_t *sbuf = blk_alloc(1);
