@@ -21,6 +21,15 @@
  *            the authoritative log's window (objects written after it,
  *            plus objects of the member's divergent entries); otherwise
  *            backfill: every object either side holds.
+ *            A snapshot clone ("\xff" "c.<oid>.<id>") or snapdir
+ *            ("\xff" "d.<oid>", osd/snap.h) changes only with a write to its
+ *            head <oid>, so the log names the head alone: every head in a
+ *            log-based missing set brings its companions along (see
+ *            add_companions: the clones the member lacks or must drop, and
+ *            the snapdir). Missing sets are ordered so that an object's
+ *            clones and snapdir come right before it (obj_cmp): the head,
+ *            whose snapset names the clones, is recovered last, and a
+ *            write to it waits until all of them are (osd_pg_object_unrecovered).
  *   PULL     if we are not authoritative we pull each object we miss from
  *            the authoritative member (whole object: data, xattrs, omap,
  *            or "absent" -> delete), then take its log.
@@ -43,6 +52,7 @@
 #include "common/log.h"
 #include "norn/errors.h"
 #include "osd/osd_int.h"
+#include "osd/snap.h"
 
 #define PEER_MAX (2 * OSDMAP_MAX_POOL_SIZE)
 #define PEER_RETRY_NS 1000000000ull
@@ -55,7 +65,8 @@ struct peer_info {
 	int got;
 	struct osd_pg_notify n;
 	uint8_t *buf;                     /* payload n points into */
-	char **missing;                   /* sorted, unique */
+	char **missing;                   /* sorted by obj_cmp, unique */
+	uint8_t *acked;                   /* per missing entry: recovered (acked) */
 	uint32_t n_missing;
 	uint32_t next;                    /* next missing to start */
 	uint32_t done;                    /* finished pushes */
@@ -88,6 +99,100 @@ static int ev_in_entries(const struct osd_pg_notify *n, const struct pg_eversion
 			hi = mid;
 	}
 	return 0;
+}
+
+/* ---- object order: companions before their head ------------------------------------ */
+
+enum { KIND_CLONE = 0, KIND_SNAPDIR = 1, KIND_HEAD = 2 };
+
+/* The head an object belongs to: a clone "\xff" "c.<oid>.<16 hex>" and a
+ * snapdir "\xff" "d.<oid>" belong to <oid>; anything else (a head, or an
+ * internal name of another form) to itself. */
+static int obj_kind(const char *name, size_t len, const char **base, size_t *blen)
+{
+	*base = name;
+	*blen = len;
+	if (len < 4 || (unsigned char)name[0] != SNAP_HIDDEN_BYTE || name[2] != '.')
+		return KIND_HEAD;
+	if (name[1] == 'd') {
+		*base = name + 3;
+		*blen = len - 3;
+		return KIND_SNAPDIR;
+	}
+	if (name[1] != 'c' || len < 3 + 1 + 17 || name[len - 17] != '.')
+		return KIND_HEAD;
+	for (size_t i = len - 16; i < len; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return KIND_HEAD;
+	*base = name + 3;
+	*blen = len - 3 - 17;
+	return KIND_CLONE;
+}
+
+static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	if (c)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+/* Compare @name (@len bytes) with the position (head @base, @kind). */
+static int obj_cmp_key(const char *name, size_t len, const char *base, size_t blen, int kind)
+{
+	const char *nb;
+	size_t nbl;
+	int nk = obj_kind(name, len, &nb, &nbl);
+	int c = bytes_cmp(nb, nbl, base, blen);
+	if (c)
+		return c;
+	return nk < kind ? -1 : nk > kind;
+}
+
+/* The order of missing sets: by head, then clones (by name), the
+ * snapdir, the head itself. Heads alone sort as strcmp. */
+static int obj_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	const char *ab, *bb;
+	size_t abl, bbl;
+	int ak = obj_kind(a, al, &ab, &abl), bk = obj_kind(b, bl, &bb, &bbl);
+	int c = bytes_cmp(ab, abl, bb, bbl);
+	if (c)
+		return c;
+	if (ak != bk)
+		return ak < bk ? -1 : 1;
+	return bytes_cmp(a, al, b, bl);
+}
+
+/* Index of @name in the sorted @v[0..n), or -1. */
+static int64_t obj_find(char *const *v, uint32_t n, const char *name, size_t len)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = obj_cmp(v[mid], strlen(v[mid]), name, len);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* First index of @v[0..n) at or after position (@base, @kind). */
+static uint32_t obj_lower_bound(char *const *v, uint32_t n, const char *base, size_t blen, int kind)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (obj_cmp_key(v[mid], strlen(v[mid]), base, blen, kind) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* ---- own state as a notify ------------------------------------------------------ */
@@ -147,6 +252,7 @@ static void ps_free(struct pg_peer_state *ps)
 		for (uint32_t k = 0; k < ps->p[i].n_missing; k++)
 			free(ps->p[i].missing[k]);
 		free(ps->p[i].missing);
+		free(ps->p[i].acked);
 		store_names_free(&ps->p[i].names);
 	}
 	free(ps);
@@ -167,26 +273,35 @@ void osd_pg_stop_peering(struct pg *pg)
 
 int osd_pg_object_unrecovered(const struct pg *pg, const char *oid)
 {
+	size_t len = strlen(oid);
 	if (!pg->ps)
 		return 0;
+	/* the object itself and its clones and snapdir (right before it):
+	 * a write to it would clone and trim them */
 	for (uint32_t i = 0; i < pg->ps->n; i++) {
 		const struct peer_info *p = &pg->ps->p[i];
-		uint32_t lo = 0, hi = p->n_missing;
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo) / 2;
-			int c = strcmp(p->missing[mid], oid);
-			if (c == 0) {
-				if (mid >= p->done)
-					return 1;
+		if (p->done >= p->n_missing)
+			continue;
+		for (uint32_t k = obj_lower_bound(p->missing, p->n_missing, oid, len, KIND_CLONE);
+		     k < p->n_missing; k++) {
+			const char *b;
+			size_t bl;
+			obj_kind(p->missing[k], strlen(p->missing[k]), &b, &bl);
+			if (bytes_cmp(b, bl, oid, len))
 				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+			if (!p->acked || !p->acked[k])
+				return 1;
 		}
 	}
 	return 0;
+}
+
+/* Mark @name recovered in @p's missing set (if it is there). */
+static void mark_acked(struct peer_info *p, const char *name, size_t len)
+{
+	int64_t k = p->acked && len ? obj_find(p->missing, p->n_missing, name, len) : -1;
+	if (k >= 0)
+		p->acked[k] = 1;
 }
 
 uint64_t osd_pg_recovery_left(const struct pg *pg)
@@ -282,9 +397,10 @@ void osd_pg_start_peering(struct pg *pg)
 
 /* ---- missing sets ---------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_obj(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	return obj_cmp(x, strlen(x), y, strlen(y));
 }
 
 struct strset {
@@ -309,12 +425,13 @@ static int ss_add(struct strset *s, const char *p, size_t len)
 	return 0;
 }
 
+/* Sort (obj_cmp) and drop duplicates. */
 static void ss_finish(struct strset *s)
 {
 	uint32_t w = 0;
 	if (!s->n)
 		return;
-	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	qsort(s->v, s->n, sizeof(*s->v), cmp_obj);
 	for (uint32_t i = 0; i < s->n; i++) {
 		if (w && !strcmp(s->v[w - 1], s->v[i])) {
 			free(s->v[i]);
@@ -325,10 +442,78 @@ static void ss_finish(struct strset *s)
 	s->n = w;
 }
 
+static void ss_free(struct strset *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+/* 1 if @name is in a notify's object list (sorted in store byte order). */
+static int notify_has_obj(const struct osd_pg_notify *n, const char *name, size_t len)
+{
+	uint32_t lo = 0, hi = n->n_objs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = bytes_cmp(n->objs[mid], n->obj_lens[mid], name, len);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* 1 if head @base is in the finished set @s. */
+static int ss_has_head(const struct strset *s, const char *base, size_t blen)
+{
+	uint32_t k = obj_lower_bound(s->v, s->n, base, blen, KIND_HEAD);
+	return k < s->n && obj_cmp_key(s->v[k], strlen(s->v[k]), base, blen, KIND_HEAD) == 0;
+}
+
+/* Snapshot companions of the heads in @heads (finished) into @s: a
+ * clone the authority has and the member lacks (pushed), one the member
+ * has and the authority does not (pushed as absent: deleted), the
+ * snapdir on either side (small; its snapset changes with the head's).
+ * A clone both hold is the same bytes (a clone never changes after it
+ * is made, and no later one takes its name), except where the member's
+ * own divergent writes to the head made it: those heads (@div) get
+ * every clone again. The object lists are bounded by the notify decoder
+ * (OSD_NOTIFY_MAX_OBJECTS); internal names sort last in them. */
+static int add_companions(struct strset *s, const struct strset *heads, const struct strset *div,
+                          const struct osd_pg_notify *a, const struct osd_pg_notify *m)
+{
+	const struct osd_pg_notify *side[2] = { a, m };
+	int rc = 0;
+
+	if (!heads->n)
+		return 0;
+	for (int w = 0; w < 2 && !rc; w++) {
+		const struct osd_pg_notify *n = side[w], *other = side[!w];
+		for (uint32_t i = n->n_objs; i-- > 0 && !rc;) {
+			const char *name = n->objs[i], *base;
+			size_t len = n->obj_lens[i], blen;
+			if (len == 0 || (unsigned char)name[0] != SNAP_HIDDEN_BYTE)
+				break;                 /* past the internal names */
+			int kind = obj_kind(name, len, &base, &blen);
+			if (kind == KIND_HEAD || !ss_has_head(heads, base, blen))
+				continue;
+			if (kind == KIND_SNAPDIR || !notify_has_obj(other, name, len) ||
+			    ss_has_head(div, base, blen))
+				rc = ss_add(s, name, len);
+		}
+	}
+	return rc;
+}
+
 static int compute_missing(const struct peer_info *auth, struct peer_info *t, int *backfill)
 {
 	const struct osd_pg_notify *a = &auth->n, *m = &t->n;
-	struct strset s = { 0 };
+	struct strset s = { 0 }, div = { 0 };
 	int rc = 0;
 
 	/* a copy is whole up to last_complete only; what came after a gap
@@ -354,18 +539,38 @@ static int compute_missing(const struct peer_info *auth, struct peer_info *t, in
 		/* divergent: entries the authority does not have */
 		for (uint32_t i = 0; i < m->n_entries && !rc; i++)
 			if (pg_ev_cmp(&m->entries[i].ver, &a->info.log_tail) > 0 &&
-			    !ev_in_entries(a, &m->entries[i].ver, m->entries[i].oid))
+			    !ev_in_entries(a, &m->entries[i].ver, m->entries[i].oid)) {
 				rc = ss_add(&s, m->entries[i].oid, strlen(m->entries[i].oid));
+				if (!rc)
+					rc = ss_add(&div, m->entries[i].oid, strlen(m->entries[i].oid));
+			}
+		if (!rc) {
+			/* the log names heads only: bring their clones along */
+			struct strset heads = s;
+			ss_finish(&heads);
+			ss_finish(&div);
+			s = (struct strset){ 0 };
+			for (uint32_t i = 0; i < heads.n && !rc; i++)
+				rc = ss_add(&s, heads.v[i], strlen(heads.v[i]));
+			if (!rc)
+				rc = add_companions(&s, &heads, &div, a, m);
+			ss_free(&heads);
+		}
 	} else {
+		/* backfill: every object either side holds, clones included */
 		*backfill = 1;
 		for (uint32_t i = 0; i < a->n_objs && !rc; i++)
 			rc = ss_add(&s, a->objs[i], a->obj_lens[i]);
 		for (uint32_t i = 0; i < m->n_objs && !rc; i++)
 			rc = ss_add(&s, m->objs[i], m->obj_lens[i]);
 	}
+	ss_free(&div);
 	ss_finish(&s);
 	t->missing = s.v;
 	t->n_missing = s.n;
+	t->acked = NULL;
+	if (!rc && s.n && !(t->acked = calloc(s.n, 1)))
+		rc = -ENOMEM;
 	return rc;
 }
 
@@ -489,7 +694,8 @@ struct apply_ctx {
 	uint64_t epoch;
 };
 
-static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, int err);
+static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, const char *oid,
+                      int err);
 
 static void apply_push_cb(void *arg, int err)
 {
@@ -503,7 +709,7 @@ static void apply_push_cb(void *arg, int err)
 		send_pg_msg(x->o, x->conn, MSG_T_OSD_PG_PUSH_ACK, &x->ack);
 		msgr_conn_put(x->conn);
 	} else {
-		pull_done(x->o, x->pool, x->seed, x->epoch, err);
+		pull_done(x->o, x->pool, x->seed, x->epoch, x->oid, err);
 	}
 	free(x);
 }
@@ -578,9 +784,10 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 		store_txn_free(t);
 		return rc;
 	}
-	if (!exists && p->exists)
+	/* clones and snapdirs are not counted (as in the op path) */
+	if (!snap_is_hidden(x->oid) && !exists && p->exists)
 		pg->objects++;
-	else if (exists && !p->exists && pg->objects)
+	else if (!snap_is_hidden(x->oid) && exists && !p->exists && pg->objects)
 		pg->objects--;
 	return store_queue_txn(o->store, t, apply_push_cb, x);
 }
@@ -921,13 +1128,15 @@ static void kick_recovery(struct osd *o)
 				peering_advance(pg);
 }
 
-static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, int err)
+static void pull_done(struct osd *o, int64_t pool, uint32_t seed, uint64_t epoch, const char *oid,
+                      int err)
 {
 	struct pg *pg = osd_pg_get(o, pool, seed);
 	if (!pg || !pg->ps || pg->peer_epoch != epoch || pg->peering != PG_PEER_PULL)
 		return;
 	if (err)
 		NLOG(PG, ERR, "pg %s: applying a pulled object: %s", pg->cid, norn_strerror(err));
+	mark_acked(&pg->ps->p[pg->ps->self], oid, strlen(oid));
 	pg->ps->p[pg->ps->self].done++;
 	o->recovered_objects++;
 	NORN_ASSERT(o->recovery_inflight > 0 && pg->ps->inflight > 0);
@@ -1081,6 +1290,7 @@ static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t f
 		struct peer_info *p = &pg->ps->p[i];
 		if (p->osd != from || p->done >= p->next)
 			continue;
+		mark_acked(p, m->oid, m->oid_len);
 		p->done++;
 		o->recovered_objects++;
 		NORN_ASSERT(o->recovery_inflight > 0 && pg->ps->inflight > 0);
