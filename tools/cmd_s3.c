@@ -6,7 +6,11 @@
  *   norn s3 user rm UID
  *   norn s3 key add UID [--access-key AK --secret SK]
  *   norn s3 key rm UID ACCESS_KEY
- *   norn s3 gc                       (run one garbage-collector pass now)
+ *   norn s3 gc [--orphans [--grace-ms MS]]
+ *                                    (run one garbage-collector pass now; with
+ *                                    --orphans also scan the pool for data
+ *                                    nothing references, older than MS, default
+ *                                    s3_gc_orphan_ms)
  *   norn s3 census                   (objects, data stripes, manifests, GC queue)
  *
  * Users and keys live in the cluster (omap of object s3.users in pool
@@ -30,7 +34,7 @@ static void s3_usage(void)
 	        "usage: norn s3 user create UID [--display-name NAME] [--access-key AK --secret SK]\n"
 	        "       norn s3 user ls | info UID | rm UID\n"
 	        "       norn s3 key add UID [--access-key AK --secret SK] | key rm UID ACCESS_KEY\n"
-	        "       norn s3 gc | census\n"
+	        "       norn s3 gc [--orphans [--grace-ms MS]] | census\n"
 	        "       (store: the cluster, pool s3_pool; or the dev store with --fs-root DIR or\n"
 	        "        $NORN_S3_FS_ROOT)\n");
 }
@@ -63,6 +67,8 @@ static int open_store(struct norn_cli_ctx *ctx, const char *root, struct s3_back
 		.gc_interval_ms = -1,
 		.gc_delay_ms = (int64_t)cfg.s3_gc_delay_ms,
 		.gc_orphan_ms = (int64_t)cfg.s3_gc_orphan_ms,
+		.user_cache_ms = (int64_t)cfg.s3_user_cache_ms,
+		.orphan_scan_per_pass = (uint32_t)cfg.s3_orphan_scan_per_pass,
 	};
 	int rc = s3_backend_norn_open(&ncfg, NULL, be);
 	norn_config_free(&cfg);
@@ -101,7 +107,8 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 {
 	const char *root = NULL, *display = NULL, *ak = NULL, *sk = NULL;
 	const char *pos[4] = { 0 };
-	int np = 0;
+	int np = 0, orphans = 0;
+	long long grace_ms = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--fs-root") && i + 1 < argc)
@@ -112,6 +119,16 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 			ak = argv[++i];
 		else if (!strcmp(a, "--secret") && i + 1 < argc)
 			sk = argv[++i];
+		else if (!strcmp(a, "--orphans"))
+			orphans = 1;
+		else if (!strcmp(a, "--grace-ms") && i + 1 < argc) {
+			char *end;
+			grace_ms = strtoll(argv[++i], &end, 10);
+			if (*end || grace_ms < 0) {
+				s3_usage();
+				return 2;
+			}
+		}
 		else if (a[0] == '-' || np == 4) {
 			s3_usage();
 			return 2;
@@ -127,17 +144,24 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 		uint64_t removed = 0;
 		struct s3_norn_census cs;
 		int gc = !strcmp(pos[0], "gc");
+		struct s3_norn_scan sc;
+		memset(&sc, 0, sizeof(sc));
 		if (!grc)
 			grc = gc ? s3_backend_norn_gc(gbe, &removed) : s3_backend_norn_census(gbe, &cs);
+		if (!grc && gc && orphans)
+			grc = s3_backend_norn_scan(gbe, UINT64_MAX, grace_ms, &sc);
 		if (gbe)
 			gbe->ops->destroy(gbe);
 		if (grc) {
 			fprintf(stderr, "norn s3 %s: %s\n", pos[0], norn_strerror(grc));
 			return 1;
 		}
-		if (gc)
-			printf(ctx->json ? "{\"removed\":%" PRIu64 "}\n" : "removed %" PRIu64 " data objects\n",
-			       removed);
+		if (gc && ctx->json)
+			printf("{\"removed\":%" PRIu64 ",\"scanned\":%" PRIu64 ",\"orphans\":%" PRIu64 "}\n",
+			       removed + sc.removed, sc.examined, sc.orphans);
+		else if (gc)
+			printf("removed %" PRIu64 " data objects (orphan scan: %" PRIu64 " objects examined, %"
+			       PRIu64 " orphans)\n", removed + sc.removed, sc.examined, sc.orphans);
 		else if (ctx->json)
 			printf("{\"objects\":%" PRIu64 ",\"data_objects\":%" PRIu64 ",\"manifests\":%" PRIu64
 			       ",\"gc_pending\":%" PRIu64 "}\n",

@@ -240,6 +240,9 @@ struct s3_norn_config {
 	int64_t gc_interval_ms;    /* GC pass period (< 0: no background GC) */
 	int64_t gc_delay_ms;       /* overwritten/deleted data waits this long */
 	int64_t gc_orphan_ms;      /* unfinished writes are reclaimed after this */
+	int64_t user_cache_ms;     /* access keys are cached this long (0: no cache) */
+	uint32_t orphan_scan_per_pass; /* pool objects the background orphan scan
+	                                * examines per GC pass (0: none) */
 };
 
 struct uv_loop_s;
@@ -252,6 +255,20 @@ int s3_backend_norn_open(const struct s3_norn_config *cfg, struct uv_loop_s *loo
 /* Run one synchronous GC pass (tests, admin): reclaims every due record.
  * *@removed (may be NULL) gets the number of data objects removed. */
 int s3_backend_norn_gc(struct s3_backend *be, uint64_t *removed);
+
+/* Orphan scan (`norn s3 gc --orphans`): list the pool and remove data and
+ * manifests that nothing references (their back-pointer names an index
+ * entry, part record or manifest that does not name them) and whose
+ * back-pointer is older than @grace_ms (< 0: the configured
+ * s3_gc_orphan_ms), examining at most @max_objects objects. Returns 0 or
+ * an error; *@out counts what was seen and removed, and complete = 1 if
+ * the whole pool was covered. */
+struct s3_norn_scan {
+	uint64_t examined, orphans, removed;
+	int complete;
+};
+int s3_backend_norn_scan(struct s3_backend *be, uint64_t max_objects, int64_t grace_ms,
+                         struct s3_norn_scan *out);
 
 /* What the pool holds (tests, `norn s3 census`): every object, the data
  * stripes (d.*), multipart manifests (mf.*) and queued GC records. Lists

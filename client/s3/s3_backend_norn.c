@@ -57,9 +57,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "client/s3/s3_util.h"
@@ -123,6 +125,39 @@ struct nb_bcache {
 	int used;
 };
 
+/* Access key cache entry (loop thread only). */
+struct nb_ucache {
+	struct s3_user u;
+	int64_t expires_ms;
+	int used;
+};
+
+/* Back-pointer: every data id's first stripe (d.<id>.0) and every
+ * manifest (mf.<id>) carries an xattr NB_BP_XATTR, written in the same
+ * compound op as the bytes, naming what should reference it. The GC
+ * checks it before removing anything (a queued record is only a hint),
+ * and the orphan scan uses it to find data nothing references: the
+ * stripe of a PUT whose gateway died before the index switch, the loser
+ * of two gateways racing on one key, data whose GC record was never
+ * queued. */
+#define NB_BP_XATTR "s3bp"
+enum nb_bp_kind {
+	NB_BP_OBJ = 1,       /* a simple object's data: index entry (shard, key) */
+	NB_BP_PART = 2,      /* a part: upload (inst, upload id), part number */
+	NB_BP_MF = 3,        /* a manifest: index entry (shard, key) */
+};
+
+struct nb_bp {
+	int kind;
+	int64_t created_ms;           /* last touched by its writer */
+	char where[NB_OID_MAX];       /* OBJ/MF: index shard oid; PART: bucket instance */
+	char key[S3_MAX_KEY_BYTES + 1]; /* OBJ/MF: object key; PART: upload id */
+	uint32_t part;
+};
+
+#define NB_UCACHE_MAX 256
+#define NB_SCAN_CACHE 64
+
 struct nb_aio;
 
 struct nb {
@@ -144,7 +179,20 @@ struct nb {
 	uint64_t window;
 	int64_t gc_delay_ms, gc_orphan_ms, gc_interval_ms;
 	struct nb_bcache bcache[NB_BCACHE_MAX];
+	struct nb_ucache ucache[NB_UCACHE_MAX];
+	int64_t user_cache_ms;
 	uint64_t stat_gc_removed;
+	/* Background orphan scan: pool objects examined per GC tick (0: off)
+	 * and the listing cursor it resumes from (thread pool, one pass at a
+	 * time: gc_running). */
+	uint32_t scan_per_pass;
+	char *scan_cursor;
+	/* Fault injection for the crash tests (NORN_S3_CRASH_AT=<step>: the
+	 * gateway SIGKILLs itself there; NORN_S3_PAUSE_AT=<step>:<ms> sleeps
+	 * there, in the thread pool). Read once at open. */
+	char crash_at[64];
+	char pause_at[64];
+	int pause_ms;
 };
 
 static inline int64_t now_ms(void) { return (int64_t)(norn_real_ns() / 1000000ull); }
@@ -539,6 +587,150 @@ static int gc_drop_intent(struct nb *be, const char *id, int64_t due_ms)
 	return rc == -ENOENT ? 0 : rc;
 }
 
+/* --- fault injection (crash tests) ---------------------------------------- */
+
+/* Die here, like kill -9, if NORN_S3_CRASH_AT names @step. */
+static void crash_point(struct nb *be, const char *step)
+{
+	if (be->crash_at[0] && !strcmp(be->crash_at, step)) {
+		NLOG(S3, ERR, "NORN_S3_CRASH_AT=%s: killing the gateway", step);
+		raise(SIGKILL);
+	}
+}
+
+/* Sleep here if NORN_S3_PAUSE_AT names @step (thread pool only). */
+static void pause_point(struct nb *be, const char *step)
+{
+	if (be->pause_at[0] && !strcmp(be->pause_at, step) && be->pause_ms > 0)
+		usleep((useconds_t)be->pause_ms * 1000u);
+}
+
+/* --- back-pointers ---------------------------------------------------------- */
+
+static int enc_bp(const struct nb_bp *bp, struct enc *e)
+{
+	size_t t = enc_struct_begin(e, 1, 1);
+	enc_u8(e, (uint8_t)bp->kind);
+	enc_s64(e, bp->created_ms);
+	enc_str(e, bp->where);
+	enc_str(e, bp->key);
+	enc_u32(e, bp->part);
+	enc_struct_end(e, t);
+	return enc_error(e);
+}
+
+static int dec_bp(const void *p, size_t n, struct nb_bp *bp)
+{
+	struct dec d;
+	struct dec_struct tok;
+	uint8_t ver;
+	memset(bp, 0, sizeof(*bp));
+	dec_init(&d, p, n);
+	dec_struct_begin(&d, 1, &ver, &tok);
+	bp->kind = dec_u8(&d);
+	bp->created_ms = dec_s64(&d);
+	dec_str(&d, bp->where, sizeof(bp->where));
+	dec_str(&d, bp->key, sizeof(bp->key));
+	bp->part = dec_u32(&d);
+	dec_struct_end(&d, &tok);
+	if (dec_error(&d))
+		return dec_error(&d);
+	if (bp->kind < NB_BP_OBJ || bp->kind > NB_BP_MF)
+		return NORN_ECORRUPT;
+	if (bp->kind == NB_BP_PART && (!valid_id(bp->where) || !valid_id(bp->key)))
+		return NORN_ECORRUPT;
+	return 0;
+}
+
+/* Read the back-pointer of @oid: 0, -ENOENT (no object), -ENODATA (no
+ * back-pointer: data written before they existed) or an error. */
+static int bp_read(struct nb *be, const char *oid, struct nb_bp *bp)
+{
+	void *v = NULL;
+	ssize_t r = norn_getxattr(be->io, oid, NB_BP_XATTR, &v);
+	if (r < 0)
+		return (int)r;
+	int rc = dec_bp(v, (size_t)r, bp);
+	free(v);
+	return rc;
+}
+
+static int manifest_read(struct nb *be, const char *id, struct nb_mf_part **out, uint32_t *nout);
+
+/* Is data id @id (manifest id for NB_BP_MF) still referenced by what its
+ * back-pointer names? 1 yes, 0 no, or an error (then keep it). The order
+ * of the part checks matters: completion writes the manifest before it
+ * removes the part records, so "no part record" read first, then "no
+ * manifest listing it", means neither exists. */
+static int bp_live(struct nb *be, const char *id, const struct nb_bp *bp)
+{
+	if (bp->kind == NB_BP_OBJ || bp->kind == NB_BP_MF) {
+		void *v = NULL;
+		size_t n = 0;
+		struct nb_entry *en = malloc(sizeof(*en));
+		if (!en)
+			return -ENOMEM;
+		int rc = omap_get(be->io, bp->where, bp->key, &v, &n);
+		if (rc == -ENOENT) {
+			free(en);
+			return 0;
+		}
+		if (rc) {
+			free(en);
+			return rc;
+		}
+		rc = dec_entry(v, n, en);
+		free(v);
+		if (!rc)
+			rc = !strcmp(en->data_id, id) && (bp->kind == NB_BP_MF) == (en->m.nparts != 0);
+		else
+			rc = 1;     /* a damaged entry: keep what it might name */
+		free(en);
+		return rc;
+	}
+	char oid[2 * NB_ID_HEX + 8], pkey[16];
+	void *v = NULL;
+	size_t n = 0;
+	/* dec_bp checked both are ids */
+	snprintf(oid, sizeof(oid), "pt.%.32s.%.32s", bp->where, bp->key);
+	snprintf(pkey, sizeof(pkey), "%05u", bp->part);
+	int rc = omap_get(be->io, oid, pkey, &v, &n);
+	if (rc == 0) {
+		struct nb_part pt;
+		pt.number = (int)bp->part;
+		rc = dec_part(v, n, &pt);
+		free(v);
+		if (rc || !strcmp(pt.data_id, id))
+			return 1;
+	} else if (rc != -ENOENT) {
+		return rc;
+	}
+	struct nb_mf_part *p = NULL;
+	uint32_t np = 0;
+	rc = manifest_read(be, bp->key, &p, &np);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc == NORN_ECORRUPT ? 1 : rc;
+	int live = 0;
+	for (uint32_t i = 0; i < np && !live; i++)
+		live = !strcmp(p[i].data_id, id);
+	free(p);
+	return live;
+}
+
+/* Add the back-pointer xattr step to @op. */
+static int op_add_bp(norn_write_op_t *op, const struct nb_bp *bp)
+{
+	struct enc e;
+	enc_init(&e, 128);
+	int rc = enc_bp(bp, &e);
+	if (!rc)
+		norn_write_op_setxattr(op, NB_BP_XATTR, e.buf, e.len);
+	enc_free(&e);
+	return rc;
+}
+
 /* --- the loop side: thread-pool work and aio completions --------------- */
 
 struct nb_work;
@@ -874,9 +1066,35 @@ static void ubk_run(struct nb_work *w)
 		w->err = retryable(w->err);
 }
 
+/* Access keys are looked up on every request: a found key is kept for
+ * s3_user_cache_ms (so a removed key or user stops working within that
+ * time on every gateway). Loop thread only. */
+static struct nb_ucache *ucache_slot(struct nb *be, const char *ak, int for_put)
+{
+	int64_t now = now_ms();
+	uint32_t h = norn_crc32c(0, ak, strlen(ak)) % NB_UCACHE_MAX;
+	struct nb_ucache *c = &be->ucache[h];
+	if (for_put)
+		return c;
+	if (!c->used || strcmp(c->u.access_key, ak))
+		return NULL;
+	if (c->expires_ms < now) {
+		c->used = 0;
+		return NULL;
+	}
+	return c;
+}
+
 static void ubk_done(struct nb_work *w)
 {
 	struct nb_ukwork *k = (struct nb_ukwork *)w;
+	struct nb *be = w->be;
+	if (!w->err && be->loop && be->user_cache_ms > 0) {
+		struct nb_ucache *c = ucache_slot(be, k->u.access_key, 1);
+		c->u = k->u;
+		c->expires_ms = now_ms() + be->user_cache_ms;
+		c->used = 1;
+	}
 	k->cb(k->arg, w->err, w->err ? NULL : &k->u);
 	free(k);
 }
@@ -886,6 +1104,12 @@ static void nb_user_by_key(struct s3_backend *sb, const char *ak, s3_be_user_cb 
 	struct nb *be = (struct nb *)sb;
 	if (!valid_key_str(ak)) {
 		cb(arg, -ENOENT, NULL);
+		return;
+	}
+	struct nb_ucache *c = be->loop && be->user_cache_ms > 0 ? ucache_slot(be, ak, 0) : NULL;
+	if (c) {
+		struct s3_user u = c->u;
+		cb(arg, 0, &u);
 		return;
 	}
 	struct nb_ukwork *k = calloc(1, sizeof(*k));
@@ -1678,7 +1902,25 @@ struct s3_be_writer {
 	int have_old;
 	int oldread_pending;
 	int flushed;                    /* some data was sent to the cluster */
+	int64_t first_write_ms;         /* when stripe 0 (with the back-pointer) went out */
 };
+
+/* The back-pointer of the data @w writes. */
+static void writer_bp(struct s3_be_writer *w, struct nb_bp *bp)
+{
+	memset(bp, 0, sizeof(*bp));
+	bp->created_ms = now_ms();
+	if (w->upload_id[0]) {
+		bp->kind = NB_BP_PART;
+		snprintf(bp->where, sizeof(bp->where), "%s", w->bw.b.inst);
+		snprintf(bp->key, sizeof(bp->key), "%s", w->upload_id);
+		bp->part = (uint32_t)w->part;
+	} else {
+		bp->kind = NB_BP_OBJ;
+		shard_oid(bp->where, sizeof(bp->where), &w->bw.b, w->key);
+		snprintf(bp->key, sizeof(bp->key), "%s", w->key);
+	}
+}
 
 static void writer_free(struct s3_be_writer *w)
 {
@@ -1714,6 +1956,8 @@ static void writer_aio_done(struct nb_aio *a)
 		w->err = retryable((int)a->result);
 	if (a->slot == 1) {
 		w->intent_state = a->result < 0 ? 0 : 2;
+	} else if (a->slot == 2) {
+		/* back-pointer touch: an error is already in w->err */
 	} else {
 		NORN_ASSERT(w->inflight_bytes >= a->len);
 		w->inflight_bytes -= a->len;
@@ -1721,6 +1965,42 @@ static void writer_aio_done(struct nb_aio *a)
 	w->inflight--;
 	aio_free(a);
 	writer_progress(w);
+}
+
+/* A long upload refreshes the back-pointer of its first stripe together
+ * with its intent record, so the orphan scan (which only takes data older
+ * than s3_gc_orphan_ms) never takes a live upload's stripes. */
+static void writer_touch_bp(struct s3_be_writer *w)
+{
+	struct nb *be = w->be;
+	char oid[NB_OID_MAX];
+	struct nb_bp bp;
+	struct nb_aio *a = aio_new(be, writer_aio_done, w);
+	norn_write_op_t *op = norn_write_op_create();
+	int rc = a && op ? 0 : -ENOMEM;
+	writer_bp(w, &bp);
+	stripe_oid(oid, sizeof(oid), w->data_id, 0);
+	w->first_write_ms = bp.created_ms;
+	if (!rc) {
+		norn_write_op_assert_exists(op);
+		rc = op_add_bp(op, &bp);
+	}
+	if (!rc) {
+		a->slot = 2;
+		a->op = op;
+		op = NULL;
+		rc = norn_aio_write_op_operate(a->op, be->io, oid, a->c);
+	}
+	if (op)
+		norn_write_op_release(op);
+	if (rc) {
+		if (a)
+			aio_free(a);
+		if (!w->err)
+			w->err = retryable(rc);
+		return;
+	}
+	w->inflight++;
 }
 
 /* Queue the intent record for w->data_id (before its first stripe). An
@@ -1766,6 +2046,8 @@ static void writer_intent(struct s3_be_writer *w)
 	}
 	w->intent_state = 1;
 	w->inflight++;
+	if (renew && w->first_write_ms)
+		writer_touch_bp(w);
 }
 
 /* Send the filled chunk to its stripe. */
@@ -1791,7 +2073,22 @@ static void writer_flush(struct s3_be_writer *w)
 		a->buf = w->cur;
 		a->len = w->cur_len;
 		w->cur = NULL;
-		rc = norn_aio_write(be->io, oid, a->c, a->buf, a->len, w->cur_off % be->stripe);
+		if (w->cur_off == 0) {
+			/* The first bytes carry the back-pointer, in the same op. */
+			struct nb_bp bp;
+			writer_bp(w, &bp);
+			w->first_write_ms = bp.created_ms;
+			a->op = norn_write_op_create();
+			rc = a->op ? 0 : -ENOMEM;
+			if (!rc) {
+				norn_write_op_write(a->op, a->buf, a->len, 0);
+				rc = op_add_bp(a->op, &bp);
+			}
+			if (!rc)
+				rc = norn_aio_write_op_operate(a->op, be->io, oid, a->c);
+		} else {
+			rc = norn_aio_write(be->io, oid, a->c, a->buf, a->len, w->cur_off % be->stripe);
+		}
 	}
 	w->cur_off += w->cur_len;
 	w->cur_len = 0;
@@ -1994,6 +2291,15 @@ static void pcommit_run(struct nb_work *wk)
 	int rc = bwork_bucket(&w->bw);
 	if (rc)
 		goto out;
+	pause_point(be, "before-index-switch");
+	/* The orphan scan may take data whose back-pointer is older than
+	 * s3_gc_orphan_ms: never commit data that old (a stalled gateway). */
+	if (w->first_write_ms && now_ms() - w->first_write_ms > be->gc_orphan_ms / 4) {
+		NLOG(S3, WARN, "commit of %s/%s: data written %" PRId64 " ms ago, too old to commit",
+		     w->bw.bucket, w->key, now_ms() - w->first_write_ms);
+		rc = NORN_EAGAIN;
+		goto out;
+	}
 	if (w->upload_id[0]) {
 		char pkey[16];
 		struct nb_part pt, old;
@@ -2044,6 +2350,8 @@ static void pcommit_done(struct nb_work *wk)
 	int err = wk->err;
 	if (!err)
 		bwork_cache(&w->bw);
+	if (!err && !w->upload_id[0])
+		crash_point(w->be, "after-index-switch");
 	writer_bookkeeping(w, !err);
 	writer_free(w);
 	cb(arg, err);
@@ -2062,6 +2370,7 @@ static void writer_commit_step(struct s3_be_writer *w)
 		cb(arg, err);
 		return;
 	}
+	crash_point(w->be, w->upload_id[0] ? "after-part-write" : "after-data-write");
 	w->bw.w.err = 0;
 	work_start(w->be, &w->bw.w, pcommit_run, pcommit_done);
 }
@@ -2605,32 +2914,71 @@ static void mcomplete_run(struct nb_work *wk)
 	en->m.size = total;
 	if (!en->m.nparts)
 		en->m.nparts = (uint32_t)k->nnum;
-	random_id(en->data_id);
+	/* The object's data id is the upload id: a completion retried after a
+	 * crash rewrites the same manifest, and the parts' back-pointers
+	 * (upload id) lead the GC to it. */
+	snprintf(en->data_id, sizeof(en->data_id), "%s", k->upload_id);
 	en->stripe = be->stripe;
+	/* 1. The manifest, with its back-pointer to the index entry. */
 	snprintf(oid, sizeof(oid), "mf.%s", en->data_id);
-	rc = norn_write_full(be->io, oid, e.buf, e.len);
+	{
+		struct nb_bp *bp = calloc(1, sizeof(*bp));
+		norn_write_op_t *op = norn_write_op_create();
+		rc = bp && op ? 0 : -ENOMEM;
+		if (!rc) {
+			bp->kind = NB_BP_MF;
+			bp->created_ms = now_ms();
+			shard_oid(bp->where, sizeof(bp->where), &k->bw.b, k->key);
+			snprintf(bp->key, sizeof(bp->key), "%s", k->key);
+			norn_write_op_write_full(op, e.buf, e.len);
+			rc = op_add_bp(op, bp);
+		}
+		if (!rc)
+			rc = norn_write_op_operate(op, be->io, oid);
+		if (op)
+			norn_write_op_release(op);
+		free(bp);
+	}
 	if (rc)
 		goto out;
-	/* From here the upload is gone: nobody can abort it under us. */
-	snprintf(oid, sizeof(oid), "up.%s", k->bw.b.inst);
-	rc = omap_rm1(be->io, oid, k->upload_id);
+	crash_point(be, "complete-after-manifest");
+	pause_point(be, "complete-after-manifest");
+	/* 2. The upload must still exist: an abort that removed it before
+	 * this point owns the parts (and reclaims them); after this point the
+	 * manifest protects them from the abort's GC records. */
+	{
+		void *uv = NULL;
+		size_t un = 0;
+		snprintf(oid, sizeof(oid), "up.%s", k->bw.b.inst);
+		rc = omap_get(be->io, oid, k->upload_id, &uv, &un);
+		free(uv);
+	}
 	if (rc) {
 		snprintf(oid, sizeof(oid), "mf.%s", en->data_id);
 		(void)norn_remove(be->io, oid);
 		goto out;
 	}
-	int have_old = entry_read(be, &k->bw.b, k->key, old) == 0;
+	/* 3. Switch the index entry. A retried completion finds its own
+	 * manifest there already: nothing to reclaim. */
+	int have_old = entry_read(be, &k->bw.b, k->key, old) == 0 && strcmp(old->data_id, en->data_id);
 	rc = enc_entry(en, &v, &n);
 	if (!rc) {
 		shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
 		rc = omap_set1(be->io, oid, k->key, v, n);
 	}
 	if (rc) {
-		NLOG(S3, ERR, "complete %s/%s: index update failed (%s): parts left for the orphan GC",
-		     k->bw.bucket, k->key, norn_strerror(rc));
-		(void)gc_add(be, NB_GC_KIND_MANIFEST, en->data_id, 0, now_ms() + be->gc_orphan_ms);
+		/* The upload is still there: the client may retry or abort (the
+		 * abort queues this manifest too). */
+		NLOG(S3, ERR, "complete %s/%s: index update failed (%s)", k->bw.bucket, k->key,
+		     norn_strerror(rc));
 		goto out;
 	}
+	crash_point(be, "complete-after-index");
+	/* 4. Retire the upload (from here it is no longer listed), then the
+	 * bookkeeping: failures only leave work for the GC and orphan scan. */
+	snprintf(oid, sizeof(oid), "up.%s", k->bw.b.inst);
+	if (omap_rm1(be->io, oid, k->upload_id))
+		NLOG(S3, WARN, "complete %s/%s: upload record left behind", k->bw.bucket, k->key);
 	if (have_old)
 		(void)gc_add_entry(be, old);
 	for (size_t i = 0; i < k->nparts; i++)
@@ -2706,6 +3054,10 @@ static void mabort_run(struct nb_work *wk)
 		rc = omap_rm1(be->io, oid, k->upload_id);
 	}
 	if (!rc) {
+		/* A completion interrupted before its index switch left a
+		 * manifest named after the upload: the GC removes it (and the
+		 * parts) unless the index entry names it. */
+		(void)gc_add(be, NB_GC_KIND_MANIFEST, k->upload_id, 0, now_ms());
 		for (size_t i = 0; i < k->nparts; i++)
 			(void)gc_add(be, NB_GC_KIND_STRIPES, k->parts[i].data_id, k->parts[i].size, now_ms());
 		snprintf(oid, sizeof(oid), "pt.%s.%s", k->bw.b.inst, k->upload_id);
@@ -2823,31 +3175,101 @@ static void nb_mpu_list(struct s3_backend *sb, const char *bucket, s3_be_uploads
 /* --- garbage collector -------------------------------------------------------- */
 
 /* Remove the stripes of @id: @size bytes worth, or (size unknown) until
- * several in a row are missing. */
+ * several in a row are missing. Stripe 0 goes last: it carries the
+ * back-pointer, so a pass interrupted here is finished by the orphan scan. */
 static int gc_remove_stripes(struct nb *be, const char *id, uint64_t size, uint64_t *removed)
 {
 	char oid[NB_OID_MAX];
+	int rc;
 	if (size != NB_SIZE_UNKNOWN) {
 		uint64_t n = (size + be->stripe - 1) / be->stripe;
-		for (uint64_t s = 0; s < n; s++) {
+		for (uint64_t s = 1; s < n; s++) {
 			stripe_oid(oid, sizeof(oid), id, s);
-			int rc = norn_remove(be->io, oid);
+			rc = norn_remove(be->io, oid);
 			if (rc && rc != -ENOENT)
 				return rc;
 			*removed += rc == 0;
 		}
-		return 0;
+	} else {
+		int missing = 0;
+		for (uint64_t s = 1; missing < 4 && s < (1ull << 32); s++) {
+			stripe_oid(oid, sizeof(oid), id, s);
+			rc = norn_remove(be->io, oid);
+			if (rc && rc != -ENOENT)
+				return rc;
+			missing = rc == -ENOENT ? missing + 1 : 0;
+			*removed += rc == 0;
+		}
 	}
-	int missing = 0;
-	for (uint64_t s = 0; missing < 4 && s < (1ull << 32); s++) {
-		stripe_oid(oid, sizeof(oid), id, s);
-		int rc = norn_remove(be->io, oid);
-		if (rc && rc != -ENOENT)
-			return rc;
-		missing = rc == -ENOENT ? missing + 1 : 0;
-		*removed += rc == 0;
-	}
+	stripe_oid(oid, sizeof(oid), id, 0);
+	rc = norn_remove(be->io, oid);
+	if (rc && rc != -ENOENT)
+		return rc;
+	*removed += rc == 0;
 	return 0;
+}
+
+/* Remove data id @id's stripes unless its back-pointer says something
+ * still references it. */
+static int gc_stripes_checked(struct nb *be, const char *id, uint64_t size, uint64_t *removed)
+{
+	char oid[NB_OID_MAX];
+	struct nb_bp *bp = malloc(sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	stripe_oid(oid, sizeof(oid), id, 0);
+	int rc = bp_read(be, oid, bp);
+	if (rc == 0) {
+		rc = bp_live(be, id, bp);
+		if (rc == 1)
+			NLOG(S3, DEBUG, "gc: data %s is still referenced: kept", id);
+	} else if (rc == -ENODATA || rc == -ENOENT || rc == NORN_ECORRUPT) {
+		rc = 0;              /* nothing names a referrer: the record decides */
+	}
+	free(bp);
+	if (rc)
+		return rc < 0 ? rc : 0;
+	return gc_remove_stripes(be, id, size, removed);
+}
+
+/* Remove manifest @id (unless its index entry still names it) and then
+ * the parts it lists that nothing else references. The manifest goes
+ * first: a part record (an upload being completed again) keeps its part. */
+static int gc_manifest(struct nb *be, const char *id, int check, uint64_t *removed)
+{
+	char oid[NB_OID_MAX];
+	struct nb_mf_part *p = NULL;
+	uint32_t n = 0;
+	snprintf(oid, sizeof(oid), "mf.%s", id);
+	if (check) {
+		struct nb_bp *bp = malloc(sizeof(*bp));
+		if (!bp)
+			return -ENOMEM;
+		int rc = bp_read(be, oid, bp);
+		if (rc == 0)
+			rc = bp_live(be, id, bp);
+		else if (rc == -ENODATA || rc == NORN_ECORRUPT)
+			rc = 0;
+		free(bp);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+	int rc = manifest_read(be, id, &p, &n);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == NORN_ECORRUPT)
+		n = 0;
+	else if (rc)
+		return rc;
+	rc = norn_remove(be->io, oid);
+	if (rc == -ENOENT)
+		rc = 0;
+	for (uint32_t i = 0; !rc && i < n; i++)
+		rc = gc_stripes_checked(be, p[i].data_id, p[i].size, removed);
+	free(p);
+	return rc;
 }
 
 static int gc_one(struct nb *be, const void *val, size_t len, uint64_t *removed)
@@ -2865,30 +3287,135 @@ static int gc_one(struct nb *be, const void *val, size_t len, uint64_t *removed)
 	if (dec_error(&d) || !valid_id(id))
 		return 0;             /* damaged record: drop it */
 	if (kind == NB_GC_KIND_STRIPES)
-		return gc_remove_stripes(be, id, size, removed);
+		return gc_stripes_checked(be, id, size, removed);
 	if (kind != NB_GC_KIND_MANIFEST)
 		return 0;
-	struct nb_mf_part *p = NULL;
-	uint32_t n = 0;
-	int rc = manifest_read(be, id, &p, &n);
-	if (rc == -ENOENT)
+	return gc_manifest(be, id, 1, removed);
+}
+
+/* --- orphan scan ----------------------------------------------------------------
+ *
+ * Lists the pool a page at a time from a cursor and removes data nothing
+ * references: a d.<id>.0 stripe or an mf.<id> manifest whose back-pointer
+ * is older than @grace_ms and names an index entry, part record or
+ * manifest that does not name it (with the rest of its stripes); a stripe
+ * d.<id>.<n> whose stripe 0 is gone, older than @grace_ms by the OSD's
+ * clock. Data without a back-pointer (written by older gateways) is left
+ * alone. Bounded by @max objects per call and resumable: *@cursor is
+ * where the next call starts ("" when the pool was covered: *@done = 1). */
+static int parse_data_oid(const char *name, char id[NB_ID_HEX + 1], uint64_t *stripe)
+{
+	if (strncmp(name, "d.", 2) || strlen(name) != 2 + NB_ID_HEX + 1 + 8 || name[2 + NB_ID_HEX] != '.')
+		return -EINVAL;
+	memcpy(id, name + 2, NB_ID_HEX);
+	id[NB_ID_HEX] = 0;
+	if (!valid_id(id))
+		return -EINVAL;
+	char *end;
+	*stripe = strtoull(name + 3 + NB_ID_HEX, &end, 16);
+	return *end ? -EINVAL : 0;
+}
+
+static int scan_one(struct nb *be, const char *name, int64_t grace_ms, uint64_t *orphans,
+                    uint64_t *removed)
+{
+	char id[NB_ID_HEX + 1], oid[NB_OID_MAX];
+	uint64_t stripe = 0;
+	int64_t now = now_ms();
+	int rc;
+	if (!strncmp(name, "mf.", 3)) {
+		if (strlen(name) != 3 + NB_ID_HEX || !valid_id(name + 3))
+			return 0;
+		snprintf(id, sizeof(id), "%s", name + 3);
+		struct nb_bp *bp = malloc(sizeof(*bp));
+		if (!bp)
+			return -ENOMEM;
+		rc = bp_read(be, name, bp);
+		if (rc == 0 && now - bp->created_ms > grace_ms)
+			rc = bp_live(be, id, bp) ? 1 : 2;
+		else
+			rc = rc == -ENODATA || rc == -ENOENT || rc == NORN_ECORRUPT || rc == 0 ? 1 : rc;
+		free(bp);
+		if (rc != 2)
+			return rc < 0 ? rc : 0;
+		NLOG(S3, INFO, "orphan scan: manifest %s is referenced by nothing: removing", id);
+		(*orphans)++;
+		return gc_manifest(be, id, 0, removed);
+	}
+	if (parse_data_oid(name, id, &stripe))
 		return 0;
-	if (rc == NORN_ECORRUPT)
-		n = 0;
-	else if (rc)
-		return rc;
-	for (uint32_t i = 0; i < n; i++) {
-		rc = gc_remove_stripes(be, p[i].data_id, p[i].size, removed);
+	if (stripe > 0) {
+		uint64_t size, mt;
+		stripe_oid(oid, sizeof(oid), id, 0);
+		rc = norn_stat(be->io, oid, &size, &mt);
+		if (rc != -ENOENT)
+			return rc < 0 ? rc : 0;     /* stripe 0 decides */
+		rc = norn_stat(be->io, name, &size, &mt);
+		if (rc)
+			return rc == -ENOENT ? 0 : rc;
+		if (now - (int64_t)(mt / 1000000u) <= grace_ms)
+			return 0;
+		(*orphans)++;
+		rc = norn_remove(be->io, name);
+		*removed += rc == 0;
+		return rc == -ENOENT ? 0 : rc;
+	}
+	struct nb_bp *bp = malloc(sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	rc = bp_read(be, name, bp);
+	if (rc == 0 && now - bp->created_ms > grace_ms)
+		rc = bp_live(be, id, bp) ? 1 : 2;
+	else
+		rc = rc == -ENODATA || rc == -ENOENT || rc == NORN_ECORRUPT || rc == 0 ? 1 : rc;
+	free(bp);
+	if (rc != 2)
+		return rc < 0 ? rc : 0;
+	NLOG(S3, INFO, "orphan scan: data %s is referenced by nothing: removing", id);
+	(*orphans)++;
+	return gc_remove_stripes(be, id, NB_SIZE_UNKNOWN, removed);
+}
+
+static int orphan_scan(struct nb *be, char **cursor, uint64_t max, int64_t grace_ms,
+                       uint64_t *examined, uint64_t *orphans, uint64_t *removed, int *done)
+{
+	int rc = 0;
+	*done = 0;
+	while (!rc && *examined < max) {
+		struct norn_list l;
+		memset(&l, 0, sizeof(l));
+		size_t page = (size_t)NORN_MIN((uint64_t)NB_PAGE, max - *examined);
+		char *before = strdup(*cursor);
+		if (!before)
+			return -ENOMEM;
+		rc = norn_list_objects(be->io, cursor, page, &l);
 		if (rc) {
-			free(p);
-			return rc;
+			free(before);
+			break;
+		}
+		for (size_t i = 0; !rc && i < l.n; i++) {
+			(*examined)++;
+			rc = scan_one(be, l.items[i].key, grace_ms, orphans, removed);
+		}
+		int more = l.more;
+		norn_list_free(&l);
+		if (rc) {
+			/* retry this page next time */
+			free(*cursor);
+			*cursor = before;
+			break;
+		}
+		free(before);
+		if (!more) {
+			free(*cursor);
+			*cursor = strdup("");
+			*done = 1;
+			if (!*cursor)
+				rc = -ENOMEM;
+			break;
 		}
 	}
-	free(p);
-	char oid[NB_OID_MAX];
-	snprintf(oid, sizeof(oid), "mf.%s", id);
-	rc = norn_remove(be->io, oid);
-	return rc == -ENOENT ? 0 : rc;
+	return rc;
 }
 
 /* One GC pass over every shard: at most NB_GC_BATCH due records each. */
@@ -2933,7 +3460,18 @@ struct nb_gcpass {
 static void gcpass_run(struct nb_work *wk)
 {
 	struct nb_gcpass *k = (struct nb_gcpass *)wk;
-	wk->err = gc_pass(wk->be, &k->removed);
+	struct nb *be = wk->be;
+	wk->err = gc_pass(be, &k->removed);
+	if (be->scan_per_pass && be->scan_cursor) {
+		uint64_t examined = 0, orphans = 0;
+		int done = 0;
+		int rc = orphan_scan(be, &be->scan_cursor, be->scan_per_pass, be->gc_orphan_ms,
+		                     &examined, &orphans, &k->removed, &done);
+		if (rc && !wk->err)
+			wk->err = rc;
+		if (!be->scan_cursor)
+			be->scan_cursor = strdup("");
+	}
 }
 
 static void gcpass_done(struct nb_work *wk)
@@ -2968,6 +3506,24 @@ int s3_backend_norn_gc(struct s3_backend *sb, uint64_t *removed)
 	int rc = gc_pass(be, &r);
 	if (removed)
 		*removed = r;
+	return rc;
+}
+
+int s3_backend_norn_scan(struct s3_backend *sb, uint64_t max_objects, int64_t grace_ms,
+                         struct s3_norn_scan *out)
+{
+	struct nb *be = (struct nb *)sb;
+	char *cursor = strdup("");
+	int done = 0;
+	memset(out, 0, sizeof(*out));
+	if (!cursor)
+		return -ENOMEM;
+	if (grace_ms < 0)
+		grace_ms = be->gc_orphan_ms;
+	int rc = orphan_scan(be, &cursor, max_objects, grace_ms, &out->examined, &out->orphans,
+	                     &out->removed, &done);
+	out->complete = done;
+	free(cursor);
 	return rc;
 }
 
@@ -3053,6 +3609,7 @@ static void nb_destroy(struct s3_backend *sb)
 		norn_shutdown(be->cl);
 	if (be->loop)
 		uv_mutex_destroy(&be->lock);
+	free(be->scan_cursor);
 	free(be);
 }
 
@@ -3105,8 +3662,29 @@ int s3_backend_norn_open(const struct s3_norn_config *cfg, struct uv_loop_s *loo
 	be->gc_delay_ms = cfg->gc_delay_ms;
 	be->gc_orphan_ms = cfg->gc_orphan_ms ? cfg->gc_orphan_ms : 3600000;
 	be->gc_interval_ms = cfg->gc_interval_ms ? cfg->gc_interval_ms : 5000;
+	be->user_cache_ms = cfg->user_cache_ms;
+	be->scan_per_pass = cfg->orphan_scan_per_pass;
+	const char *ev = getenv("NORN_S3_CRASH_AT");
+	if (ev)
+		snprintf(be->crash_at, sizeof(be->crash_at), "%s", ev);
+	ev = getenv("NORN_S3_PAUSE_AT");
+	if (ev) {
+		const char *colon = strrchr(ev, ':');
+		if (colon && (size_t)(colon - ev) < sizeof(be->pause_at)) {
+			memcpy(be->pause_at, ev, (size_t)(colon - ev));
+			be->pause_at[colon - ev] = 0;
+			be->pause_ms = atoi(colon + 1);
+			if (be->pause_ms < 0 || be->pause_ms > 600000)
+				be->pause_ms = 0;
+		}
+	}
+	if (loop && be->scan_per_pass && !(be->scan_cursor = strdup(""))) {
+		free(be);
+		return -ENOMEM;
+	}
 	if (be->stripe < 65536 || be->stripe > (1ull << 30) || be->nshards > 65536 ||
 	    be->gc_shards > 1024) {
+		free(be->scan_cursor);
 		free(be);
 		return -EINVAL;
 	}
@@ -3142,6 +3720,7 @@ fail:
 		norn_ioctx_destroy(be->io);
 	if (be->cl)
 		norn_shutdown(be->cl);
+	free(be->scan_cursor);
 	free(be);
 	return rc;
 }

@@ -128,6 +128,8 @@ int main(int argc, char **argv)
 			.gc_interval_ms = (int64_t)cfg.s3_gc_interval_ms,
 			.gc_delay_ms = (int64_t)cfg.s3_gc_delay_ms,
 			.gc_orphan_ms = (int64_t)cfg.s3_gc_orphan_ms,
+			.user_cache_ms = (int64_t)cfg.s3_user_cache_ms,
+			.orphan_scan_per_pass = (uint32_t)cfg.s3_orphan_scan_per_pass,
 		};
 		rc = s3_backend_norn_open(&ncfg, &m.loop, &be);
 		if (rc) {

@@ -696,6 +696,13 @@ void norn_write_op_write_full(norn_write_op_t *op, const void *buf, size_t len)
 	s->buf = dupmem(buf, len);
 	s->len = len;
 }
+void norn_write_op_write(norn_write_op_t *op, const void *buf, size_t len, uint64_t off)
+{
+	struct step *s = add_step(op, S_WRITE);
+	s->buf = dupmem(buf, len);
+	s->len = len;
+	s->off = off;
+}
 void norn_write_op_omap_set(norn_write_op_t *op, const char *const *keys,
                             const void *const *vals, const size_t *val_lens, size_t n)
 {
@@ -756,6 +763,9 @@ static int op_apply(norn_write_op_t *op, norn_ioctx_t *io, const char *oid)
 			break;
 		case S_WRITE_FULL:
 			rc = do_write(io, oid, s->buf, s->len, 0, 1);
+			break;
+		case S_WRITE:
+			rc = do_write(io, oid, s->buf, s->len, s->off, 0);
 			break;
 		case S_OMAP_SET:
 			rc = mkobj(dir);
