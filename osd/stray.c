@@ -29,6 +29,23 @@
  *
  * A copy that claims a newer last_update than the primary's is never
  * deleted (the primary logs it and keeps answering nothing).
+ *
+ * Deleted pools (osd_stray_tick -> purge_tick). The copies of a pool the
+ * osdmap no longer holds have no primary to ask: each OSD removes them on
+ * its own, in the background. A pool counts as deleted only if its id is
+ * below the map's next_pool_id (ids are never reused: the pool existed
+ * at or before our epoch) and the map lacks it, so an OSD that lags
+ * behind the maps never mistakes a pool created after its epoch for a
+ * deleted one (nor can a deleted pool come back). Rate: every peer tick
+ * (500 ms) at most osd_pool_purge_objects_per_sec / 2 objects of one PG
+ * copy are removed, in ordered transactions of at most STRAY_TXN_OPS;
+ * the next batch starts only after the previous one is durable. The first
+ * batch also empties the info (incomplete, like a stray deletion), the
+ * batch that finds the collection empty removes it. The PG stays in the
+ * table until that last batch is queued (a message for it finds it and
+ * creates nothing), then leaves it like a stray deletion. Crash-safe
+ * without any record of its own: after a restart the copies are loaded,
+ * the map says the pool is gone, the removal goes on where it stopped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +62,8 @@
 #define STRAY_LIST_MAX (1u << 20)         /* objects listed per PG (bounded) */
 #define STRAY_REMOVING_MAX 4096u          /* deletions in flight at once */
 
+#define PURGE_TICKS_PER_SEC 2u           /* osd_stray_tick runs every 500 ms */
+
 struct osd_removal {
 	struct osd_removal *next;
 	struct osd *o;
@@ -53,6 +72,8 @@ struct osd_removal {
 	uint32_t left;                        /* transactions not completed */
 	int err;
 	uint64_t objects;
+	int purge;                            /* a batch of a deleted pool's copy */
+	int last;                             /* purge: removes the collection (pg unlinked) */
 };
 
 int osd_stray_removing(const struct osd *o, const char *cid)
@@ -158,9 +179,12 @@ static int pg_is_stray(const struct pg *pg)
 	       TAILQ_EMPTY(&pg->inflight);
 }
 
+static void purge_tick(struct osd *o);
+
 void osd_stray_tick(struct osd *o)
 {
 	uint64_t now = norn_mono_ns();
+	purge_tick(o);
 	if (!o->map.epoch || !o->have_ticket)
 		return;
 	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
@@ -316,6 +340,205 @@ static int stray_delete(struct osd *o, struct pg *pg)
 	NLOG(PG, INFO, "pg %s: deleting the stray copy (%zu objects)", r->cid, names.n);
 	store_names_free(&names);
 	return 0;
+}
+
+/* ---- copies of deleted pools ------------------------------------------------ */
+
+/* 1 if pool @id existed once and is gone in our map (see the top). */
+static int pool_deleted(const struct osd *o, int64_t id)
+{
+	return o->map.epoch && id >= 0 && id < o->map.next_pool_id && !osdmap_pool(&o->map, id);
+}
+
+static int pg_idle(const struct pg *pg)
+{
+	return !pg->ps && !pg->peering && !pg->want_peering && !pg->n_queued && !pg->n_inflight &&
+	       TAILQ_EMPTY(&pg->queue) && TAILQ_EMPTY(&pg->inflight);
+}
+
+static void pg_free_unlinked(struct pg *pg)
+{
+	pg_log_free(&pg->log);
+	free(pg);
+}
+
+static int pool_has_pgs(const struct osd *o, int64_t pool)
+{
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (const struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
+			if (pg->id.pool == pool)
+				return 1;
+	return 0;
+}
+
+static void purge_cb(void *arg, int err)
+{
+	struct osd_removal *r = arg;
+	struct osd *o = r->o;
+	int64_t pool = r->pg->id.pool;
+	uint32_t seed = r->pg->id.seed;
+
+	if (err == NORN_EFAILED)
+		exit(1);
+	if (err && !r->err)
+		r->err = err;
+	NORN_ASSERT(r->left > 0);
+	if (--r->left)
+		return;
+	for (struct osd_removal **pp = &o->removing; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (r->err)
+		NLOG(PG, WARN, "pg %s: removing objects of a deleted pool failed: %s (retried)", r->cid,
+		     norn_strerror(r->err));
+	if (r->last) {
+		/* the PG left the table when this batch was queued */
+		pg_free_unlinked(r->pg);
+		if (r->err) {
+			/* e.g. a late message put an object in it: load it again,
+			 * the next tick goes on */
+			if (!osd_pg_get(o, pool, seed))
+				osd_pg_get_or_create(o, pool, seed);
+		} else {
+			NLOG(PG, INFO, "pg %s: copy of deleted pool %" PRId64 " removed", r->cid, pool);
+			if (!pool_has_pgs(o, pool))
+				NLOG(PG, INFO, "pool %" PRId64 " deleted: every copy removed from this OSD", pool);
+		}
+	}
+	free(r);
+}
+
+/* Queue one batch (at most @budget objects) of @pg's removal. Returns the
+ * objects it removes (>= 0) or an error. */
+static int purge_batch(struct osd *o, struct pg *pg, uint32_t budget)
+{
+	struct store_names names = { 0 };
+	struct osd_removal *r;
+	struct store_txn *t = NULL;
+	int rc;
+
+	rc = store_list_objects(o->store, pg->cid, NULL, budget, &names);
+	if (rc == -ENOENT) {
+		/* nothing on disk (its creation never applied) */
+		pg_unlink(o, pg);
+		NLOG(PG, INFO, "pg %s: copy of deleted pool %" PRId64 " had no collection", pg->cid,
+		     pg->id.pool);
+		int64_t pool = pg->id.pool;
+		pg_free_unlinked(pg);
+		if (!pool_has_pgs(o, pool))
+			NLOG(PG, INFO, "pool %" PRId64 " deleted: every copy removed from this OSD", pool);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		store_names_free(&names);
+		return -ENOMEM;
+	}
+	r->o = o;
+	r->pg = pg;
+	r->purge = 1;
+	r->objects = names.n;
+	int want_last = names.n < budget;   /* listed everything: the collection goes too */
+	snprintf(r->cid, sizeof(r->cid), "%s", pg->cid);
+	if (pg->info.last_update.v || !pg->info.incomplete) {
+		/* first batch: the copy claims nothing any more */
+		NLOG(PG, INFO, "pg %s: deleted pool %" PRId64 ": removing this copy", pg->cid, pg->id.pool);
+		struct pg_info empty;
+		struct enc e;
+		memset(&empty, 0, sizeof(empty));
+		empty.same_interval_since = pg->info.same_interval_since;
+		empty.incomplete = 1;
+		enc_init(&e, 128);
+		pg_info_encode(&e, &empty);
+		t = store_txn_new();
+		rc = !t ? -ENOMEM
+		        : enc_error(&e) ? -ENOMEM
+		                        : store_txn_cmeta_set(t, pg->cid, PG_CMETA_INFO,
+		                                              strlen(PG_CMETA_INFO), e.buf, e.len);
+		enc_free(&e);
+		if (!rc)
+			pg->info = empty;
+	}
+	size_t i = 0;
+	while (!rc) {
+		if (!t && !(t = store_txn_new())) {
+			rc = -ENOMEM;
+			break;
+		}
+		uint32_t ops = 0;
+		for (; i < names.n && ops < STRAY_TXN_OPS && !rc; i++, ops++)
+			rc = store_txn_remove(t, pg->cid, names.v[i]);
+		int final = i >= names.n;
+		if (!rc && final && want_last)
+			rc = store_txn_coll_remove(t, pg->cid);
+		if (rc)
+			break;
+		if (!r->left) {
+			r->next = o->removing;
+			o->removing = r;
+		}
+		r->left++;
+		rc = store_queue_txn(o->store, t, purge_cb, r);
+		t = NULL;
+		if (rc) {
+			if (rc == NORN_EFAILED)
+				exit(1);
+			r->left--;
+			break;
+		}
+		if (final && want_last) {
+			/* (callbacks never run inside store_queue_txn) new messages
+			 * for this PG make a new one, whose creation follows this */
+			pg_unlink(o, pg);
+			r->last = 1;
+		}
+		if (final)
+			break;
+	}
+	store_txn_free(t);
+	store_names_free(&names);
+	if (!r->left) {
+		/* nothing queued */
+		if (o->removing == r)
+			o->removing = r->next;
+		free(r);
+		return rc;
+	}
+	if (rc && !r->err)
+		r->err = rc;                   /* what was queued completes; the rest waits */
+	return (int)names.n;
+}
+
+static int purge_in_flight(const struct osd *o)
+{
+	for (const struct osd_removal *r = o->removing; r; r = r->next)
+		if (r->purge)
+			return 1;
+	return 0;
+}
+
+/* One batch per tick, bounded by osd_pool_purge_objects_per_sec. */
+static void purge_tick(struct osd *o)
+{
+	uint64_t rate = (uint64_t)o->cfg.osd_pool_purge_objects_per_sec;
+	uint32_t budget = (uint32_t)NORN_MAX(1u, NORN_MIN(rate / PURGE_TICKS_PER_SEC, 1u << 20));
+
+	if (!o->map.epoch || purge_in_flight(o))
+		return;
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext) {
+			if (!pool_deleted(o, pg->id.pool) || !pg_idle(pg))
+				continue;
+			int rc = purge_batch(o, pg, budget);
+			if (rc < 0)
+				NLOG(PG, WARN, "pg %s: cannot remove the copy of deleted pool %" PRId64 ": %s",
+				     pg->cid, pg->id.pool, norn_strerror(rc));
+			return;                /* @pg may be gone: one batch per tick */
+		}
 }
 
 static void handle_remove(struct osd *o, const struct osd_pg_msg *m, int32_t from)

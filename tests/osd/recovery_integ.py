@@ -21,6 +21,9 @@ Sections (one ctest each, each with its own cluster):
           norn-store: the same hidden objects (clones, snapdirs) on all
           three, byte-identical, with the expected contents.
 
+  snap_backfill  the same with a 16-entry PG log and 200 more writes
+          while the OSD is down: it is backfilled, clones included.
+
   purge   Deleting a pool deletes its PG copies on every OSD in the
           background: a pool with objects is removed, one OSD is killed -9
           in the middle of the (rate-limited) deletion and restarted; the
@@ -161,9 +164,13 @@ def verify_all(c, pool, s1, s2, who):
     ok("%s: head, snapshot %d and snapshot %d of %d objects read back exactly" % (who, s1, s2, N_OBJ))
 
 
-def sec_snap():
+def sec_snap(backfill=False):
     npg = 4
-    with Cluster(BUILD, mons=1, osds=3, base_port=PORT0) as c:
+    # a 16-entry PG log and 200 more writes while the OSD is down: its
+    # log no longer overlaps and it is backfilled instead
+    conf = "osd_pg_log_max = 16\n" if backfill else ""
+    mode = "backfill" if backfill else "log"
+    with Cluster(BUILD, mons=1, osds=3, base_port=PORT0 + (2 if backfill else 0), osd_conf=conf) as c:
         pid = c.create_pool("snp", npg, 3)
         active_clean = lambda p: p["state"] == "active+clean"  # noqa: E731
         snapc(c, "snp", "write", "o", 0, N_OBJ, SIZE, "A")
@@ -179,6 +186,8 @@ def sec_snap():
         ctx = "%d:%d,%d" % (s2, s2, s1)
         snapc(c, "snp", "write", "o", 0, 12, SIZE, "C", ctx)
         snapc(c, "snp", "rm", "o", 20, N_OBJ, ctx)
+        if backfill:
+            snapc(c, "snp", "write", "f", 0, 200, 4096, "F", ctx)
         verify_all(c, "snp", s1, s2, "with osd.%d down" % victim)
 
         offs = log_offsets(c)
@@ -189,9 +198,9 @@ def sec_snap():
         wait_pool_state(c, pid, npg, "active+clean after osd.%d returned" % victim, active_clean)
         modes = log_lines(c, offs, "osd.%d misses " % victim)
         check(modes, "no recovery of osd.%d was logged" % victim)
-        check(all("(log," in ln for _, ln in modes), "recovery was not log-based: %s" % modes)
-        ok("osd.%d back and every PG active+clean after %.1f s (%d log-based recoveries)"
-           % (victim, time.time() - t0, len(modes)))
+        check(all("(%s," % mode in ln for _, ln in modes), "recovery was not by %s: %s" % (mode, modes))
+        ok("osd.%d back and every PG active+clean after %.1f s (%d recoveries by %s)"
+           % (victim, time.time() - t0, len(modes), mode))
         verify_all(c, "snp", s1, s2, "all up")
 
         # each OSD alone: it is the primary of every PG and serves the reads
@@ -252,7 +261,7 @@ def osd_df(c):
     """osd id -> used bytes (as the OSDs last reported them)."""
     d = c.cli_json("osd", "df")
     rows = d["osds"] if isinstance(d, dict) and "osds" in d else d
-    return {r.get("osd", r.get("id")): r["used_bytes"] for r in rows}
+    return {r["id"]: r["kb_used"] * 1024 for r in rows}
 
 
 def pool_colls(c, i, pid):
@@ -323,7 +332,7 @@ def sec_purge():
         ok("norn-store: no collection of pool %d on any OSD, pool %d intact, fsck clean" % (gone, keep))
 
 
-SECTIONS = {"snap": sec_snap, "purge": sec_purge}
+SECTIONS = {"snap": sec_snap, "snap_backfill": lambda: sec_snap(backfill=True), "purge": sec_purge}
 
 
 def main():
