@@ -42,6 +42,8 @@ the next run).
 """
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +70,25 @@ OSDS_PER_HOST = 2
 MON_PORT = 6789
 
 
+def mon_data_root(net):
+    """The mons' stores go to tmpfs (/dev/shm) when there is one: on a
+    shared, busy machine an fsync of the mon's LMDB can take 1-2 s, which
+    costs the leader its quorum (500 ms election timeout) and delays every
+    mark-down by an election; this drill is about the network, not the mon's
+    disk. Leftovers of dead runs (nornnet-<pid>-mons) are removed. None: use
+    the cluster dir."""
+    root = "/dev/shm"
+    if not os.path.isdir(root) or not os.access(root, os.W_OK):
+        return None
+    for name in os.listdir(root):
+        m = re.match(r"^%s-(\d+)-mons$" % netns.PREFIX, name)
+        if m and not netns._pid_alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    d = os.path.join(root, "%s-mons" % net.tag)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
 class NetnsCluster(Cluster):
     """Cluster with mons in the switch namespace and OSDs in their hosts'."""
 
@@ -75,12 +96,21 @@ class NetnsCluster(Cluster):
         self.net = net
         self.osd_host = {}            # osd id -> host
         self._next_hosts = list(osd_hosts)
+        self.mon_dir = None
         super().__init__(build, mons=3, osds=len(osd_hosts), base_port=MON_PORT, start=False, **kw)
         with open(self.conf) as f:
-            text = f.read()
+            text = f.read().replace("127.0.0.1", net.core_addr)
+        self.mon_dir = mon_data_root(net)
+        if self.mon_dir:
+            text += "[mon]\ndata_dir = %s/$name\n" % self.mon_dir
         with open(self.conf, "w") as f:
-            f.write(text.replace("127.0.0.1", net.core_addr))
+            f.write(text)
         self.start()
+
+    def stop(self):
+        super().stop()
+        if self.mon_dir and not os.environ.get("NORN_KEEP_TMP"):
+            shutil.rmtree(self.mon_dir, ignore_errors=True)
 
     def start_mon(self, n):
         self._spawn("mon." + n, self.net.prefix(None) +
@@ -371,12 +401,14 @@ def _sigterm(signum, frame):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    rounds = 3 if LONG else 1
-    if "--rounds" in sys.argv:
-        rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
-        args = [a for a in args if a != str(rounds)]
-    if len(args) != 1:
+    args, rounds, argv = [], 3 if LONG else 1, sys.argv[1:]
+    while argv:
+        a = argv.pop(0)
+        if a == "--rounds" and argv and argv[0].isdigit():
+            rounds = max(1, int(argv.pop(0)))
+        elif a != "--long":
+            args.append(a)
+    if len(args) != 1 or args[0].startswith("-"):
         print("usage: netns_drill.py BUILD_DIR [--long] [--rounds N]", file=sys.stderr)
         return 2
     build = os.path.abspath(args[0])
