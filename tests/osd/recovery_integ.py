@@ -232,8 +232,10 @@ def sec_snap(backfill=False):
                 if not cid.startswith(b"%d." % pid):
                     continue
                 for oid in store_ls(c, i, cid.decode()):
-                    if oid.startswith(b"\xff"):
+                    if oid.startswith(b"\xffc."):
                         hidden[i][(cid, oid)] = store_read(c, i, cid.decode(), oid)
+                    elif oid.startswith(b"\xff"):
+                        hidden[i][(cid, oid)] = None    # snapdirs hold no data
         names = {i: sorted(h) for i, h in hidden.items()}
         ref = names[c.osd_ids[0]]
         for i in c.osd_ids:
