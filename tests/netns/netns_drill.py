@@ -32,8 +32,9 @@ like any client, for the whole test.
 --long (make thrash: tests/thrash_netns.sh): --rounds rounds (default 3)
 cycling the partitioned and the lost host over all four hosts, with a
 partition that outlasts the down-out interval in every second round (the
-isolated OSDs are marked out, their PGs re-replicate without them; they come
-back, boot, are marked in, the cluster is clean again).
+isolated OSDs, still running, are marked out and their PGs re-replicate
+on the other hosts; only then does the link come back: they boot again,
+are marked in, the cluster is clean again).
 
 Skips (exit 77) only when the kernel/sandbox refuses `ip netns add`.
 Every process is killed by pid; every namespace deleted by exact name, also
@@ -372,9 +373,13 @@ def run(build, net, rounds):
             for r in range(rounds):
                 p_host = HOSTS[(1 + r) % len(HOSTS)]
                 l_host = HOSTS[r % len(HOSTS)]
+                # every second round of the long form: a cut that outlasts
+                # the down-out interval (held until the cluster is clean
+                # without the isolated OSDs)
                 hold = (DOWN_OUT + 5.0) if (LONG and r % 2 == 1) else PARTITION_HOLD
-                info("---- round %d: partition %s (%.0f s after the mark-down), then lose %s"
-                     % (r + 1, p_host, hold, l_host))
+                info("---- round %d: partition %s (%s), then lose %s"
+                     % (r + 1, p_host, "until out and re-replicated without it" if hold > DOWN_OUT
+                        else "%.0f s after the mark-down" % hold, l_host))
                 partition(c, d, build, p_host, hold, r)
                 host_loss(c, d, l_host)
             rc, out = d.stop()
