@@ -183,6 +183,9 @@ struct norn_cluster {
 	uv_loop_t loop;
 	int loop_inited;
 	uv_async_t wake;
+	uv_check_t kick_check;      /* ops submitted on the I/O thread: drained after this poll */
+	uv_idle_t kick_idle;        /* ... and the loop does not block before that */
+	int kick_active;
 	uv_timer_t timer;
 	struct monc *mc;
 	struct msgr *msgr;
@@ -886,12 +889,15 @@ static void start_close(norn_cluster_t *cl)
 	for (uint32_t i = 0; i < cl->n_sess; i++)
 		if (cl->sess[i])
 			sess_reset(cl, cl->sess[i]);
-	cl->close_pending = 4;
+	cl->close_pending = 6;
 	msgr_close(cl->msgr, on_close_step, cl);
 	monc_close(cl->mc, on_close_step, cl);
 	uv_timer_stop(&cl->timer);
 	uv_close((uv_handle_t *)&cl->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&cl->wake, on_handle_closed);
+	cl->kick_active = 0;
+	uv_close((uv_handle_t *)&cl->kick_check, on_handle_closed);
+	uv_close((uv_handle_t *)&cl->kick_idle, on_handle_closed);
 }
 
 static void on_wake(uv_async_t *a)
@@ -907,6 +913,41 @@ static void on_wake(uv_async_t *a)
 	pthread_mutex_unlock(&cl->mu);
 	if (stop)
 		start_close(cl);
+}
+
+/* Ops submitted from the I/O thread itself (completion callbacks that
+ * issue the next op, the common pattern of a loaded client) need no
+ * wakeup through the async handle -- an eventfd write, a poll wakeup and
+ * an eventfd read per op. They are drained from a check handle right
+ * after the current poll's callbacks, with an idle handle keeping the
+ * loop from blocking first when the submit came from a timer. */
+static void kick_run(norn_cluster_t *cl)
+{
+	if (!cl->kick_active)
+		return;
+	cl->kick_active = 0;
+	uv_check_stop(&cl->kick_check);
+	uv_idle_stop(&cl->kick_idle);
+	on_wake(&cl->wake);
+}
+
+static void on_kick_check(uv_check_t *h)
+{
+	kick_run(h->data);
+}
+
+static void on_kick_idle(uv_idle_t *h)
+{
+	kick_run(h->data);
+}
+
+static void kick_io_thread(norn_cluster_t *cl)
+{
+	if (cl->kick_active || cl->closing)
+		return;
+	cl->kick_active = 1;
+	uv_check_start(&cl->kick_check, on_kick_check);
+	uv_idle_start(&cl->kick_idle, on_kick_idle);
 }
 
 static void *io_thread(void *arg)
@@ -970,7 +1011,10 @@ static int op_submit(struct cl_op *op, norn_completion_t *c)
 		cl->subq_head = op;
 	cl->subq_tail = op;
 	pthread_mutex_unlock(&cl->mu);
-	uv_async_send(&cl->wake);
+	if (io_thread_caller)
+		kick_io_thread(cl);
+	else
+		uv_async_send(&cl->wake);
 	return 0;
 }
 
@@ -1303,6 +1347,10 @@ int norn_connect2(const char *conf_path, const char *entity, const char *keyring
 	cl->loop_inited = 1;
 	uv_async_init(&cl->loop, &cl->wake, on_wake);
 	cl->wake.data = cl;
+	uv_check_init(&cl->loop, &cl->kick_check);
+	cl->kick_check.data = cl;
+	uv_idle_init(&cl->loop, &cl->kick_idle);
+	cl->kick_idle.data = cl;
 	uv_timer_init(&cl->loop, &cl->timer);
 	cl->timer.data = cl;
 	uv_timer_start(&cl->timer, on_tick, CL_TICK_MS, CL_TICK_MS);
@@ -1370,6 +1418,8 @@ fail_loop:
 	uv_timer_stop(&cl->timer);
 	uv_close((uv_handle_t *)&cl->timer, NULL);
 	uv_close((uv_handle_t *)&cl->wake, NULL);
+	uv_close((uv_handle_t *)&cl->kick_check, NULL);
+	uv_close((uv_handle_t *)&cl->kick_idle, NULL);
 	uv_run(&cl->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&cl->loop);
 fail:
