@@ -44,6 +44,10 @@ TEST(log_key_sorts_like_versions)
 	pg_log_key(k2, &b);
 	CHECK(strcmp(k1, k2) < 0);
 	CHECK(!strncmp(k1, PG_CMETA_LOG_PREFIX, 4));
+	/* golden: the on-disk key bytes */
+	struct pg_eversion g = { 0x1234, 0xfedcba9876543210ull };
+	pg_log_key(k1, &g);
+	CHECK_STREQ(k1, "log.0000000000001234.fedcba9876543210");
 }
 
 TEST(log_append_trim_and_dups)
