@@ -28,7 +28,10 @@
  * earlier callback that might still use it ran before, in order).
  *
  * A copy that claims a newer last_update than the primary's is never
- * deleted (the primary logs it and keeps answering nothing).
+ * deleted: the primary peers again with it as a prior-interval member
+ * (once per interval), so a complete newer copy becomes the peering
+ * authority and the acting set recovers its writes; after that it is an
+ * ordinary stray. An incomplete one is only logged.
  *
  * Deleted pools (osd_stray_tick -> purge_tick). The copies of a pool the
  * osdmap no longer holds have no primary to ask: each OSD removes them on
@@ -135,16 +138,34 @@ static void send_remove(struct pg *pg, int32_t osd)
 
 void osd_stray_offer(struct pg *pg, int32_t osd, const struct pg_eversion *last_update)
 {
-	if (osd == pg->osd->id || in_list(pg->acting, pg->acting_n, osd) ||
-	    in_list(pg->up, pg->up_n, osd) || !pg_clean_now(pg))
+	struct osd *o = pg->osd;
+
+	if (osd == o->id || in_list(pg->acting, pg->acting_n, osd) || in_list(pg->up, pg->up_n, osd))
 		return;
 	if (pg_ev_cmp(last_update, &pg->info.last_update) > 0) {
-		/* it holds writes we lack: never delete it; peer again with it */
+		/* it holds writes we lack (the PG went active without it, e.g.
+		 * it was the last copy written and came back after it was
+		 * out): never delete it. Peer again with it as a prior member,
+		 * once per interval: a complete newer copy becomes the
+		 * authority and its writes are recovered onto the acting set;
+		 * then it is an ordinary stray. */
+		if (pg->primary == o->id && !pg->ps && !pg->peering && !pg->want_peering &&
+		    !in_list(pg->prior, pg->prior_n, osd) && pg->prior_n < OSDMAP_MAX_POOL_SIZE &&
+		    osdmap_osd_is_up(&o->map, osd)) {
+			NLOG(PG, WARN, "pg %s: stray copy on osd.%d is newer (%" PRIu64 "'%" PRIu64 " > %" PRIu64
+			     "'%" PRIu64 "): peering again with it", pg->cid, osd, last_update->epoch,
+			     last_update->v, pg->info.last_update.epoch, pg->info.last_update.v);
+			pg->prior[pg->prior_n++] = osd;
+			osd_pg_start_peering(pg);
+			return;
+		}
 		NLOG(PG, WARN, "pg %s: stray copy on osd.%d is newer (%" PRIu64 "'%" PRIu64 " > %" PRIu64
 		     "'%" PRIu64 "): not deleting it", pg->cid, osd, last_update->epoch, last_update->v,
 		     pg->info.last_update.epoch, pg->info.last_update.v);
 		return;
 	}
+	if (!pg_clean_now(pg))
+		return;
 	send_remove(pg, osd);
 }
 
