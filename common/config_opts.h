@@ -60,9 +60,11 @@ NORN_OPT(osd_pool_purge_objects_per_sec, INT, 2000, 1, 1000000, "objects per sec
 NORN_OPT(store_path,             STR,  "", 0, 0, "block device or file holding the object store data")
 NORN_OPT(store_size_bytes,       SIZE, 1ull << 30, 16u << 20, 1ull << 50, "size of a file-backed store created by mkfs")
 NORN_OPT(store_queue_depth,      INT,  128, 1, 4096, "io_uring queue depth")
-NORN_OPT(store_commit_wait_us,   INT,  200, 0, 100000, "group commit: longest wait for more transactions")
+NORN_OPT(store_commit_wait_us,   INT,  20000, 0, 100000, "metadata apply: longest wait for more write-ahead-logged transactions before one LMDB commit (not on the acknowledgement path)")
 NORN_OPT(store_lmdb_map_bytes,   SIZE, 1ull << 30, 1u << 20, 1ull << 40, "LMDB map size for metadata")
-NORN_OPT(store_commit_batch_max, INT,  256, 1, 65536, "group commit: most transactions in one LMDB commit")
+NORN_OPT(store_commit_batch_max, INT,  8192, 1, 65536, "metadata apply: most transactions in one LMDB commit (whole log groups are never split)")
+NORN_OPT(store_wal_groups,       INT,  4, 1, 64, "write-ahead log groups in flight at once (each one log write + one fdatasync)")
+NORN_OPT(store_wal_bytes,        SIZE, 64u << 20, 1u << 20, 1ull << 32, "write-ahead log size, taken from the data area at the first mount (at most 1/8 of it)")
 NORN_OPT(store_max_object_bytes, SIZE, 128u << 20, 4096, 1ull << 32, "largest object the store accepts")
 NORN_OPT(store_onode_shard_blocks, INT, 64, 1, 4096, "objects above this many 4 KiB blocks keep their block map in shards of this many blocks")
 

@@ -1,35 +1,48 @@
-/* The object store engine: mount, the transaction pipeline, reads, fsck.
+/* The object store engine: mount, the transaction pipeline, the
+ * write-ahead log, reads, fsck.
  *
  * A transaction walks a pipeline, always in submission order:
  *
- *   prep queue --prepare--> pipeline (data writes in flight) --> commit
- *   queue (commit thread: fdatasync + LMDB commit) --> done list --> callback
+ *   prep queue --prepare--> pipeline (data writes) --log group--> log
+ *   write + data writes done --fdatasync--> acknowledged --> commit queue
+ *   (commit thread: LMDB) --> done list (blocks released)
  *
  * Prepare runs on the loop, one transaction at a time. It applies the ops
- * to private copies of the onodes (taken from the overlay of not yet
- * committed objects, else from LMDB), allocates new blocks for every block
- * written (copy-on-write) and builds the list of metadata mutations the
- * commit thread will replay. When an op needs the old content of a block
- * (a partial-block write, zero or truncate, a clone), prepare issues reads
- * and re-runs that op when they complete; ops check everything they need
- * before changing anything, so re-running is safe. Reads of blocks an
- * earlier transaction is still writing are avoided by draining all data
- * writes in flight first (rare: only partial-block updates pay for it).
+ * to private copies of the onodes (taken from the overlay of objects with
+ * changes LMDB does not have yet, else from LMDB), allocates new blocks for
+ * every block written (copy-on-write) and builds the list of metadata
+ * mutations. When an op needs the old content of a block (a partial-block
+ * write, zero or truncate, a clone), prepare issues reads and re-runs that
+ * op when they complete; ops check everything they need before changing
+ * anything, so re-running is safe. Reads of blocks an earlier transaction
+ * is still writing are avoided by draining all data writes in flight first
+ * (rare: only partial-block updates pay for it).
  *
- * After prepare the transaction's data writes go to io_uring; once all
- * completed the transaction is ready, and the longest ready prefix of the
- * pipeline moves to the commit thread. The commit thread takes everything
- * queued (group commit, waiting up to commit_wait_us for stragglers when
- * more are on their way), fdatasyncs the data file, replays the metadata
- * mutations and the allocator changes in one LMDB write transaction and
- * commits it (synchronously durable). It then hands the batch back to the
- * loop through a uv_async_t, where blocks the transactions replaced are
- * released (once no read that might use them is in flight) and the
- * callbacks run.
+ * The transactions prepared in one loop iteration form a log group
+ * (sync_kick, from the loop's check/prepare phase): their mutations,
+ * allocator changes and the crc32c of every block they write, in one
+ * record written to the log ring in the data file, submitted with their
+ * data writes. When the group's log write and data writes completed, one
+ * fdatasync makes all of it durable and the group is acknowledged (in
+ * order). The commit thread applies acknowledged groups to LMDB in large
+ * batches together with the log position they reach (MDB_NOMETASYNC: the
+ * next commit's page sync makes a commit's meta page durable), off the
+ * acknowledgement path. Mount replays the groups after the position LMDB
+ * has, checking their data blocks against the recorded crcs (a group whose
+ * data did not all reach the device was never acknowledged: replay ends
+ * there), and starts a new log id.
+ *
+ * Blocks a transaction replaced return to the allocator once LMDB has its
+ * change durably (so no replayed transaction ever has its blocks reused)
+ * and no read that might use them is in flight. Reads and the metadata
+ * calls see every acknowledged transaction: from the overlay when all of
+ * an object's changes are acknowledged, else from LMDB after waiting for
+ * the commit thread to apply what is acknowledged (omap and collection
+ * reads do the same).
  *
  * Two allocator bitmaps exist: amap (loop thread) says what prepare may
  * not hand out (committed + in flight + waiting release); dmap (commit
- * thread) is the committed state, persisted chunk by chunk in LMDB.
+ * thread) is the applied state, persisted chunk by chunk in LMDB.
  */
 #include <errno.h>
 #include <sys/file.h>
@@ -108,6 +121,7 @@ struct seg {
 };
 
 struct ovl;
+struct wgroup;
 
 /* An object as this transaction sees it. */
 struct tobj {
@@ -129,7 +143,7 @@ struct tcoll { char cid[STORE_CID_MAX + 1]; bool exists; };
 
 /* WRITTEN: data on the device, waiting for a data fdatasync; SYNCING:
  * covered by the fdatasync in flight; READY: may go to the commit thread. */
-enum txn_state { TS_NEW, TS_PREP, TS_WRITING, TS_WRITTEN, TS_SYNCING, TS_READY };
+enum txn_state { TS_NEW, TS_PREP, TS_WRITING, TS_WRITTEN, TS_SYNCING, TS_READY, TS_DIRECT };
 
 struct store_txn {
 	struct top *ops; uint32_t nops, capops;
@@ -154,6 +168,14 @@ struct store_txn {
 	struct ovl **ovls; uint32_t novl, capovl;
 	char (*covls)[STORE_CID_MAX + 1]; uint32_t ncovl, capcovl;
 	uint64_t nid_next;       /* store's next nid after this txn */
+	/* write-ahead log */
+	uint64_t tseq;           /* submission order, from 1 */
+	uint64_t wal_seq;        /* last txn of a log group: its sequence number */
+	uint64_t wal_end;        /* ... and the log position after it */
+	struct wgroup *group;    /* the log group it is in, until durable */
+	uint32_t *wcrc;          /* decoded from the log: crc of each written block */
+	bool mid_group;          /* a later txn ends this one's log group */
+	bool direct;             /* too big for the log: commits straight to LMDB */
 };
 
 /* Overlay: the newest state of objects with transactions not yet
@@ -163,7 +185,8 @@ struct ovl {
 	char key[STORE_CID_MAX + 1 + STORE_OID_MAX + 1];
 	size_t klen;
 	bool exists;
-	uint32_t refs;
+	uint32_t refs;           /* transactions not yet applied to LMDB */
+	uint32_t unacked;        /* ... of which not yet acknowledged */
 	struct store__onode on;
 };
 
@@ -187,6 +210,7 @@ struct sio {
 	void *ctx;
 	uint32_t idx;
 	int fault;              /* 1 fail, 2 tear */
+	uint64_t t_sub;         /* submitted (mono ns), for the statistics */
 	uint8_t *tearbuf;
 };
 
@@ -219,12 +243,14 @@ struct store {
 	struct io_uring ring;
 	int efd;
 	uv_poll_t poll;
+	uv_check_t check;
+	uv_prepare_t prepare;
+	bool flush_pending;
 	bool polling;
 	struct sio *io_head, *io_tail;
 	uint32_t io_inflight;
 	uint32_t writes_inflight;
 	uint32_t nwrites, nreads_total;
-	bool fsync_inflight;
 	uint32_t nfsync_loop;
 
 	/* LMDB */
@@ -267,11 +293,31 @@ struct store {
 	struct rd *rdone;                      /* loop only: reads to complete */
 	bool stop;
 	atomic_int failed;
-	atomic_uint inflight_uncommitted;      /* queued but not yet in cq */
 	uint32_t nfsync, ncommit;
 	uint64_t st_batches, st_txns, st_fsync_ns, st_lmdb_ns;   /* commit thread */
 	uv_async_t async;
 	uint32_t busy;
+
+	/* write-ahead log: a ring of wal_size bytes at wal_off in the data
+	 * file. Positions (lsn) grow forever; a group never wraps (it starts
+	 * the next lap instead). Loop: head, next seq, the group in flight.
+	 * Commit thread: what LMDB has applied (c_seq, c_lsn), what of that is
+	 * durable (wal_tail: the ring may be reused up to there). */
+	uint64_t wal_off, wal_size, wal_id;
+	uint64_t wal_seq, wal_head;
+	_Atomic uint64_t wal_tail;
+	bool wal_wait;                  /* a group waits for log space */
+	uint32_t groups_inflight;
+	atomic_bool wal_need_sync;      /* loop asks for an LMDB sync */
+	bool direct_inflight;
+	bool apply_urgent;              /* a reader waits for LMDB (under mu) */
+	uint64_t c_seq, c_lsn, c_lsn_prev;
+	uint32_t cq_n;
+	uint64_t tseq_next, acked_tseq;
+	_Atomic uint64_t applied_tseq;
+	pthread_cond_t applied_cv;
+	uint64_t st_groups, st_group_txns, st_wal_bytes;
+	uint64_t st_io_n[4], st_io_ns[4];   /* data write, log write, fsync, read */
 
 	/* close */
 	bool closing;
@@ -286,6 +332,8 @@ static void busy_get(struct store *s);
 static void busy_put(struct store *s);
 static void maybe_finish_close(struct store *s);
 static void on_poll(uv_poll_t *h, int status, int events);
+static void sync_kick(struct store *s);
+static void on_wal_write(struct store *s, struct sio *io, int res);
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -362,7 +410,7 @@ uint32_t store_osd_id(const struct store *s) { return s->sb.osd_id; }
 
 void store_statfs(const struct store *s, uint64_t *total_bytes, uint64_t *free_bytes)
 {
-	*total_bytes = (s->nblocks - STORE__RESERVED_BLOCKS) * BLK;
+	*total_bytes = (s->nblocks - STORE__RESERVED_BLOCKS) * BLK - s->wal_size;
 	uint64_t f = s->free_blocks;
 	for (uint32_t i = 0; i < s->ndef; i++)
 		f += s->deferred[i].n;
@@ -378,8 +426,10 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 	o->size_bytes = 1ull << 30;
 	o->osd_id = UINT32_MAX;
 	o->queue_depth = 128;
-	o->commit_wait_us = 200;
-	o->commit_batch_max = 256;
+	o->commit_wait_us = 20000;
+	o->commit_batch_max = 8192;
+	o->wal_bytes = 64u << 20;
+	o->wal_groups = 4;
 	o->lmdb_map_bytes = 1ull << 30;
 	o->max_object_bytes = 128u << 20;
 	o->onode_shard_blocks = 64;
@@ -390,6 +440,8 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 		o->queue_depth = (uint32_t)cfg->store_queue_depth;
 		o->commit_wait_us = (uint32_t)cfg->store_commit_wait_us;
 		o->commit_batch_max = (uint32_t)cfg->store_commit_batch_max;
+		o->wal_bytes = cfg->store_wal_bytes;
+		o->wal_groups = (uint32_t)cfg->store_wal_groups;
 		o->lmdb_map_bytes = cfg->store_lmdb_map_bytes;
 		o->max_object_bytes = cfg->store_max_object_bytes;
 		o->onode_shard_blocks = (uint32_t)cfg->store_onode_shard_blocks;
@@ -683,11 +735,23 @@ static void io_submit_one(struct store *s, struct sio *io)
 		io_uring_prep_read(sqe, s->fd, io->buf, io->len, io->off);
 	}
 	io_uring_sqe_set_data(sqe, io);
+	io->t_sub = norn_mono_ns();
 	s->io_inflight++;
 }
 
+/* Requests queued during a loop iteration go to the kernel together, once,
+ * from the loop's check (after the I/O callbacks) or prepare (before it
+ * blocks) phase: one io_uring_enter and one device notification for many
+ * requests instead of one each. */
 static void io_kick(struct store *s)
 {
+	if (s->io_head)
+		s->flush_pending = true;
+}
+
+static void io_flush(struct store *s)
+{
+	s->flush_pending = false;
 	bool any = false;
 	while (s->io_head && s->io_inflight < s->o.queue_depth) {
 		struct sio *io = s->io_head;
@@ -711,6 +775,18 @@ static void io_kick(struct store *s)
 		uv_poll_start(&s->poll, UV_READABLE, on_poll);
 	}
 }
+
+static void on_loop_phase(uv_handle_t *h)
+{
+	struct store *s = h->data;
+	if (s->pipe_head)
+		sync_kick(s);
+	if (s->flush_pending)
+		io_flush(s);
+}
+
+static void on_check(uv_check_t *h) { on_loop_phase((uv_handle_t *)h); }
+static void on_prepare(uv_prepare_t *h) { on_loop_phase((uv_handle_t *)h); }
 
 static void io_queue(struct store *s, struct sio *io)
 {
@@ -748,6 +824,9 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		}
 		if (res >= 0 && (uint32_t)res != io->len)
 			res = -EIO;     /* short I/O on a preallocated file is an error */
+		int kind = io->fsync ? 2 : io->write ? (io->done == on_wal_write ? 1 : 0) : 3;
+		s->st_io_n[kind]++;
+		s->st_io_ns[kind] += norn_mono_ns() - io->t_sub;
 		io->done(s, io, res);
 	}
 	io_kick(s);
@@ -906,6 +985,7 @@ void store_txn_free(struct store_txn *t)
 	free(t->frees);
 	free(t->ovls);
 	free(t->covls);
+	free(t->wcrc);
 	free(t);
 }
 
@@ -1940,6 +2020,7 @@ static int txn_finish(struct store *s, struct store_txn *t)
 		ov->on = o->on;                  /* moves ownership */
 		memset(&o->on, 0, sizeof(o->on));
 		ov->refs++;
+		ov->unacked++;
 		t->ovls[t->novl++] = ov;
 	}
 	for (uint32_t i = 0; i < t->ncolls; i++) {
@@ -1959,7 +2040,331 @@ static int txn_finish(struct store *s, struct store_txn *t)
 	return 0;
 }
 
+/* ---- write-ahead log records ----------------------------------------------
+ *
+ * A group: a 64-byte header in its first block, then the records of its
+ * transactions back to back, zero padding to whole blocks.
+ *
+ *   0  "NORNWAL1"    8 version (u32)    12 crc32c (u32, of the header with
+ *   this field zero and the payload)    16 log id (u64)    24 sequence (u64)
+ *   32 log position (u64)    40 length in bytes, padded (u32)
+ *   44 transactions (u32)    48 payload bytes (u32)    52 zero
+ *
+ * A transaction record: nid_next (u64), mutations (u32) each as type (u8),
+ * key length (u32), value length (u32), key, value; allocated runs (u32)
+ * and freed runs (u32), each run as first block (u64) and count (u64);
+ * written runs (u32), each as first block (u64), count (u32) and the
+ * crc32c of each block (u32). Everything little-endian. */
+
+#define WAL_MAGIC   "NORNWAL1"
+#define WAL_VERSION 1u
+#define WAL_HDR     64u
+#define WAL_POS_LEN 44u          /* the "wal" record in "super" */
+#define MOP_TYPES   ((unsigned)MOP_SHARD_RMRANGE + 1u)
+
+static size_t wal_txn_len(const struct store_txn *t)
+{
+	size_t n = 8 + 4 + 4 + 4 + 4 + (size_t)(t->na + t->nf) * 16;
+	for (uint32_t i = 0; i < t->nw; i++)
+		n += 12 + (size_t)t->wsegs[i].n * 4;
+	for (uint32_t i = 0; i < t->nm; i++)
+		n += 9 + t->mops[i].klen + t->mops[i].vlen;
+	return n;
+}
+
+static uint8_t *wal_put_runs(uint8_t *p, const struct run *r, uint32_t n)
+{
+	norn_put_le32(p, n);
+	p += 4;
+	for (uint32_t i = 0; i < n; i++, p += 16) {
+		norn_put_le64(p, r[i].pblk);
+		norn_put_le64(p + 8, r[i].n);
+	}
+	return p;
+}
+
+static uint8_t *wal_txn_put(const struct store_txn *t, uint8_t *p)
+{
+	norn_put_le64(p, t->nid_next);
+	norn_put_le32(p + 8, t->nm);
+	p += 12;
+	for (uint32_t i = 0; i < t->nm; i++) {
+		const struct mop *m = &t->mops[i];
+		*p = (uint8_t)m->type;
+		norn_put_le32(p + 1, (uint32_t)m->klen);
+		norn_put_le32(p + 5, (uint32_t)m->vlen);
+		p += 9;
+		if (m->klen)
+			memcpy(p, m->k, m->klen);
+		p += m->klen;
+		if (m->vlen)
+			memcpy(p, m->v, m->vlen);
+		p += m->vlen;
+	}
+	p = wal_put_runs(p, t->allocs, t->na);
+	p = wal_put_runs(p, t->frees, t->nf);
+	norn_put_le32(p, t->nw);
+	p += 4;
+	for (uint32_t i = 0; i < t->nw; i++) {
+		const struct seg *g = &t->wsegs[i];
+		norn_put_le64(p, g->pblk);
+		norn_put_le32(p + 8, g->n);
+		p += 12;
+		for (uint32_t b = 0; b < g->n; b++, p += 4)
+			norn_put_le32(p, norn_crc32c(0, g->buf + (size_t)b * BLK, BLK));
+	}
+	return p;
+}
+
+static void wal_hdr_put(uint8_t *b, uint64_t id, uint64_t seq, uint64_t lsn, uint32_t len,
+                        uint32_t ntxn, uint32_t payload)
+{
+	memset(b, 0, WAL_HDR);
+	memcpy(b, WAL_MAGIC, 8);
+	norn_put_le32(b + 8, WAL_VERSION);
+	norn_put_le64(b + 16, id);
+	norn_put_le64(b + 24, seq);
+	norn_put_le64(b + 32, lsn);
+	norn_put_le32(b + 40, len);
+	norn_put_le32(b + 44, ntxn);
+	norn_put_le32(b + 48, payload);
+	norn_put_le32(b + 12, norn_crc32c(0, b, WAL_HDR + (size_t)payload));
+}
+
+int store__wal_group_len(const void *hdr, size_t len, uint64_t id, uint64_t seq, uint64_t lsn,
+                         uint32_t *glen)
+{
+	const uint8_t *b = hdr;
+	if (len < WAL_HDR || memcmp(b, WAL_MAGIC, 8) || norn_get_le32(b + 8) != WAL_VERSION)
+		return NORN_ECORRUPT;
+	if ((id != UINT64_MAX && norn_get_le64(b + 16) != id) ||
+	    (seq != UINT64_MAX && norn_get_le64(b + 24) != seq) ||
+	    (lsn != UINT64_MAX && norn_get_le64(b + 32) != lsn))
+		return NORN_ECORRUPT;
+	uint32_t l = norn_get_le32(b + 40), payload = norn_get_le32(b + 48);
+	if (l < BLK || l % BLK || (uint64_t)WAL_HDR + payload > l)
+		return NORN_ECORRUPT;
+	*glen = l;
+	return 0;
+}
+
+static int wal_get_runs(const uint8_t **pp, const uint8_t *end, uint64_t nblocks,
+                        struct run **arr, uint32_t *n, uint32_t *cap)
+{
+	const uint8_t *p = *pp;
+	if (end - p < 4)
+		return NORN_ECORRUPT;
+	uint32_t cnt = norn_get_le32(p);
+	p += 4;
+	if ((uint64_t)(end - p) < (uint64_t)cnt * 16)
+		return NORN_ECORRUPT;
+	for (uint32_t i = 0; i < cnt; i++, p += 16) {
+		uint64_t b = norn_get_le64(p), c = norn_get_le64(p + 8);
+		if (b < STORE__RESERVED_BLOCKS || c == 0 || b >= nblocks || c > nblocks - b)
+			return NORN_ECORRUPT;
+		if (run_add(arr, n, cap, b, c))
+			return -ENOMEM;
+	}
+	*pp = p;
+	return 0;
+}
+
+static int wal_get_written(const uint8_t **pp, const uint8_t *end, uint64_t nblocks,
+                           struct store_txn *t)
+{
+	const uint8_t *p = *pp;
+	if (end - p < 4)
+		return NORN_ECORRUPT;
+	uint32_t cnt = norn_get_le32(p);
+	p += 4;
+	uint64_t ncrc = 0;
+	const uint8_t *q = p;
+	for (uint32_t i = 0; i < cnt; i++) {   /* sizes first: bounded by the record */
+		if (end - q < 12)
+			return NORN_ECORRUPT;
+		uint64_t b = norn_get_le64(q);
+		uint32_t n = norn_get_le32(q + 8);
+		if (b < STORE__RESERVED_BLOCKS || n == 0 || b >= nblocks || n > nblocks - b ||
+		    (uint64_t)(end - q - 12) < (uint64_t)n * 4)
+			return NORN_ECORRUPT;
+		q += 12 + (size_t)n * 4;
+		ncrc += n;
+	}
+	t->wcrc = malloc((ncrc ? ncrc : 1) * sizeof(*t->wcrc));
+	t->wsegs = calloc(cnt ? cnt : 1, sizeof(*t->wsegs));
+	if (!t->wcrc || !t->wsegs)
+		return -ENOMEM;
+	t->capw = cnt;
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < cnt; i++) {
+		struct seg *g = &t->wsegs[t->nw++];
+		g->pblk = norn_get_le64(p);
+		g->n = norn_get_le32(p + 8);
+		p += 12;
+		for (uint32_t b = 0; b < g->n; b++, p += 4)
+			t->wcrc[k++] = norn_get_le32(p);
+	}
+	*pp = p;
+	return 0;
+}
+
+void store__wal_txns_free(struct store_txn *h)
+{
+	while (h) {
+		struct store_txn *next = h->next;
+		store_txn_free(h);
+		h = next;
+	}
+}
+
+int store__wal_group_decode(const void *buf, size_t len, uint64_t id, uint64_t seq, uint64_t lsn,
+                            uint64_t nblocks, struct store_txn **head_out, uint32_t *n_out)
+{
+	*head_out = NULL;
+	*n_out = 0;
+	uint32_t glen;
+	int rc = store__wal_group_len(buf, len, id, seq, lsn, &glen);
+	if (rc)
+		return rc;
+	const uint8_t *b = buf;
+	uint32_t ntxn = norn_get_le32(b + 44), payload = norn_get_le32(b + 48);
+	if (glen > len)
+		return NORN_ECORRUPT;
+	uint8_t hdr[WAL_HDR];
+	memcpy(hdr, b, WAL_HDR);
+	memset(hdr + 12, 0, 4);
+	uint32_t crc = norn_crc32c(0, hdr, WAL_HDR);
+	crc = norn_crc32c(crc, b + WAL_HDR, payload);
+	if (crc != norn_get_le32(b + 12))
+		return NORN_ECORRUPT;
+	const uint8_t *p = b + WAL_HDR, *end = p + payload;
+	struct store_txn *h = NULL, *tl = NULL;
+	for (uint32_t i = 0; i < ntxn && !rc; i++) {
+		struct store_txn *t = store_txn_new();
+		if (!t) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (tl)
+			tl->next = t;
+		else
+			h = t;
+		tl = t;
+		if (end - p < 12) {
+			rc = NORN_ECORRUPT;
+			break;
+		}
+		t->nid_next = norn_get_le64(p);
+		uint32_t nm = norn_get_le32(p + 8);
+		p += 12;
+		for (uint32_t j = 0; j < nm && !rc; j++) {
+			if (end - p < 9) {
+				rc = NORN_ECORRUPT;
+				break;
+			}
+			unsigned type = p[0];
+			uint32_t kl = norn_get_le32(p + 1), vl = norn_get_le32(p + 5);
+			p += 9;
+			if (type >= MOP_TYPES || (uint64_t)(end - p) < (uint64_t)kl + vl) {
+				rc = NORN_ECORRUPT;
+				break;
+			}
+			rc = mop_add(t, (enum mop_type)type, p, kl, NULL, 0, p + kl, vl);
+			p += (size_t)kl + vl;
+		}
+		if (!rc)
+			rc = wal_get_runs(&p, end, nblocks, &t->allocs, &t->na, &t->capa);
+		if (!rc)
+			rc = wal_get_runs(&p, end, nblocks, &t->frees, &t->nf, &t->capf);
+		if (!rc)
+			rc = wal_get_written(&p, end, nblocks, t);
+	}
+	if (!rc && p != end)
+		rc = NORN_ECORRUPT;
+	if (rc) {
+		store__wal_txns_free(h);
+		return rc;
+	}
+	*head_out = h;
+	*n_out = ntxn;
+	return 0;
+}
+
 static void pipe_advance(struct store *s);
+
+/* Durability. The transactions prepared since the last group (a stretch
+ * of the pipeline in order, failed ones skipped) form one log group when
+ * the loop finishes an iteration (sync_kick from the check/prepare phase),
+ * so the group's log write goes to the device together with their data
+ * writes. Once the log write and every data write of the group completed,
+ * one IORING_OP_FSYNC (datasync) of the data file makes them durable
+ * together, and the group's transactions are acknowledged. The group also
+ * records every block its transactions wrote with its crc32c: a crash (or
+ * power loss) can leave a group's log record on the device without all of
+ * its data, and replay stops at the first group whose data does not match
+ * (none of it was acknowledged). Up to wal_groups groups are in flight (the
+ * device overlaps their flushes); acknowledgements stay in order because
+ * the pipeline is popped as a prefix. */
+struct wgroup {
+	uint64_t seq;
+	uint8_t *buf;
+	uint32_t pending;        /* the log write + members with data writes in flight */
+	int res;
+};
+
+static void group_done(struct store *s, struct wgroup *g, int res)
+{
+	NORN_ASSERT(s->groups_inflight > 0);
+	s->groups_inflight--;
+	if (res < 0)
+		set_failed(s, "log write or data fdatasync", res);
+	for (struct store_txn *t = s->pipe_head; t; t = t->next)
+		if (t->group == g) {
+			NORN_ASSERT(t->state == TS_SYNCING);
+			if (res < 0 && !t->result)
+				t->result = NORN_EFAILED;
+			t->state = TS_READY;
+			t->group = NULL;
+		}
+	free(g->buf);
+	free(g);
+	pipe_advance(s);
+}
+
+static void on_data_fsync(struct store *s, struct sio *io, int res)
+{
+	struct wgroup *g = io->ctx;
+	free(io);
+	group_done(s, g, res);
+}
+
+/* One part of group @g (its log write or a member's data) completed. */
+static void group_dec(struct store *s, struct wgroup *g)
+{
+	NORN_ASSERT(g->pending > 0);
+	if (--g->pending)
+		return;
+	if (g->res < 0 || atomic_load(&s->failed)) {
+		group_done(s, g, g->res < 0 ? g->res : NORN_EFAILED);
+		return;
+	}
+	struct sio *f = calloc(1, sizeof(*f));
+	NORN_ASSERT(f);
+	f->fsync = true;
+	f->done = on_data_fsync;
+	f->ctx = g;
+	io_queue(s, f);
+	io_kick(s);
+}
+
+static void on_wal_write(struct store *s, struct sio *io, int res)
+{
+	struct wgroup *g = io->ctx;
+	free(io);
+	if (res < 0)
+		g->res = res;
+	group_dec(s, g);
+}
 
 static void on_txn_write(struct store *s, struct sio *io, int res)
 {
@@ -1970,49 +2375,134 @@ static void on_txn_write(struct store *s, struct sio *io, int res)
 	}
 	free(io);
 	NORN_ASSERT(t->writes_pending > 0);
-	if (--t->writes_pending == 0) {
+	if (--t->writes_pending)
+		return;
+	if (t->group) {
+		t->state = TS_SYNCING;
+		group_dec(s, t->group);
+	} else {
 		t->state = t->result ? TS_READY : TS_WRITTEN;
 		pipe_advance(s);
 	}
 }
 
-/* Data durability for the data file is one IORING_OP_FSYNC (datasync) on
- * the loop covering every transaction whose writes completed before it was
- * issued; transactions written meanwhile wait for the next one. It runs
- * while the commit thread commits the previous group, so the two syncs of
- * consecutive groups overlap instead of adding up. */
-static void on_data_fsync(struct store *s, struct sio *io, int res)
+static void cq_push(struct store *s, struct store_txn *h, struct store_txn *tl, uint32_t n)
 {
-	free(io);
-	s->fsync_inflight = false;
-	if (res < 0)
-		set_failed(s, "data fdatasync", res);
-	for (struct store_txn *t = s->pipe_head; t; t = t->next)
-		if (t->state == TS_SYNCING) {
-			if (res < 0 && !t->result)
-				t->result = NORN_EFAILED;
-			t->state = TS_READY;
-		}
-	pipe_advance(s);
+	pthread_mutex_lock(&s->mu);
+	if (s->cq_tail)
+		s->cq_tail->next = h;
+	else
+		s->cq_head = h;
+	s->cq_tail = tl;
+	s->cq_n += n;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void sync_kick(struct store *s)
 {
-	if (s->fsync_inflight)
+	if (s->groups_inflight >= s->o.wal_groups || s->direct_inflight)
 		return;
-	bool any = false;
-	for (struct store_txn *t = s->pipe_head; t; t = t->next)
-		if (t->state == TS_WRITTEN) {
-			t->state = TS_SYNCING;
-			any = true;
+	if (atomic_load(&s->failed)) {
+		for (struct store_txn *t = s->pipe_head; t; t = t->next)
+			if (t->state == TS_WRITTEN) {
+				t->result = NORN_EFAILED;
+				t->state = TS_READY;
+			}
+		return;
+	}
+	size_t max = s->wal_size / 4, len = WAL_HDR;
+	uint32_t n = 0;
+	struct store_txn *first = NULL, *last = NULL;
+	for (struct store_txn *t = s->pipe_head; t; t = t->next) {
+		if (t->state == TS_READY || t->group)
+			continue;
+		NORN_ASSERT(t->state == TS_WRITING || t->state == TS_WRITTEN);
+		size_t tl = wal_txn_len(t);
+		if (WAL_HDR + tl > max) {
+			/* Too big for the log: once its data is written and
+			 * everything before it acknowledged, it commits straight
+			 * to LMDB (synced); nothing after it is logged until then. */
+			if (n || t != s->pipe_head || s->groups_inflight || t->state != TS_WRITTEN)
+				break;
+			s->pipe_head = t->next;
+			if (!s->pipe_head)
+				s->pipe_tail = NULL;
+			t->next = NULL;
+			t->state = TS_DIRECT;
+			t->direct = true;
+			s->direct_inflight = true;
+			NLOG(STORE, DEBUG, "transaction with %zu bytes of metadata bypasses the log", tl);
+			cq_push(s, t, t, 1);
+			return;
 		}
-	if (!any)
+		if (len + tl > max)
+			break;
+		len += tl;
+		n++;
+		if (!first)
+			first = t;
+		last = t;
+	}
+	if (!n)
 		return;
+	size_t glen = (len + BLK - 1) / BLK * BLK;
+	uint64_t lsn = s->wal_head;
+	if (lsn % s->wal_size + glen > s->wal_size)
+		lsn += s->wal_size - lsn % s->wal_size;
+	if (lsn + glen - atomic_load(&s->wal_tail) > s->wal_size) {
+		/* The ring is full of changes LMDB has not made durable. */
+		if (!s->wal_wait)
+			NLOG(STORE, DEBUG, "log full: waiting for the metadata apply");
+		s->wal_wait = true;
+		atomic_store(&s->wal_need_sync, true);
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	s->wal_wait = false;
+	struct wgroup *g = calloc(1, sizeof(*g));
+	NORN_ASSERT(g);
+	g->seq = s->wal_seq;
+	g->buf = blk_alloc(glen / BLK);
+	NORN_ASSERT(g->buf);
+	g->pending = 1;
+	uint8_t *p = g->buf + WAL_HDR;
+	for (struct store_txn *t = first;; t = t->next) {
+		if (t->state != TS_READY) {
+			p = wal_txn_put(t, p);
+			t->group = g;
+			if (t->state == TS_WRITTEN)
+				t->state = TS_SYNCING;
+			else
+				g->pending++;
+		}
+		if (t == last)
+			break;
+		t->mid_group = true;
+	}
+	NORN_ASSERT((size_t)(p - g->buf) == len);
+	memset(p, 0, glen - len);
+	last->wal_seq = s->wal_seq;
+	last->wal_end = lsn + glen;
+	wal_hdr_put(g->buf, s->wal_id, s->wal_seq, lsn, (uint32_t)glen, n,
+	            (uint32_t)(len - WAL_HDR));
+	s->wal_seq++;
+	s->wal_head = lsn + glen;
+	s->st_groups++;
+	s->st_group_txns += n;
+	s->st_wal_bytes += glen;
 	struct sio *io = calloc(1, sizeof(*io));
 	NORN_ASSERT(io);
-	io->fsync = true;
-	io->done = on_data_fsync;
-	s->fsync_inflight = true;
+	io->write = true;
+	io->off = s->wal_off + lsn % s->wal_size;
+	io->buf = g->buf;
+	io->len = (uint32_t)glen;
+	io->done = on_wal_write;
+	io->ctx = g;
+	s->writes_inflight++;
+	s->groups_inflight++;
 	io_queue(s, io);
 	io_kick(s);
 }
@@ -2133,49 +2623,64 @@ static void pump(struct store *s)
 			s->writes_inflight++;   /* counted from queueing: see the drain */
 			io_queue(s, io);
 		}
-		t->state = t->writes_pending ? TS_WRITING : TS_READY;
+		t->state = t->writes_pending ? TS_WRITING : TS_WRITTEN;
 		pipe_push(s, t);
 	}
 	io_kick(s);
 	pipe_advance(s);
 }
 
-/* Hand the ready prefix of the pipeline to the commit thread. */
+/* Acknowledge the durable prefix of the pipeline in order and hand it to
+ * the commit thread, which applies it to LMDB. The callbacks run after the
+ * hand-over (a callback may queue more transactions, which then go behind
+ * these). */
 static void pipe_advance(struct store *s)
 {
-	sync_kick(s);
-	struct store_txn *h = NULL, *tl = NULL;
-	uint32_t n = 0;
-	while (s->pipe_head && s->pipe_head->state == TS_READY) {
-		struct store_txn *t = s->pipe_head;
-		s->pipe_head = t->next;
-		if (!s->pipe_head)
-			s->pipe_tail = NULL;
-		t->next = NULL;
-		/* Data buffers are no longer needed. */
-		for (uint32_t i = 0; i < t->nw; i++) {
-			if (t->wsegs[i].owns)
-				free(t->wsegs[i].buf);
-			t->wsegs[i].buf = NULL;
+	for (;;) {
+		struct { store_txn_cb cb; void *arg; int result; } acks[64];
+		uint32_t n = 0;
+		struct store_txn *h = NULL, *tl = NULL;
+		while (n < NORN_ARRAY_SIZE(acks) && !s->direct_inflight && s->pipe_head &&
+		       s->pipe_head->state == TS_READY) {
+			struct store_txn *t = s->pipe_head;
+			s->pipe_head = t->next;
+			if (!s->pipe_head)
+				s->pipe_tail = NULL;
+			t->next = NULL;
+			/* Data buffers are no longer needed. */
+			for (uint32_t i = 0; i < t->nw; i++) {
+				if (t->wsegs[i].owns)
+					free(t->wsegs[i].buf);
+				t->wsegs[i].buf = NULL;
+			}
+			for (uint32_t i = 0; i < t->novl; i++) {
+				NORN_ASSERT(t->ovls[i]->unacked > 0);
+				t->ovls[i]->unacked--;
+			}
+			s->acked_tseq = t->tseq;
+			acks[n].cb = t->cb;
+			acks[n].arg = t->arg;
+			/* After a failure nothing more is acknowledged: an earlier
+			 * group may not have made it, and the log replays only
+			 * an unbroken sequence. */
+			if (!t->result && atomic_load(&s->failed))
+				t->result = NORN_EFAILED;
+			acks[n].result = t->result;
+			t->cb = NULL;
+			n++;
+			if (tl)
+				tl->next = t;
+			else
+				h = t;
+			tl = t;
 		}
-		if (tl)
-			tl->next = t;
-		else
-			h = t;
-		tl = t;
-		n++;
+		if (!h)
+			break;
+		cq_push(s, h, tl, n);
+		for (uint32_t i = 0; i < n; i++)
+			if (acks[i].cb)
+				acks[i].cb(acks[i].arg, acks[i].result);
 	}
-	if (!h)
-		return;
-	pthread_mutex_lock(&s->mu);
-	if (s->cq_tail)
-		s->cq_tail->next = h;
-	else
-		s->cq_head = h;
-	s->cq_tail = tl;
-	atomic_fetch_sub(&s->inflight_uncommitted, n);
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 }
 
 int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void *arg)
@@ -2197,13 +2702,13 @@ int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void 
 	t->arg = arg;
 	t->next = NULL;
 	t->state = TS_NEW;
+	t->tseq = ++s->tseq_next;
 	if (s->prep_tail)
 		s->prep_tail->next = t;
 	else
 		s->prep_head = t;
 	s->prep_tail = t;
 	s->queued++;
-	atomic_fetch_add(&s->inflight_uncommitted, 1);
 	busy_get(s);
 	pump(s);
 	return 0;
@@ -2286,9 +2791,10 @@ static int apply_omap_copy(MDB_txn *w, MDB_dbi db, const uint8_t *src8, const ui
 	return rc;
 }
 
-static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
+static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t, bool from_log)
 {
 	int rc = 0;
+
 	for (uint32_t i = 0; i < t->nm && !rc; i++) {
 		struct mop *m = &t->mops[i];
 		MDB_val k = { m->klen, m->k }, v = { m->vlen, m->v };
@@ -2323,12 +2829,16 @@ static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
 	}
 	for (uint32_t i = 0; i < t->na; i++)
 		for (uint64_t b = t->allocs[i].pblk; b < t->allocs[i].pblk + t->allocs[i].n; b++) {
+			if (from_log && bit_get(s->dmap, b))
+				return NORN_ECORRUPT;   /* bytes from the disk: checked */
 			NORN_ASSERT(!bit_get(s->dmap, b));
 			bit_set(s->dmap, b);
 			s->dirty_chunks[b / s->chunk_blocks] = 1;
 		}
 	for (uint32_t i = 0; i < t->nf; i++)
 		for (uint64_t b = t->frees[i].pblk; b < t->frees[i].pblk + t->frees[i].n; b++) {
+			if (from_log && !bit_get(s->dmap, b))
+				return NORN_ECORRUPT;
 			NORN_ASSERT(bit_get(s->dmap, b));
 			bit_clr(s->dmap, b);
 			s->dirty_chunks[b / s->chunk_blocks] = 1;
@@ -2336,16 +2846,28 @@ static int apply_txn(struct store *s, MDB_txn *w, struct store_txn *t)
 	return rc;
 }
 
-static int commit_batch(struct store *s, struct store_txn *h)
+static void wal_pos_put(const struct store *s, uint8_t out[WAL_POS_LEN], uint64_t seq, uint64_t lsn)
 {
-	bool data = false;
+	norn_put_le32(out, 1);
+	norn_put_le64(out + 4, s->wal_off / BLK);
+	norn_put_le64(out + 12, s->wal_size / BLK);
+	norn_put_le64(out + 20, s->wal_id);
+	norn_put_le64(out + 28, seq);
+	norn_put_le64(out + 36, lsn);
+}
+
+/* One LMDB write transaction: the metadata changes of @h (failed ones
+ * skipped), the allocator chunks they changed, the next nid and, when
+ * @seq is not 0, the log position (group @seq, ending at @lsn) they reach.
+ * @from_log: @h was decoded from the log, so its allocator changes are
+ * checked instead of asserted. */
+static int commit_batch(struct store *s, struct store_txn *h, bool from_log, uint64_t seq,
+                        uint64_t lsn)
+{
 	uint64_t nid = 0;
 	for (struct store_txn *t = h; t; t = t->next)
-		if (!t->result) {
-			data |= t->has_data;
+		if (!t->result)
 			nid = NORN_MAX(nid, t->nid_next);
-		}
-	(void)data;   /* the data file was synced on the loop (sync_kick) */
 	MDB_txn *w;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &w);
 	if (rc) {
@@ -2354,7 +2876,7 @@ static int commit_batch(struct store *s, struct store_txn *h)
 	}
 	for (struct store_txn *t = h; t && !rc; t = t->next)
 		if (!t->result)
-			rc = apply_txn(s, w, t);
+			rc = apply_txn(s, w, t, from_log);
 	for (uint64_t c = 0; c < s->nchunks && !rc; c++) {
 		if (!s->dirty_chunks[c])
 			continue;
@@ -2373,9 +2895,16 @@ static int commit_batch(struct store *s, struct store_txn *h)
 		MDB_val k = { 3, (void *)"nid" }, v = { 8, nb };
 		rc = mdb_put(w, s->db_super, &k, &v, 0);
 	}
+	if (!rc && seq) {
+		uint8_t pos[WAL_POS_LEN];
+		wal_pos_put(s, pos, seq, lsn);
+		MDB_val k = { 3, (void *)"wal" }, v = { WAL_POS_LEN, pos };
+		rc = mdb_put(w, s->db_super, &k, &v, 0);
+	}
 	if (rc) {
 		mdb_txn_abort(w);
-		set_failed(s, "LMDB update", mdb_err(rc));
+		set_failed(s, from_log && rc == NORN_ECORRUPT ? "log replay (allocator mismatch)"
+		                                              : "LMDB update", rc < 0 ? rc : mdb_err(rc));
 		return NORN_EFAILED;
 	}
 	s->ncommit++;
@@ -2391,7 +2920,42 @@ static int commit_batch(struct store *s, struct store_txn *h)
 		return NORN_EFAILED;
 	}
 	s->nid_committed = NORN_MAX(s->nid_committed, nid);
+	if (seq) {
+		s->c_seq = seq;
+		s->c_lsn = lsn;
+	}
 	return 0;
+}
+
+/* The commit thread applies acknowledged (logged) transactions to LMDB in
+ * large batches, whole log groups at a time, off the acknowledgement path.
+ * The environment runs with MDB_NOMETASYNC: a commit syncs its pages, then
+ * writes its meta page without syncing it; the next commit's page sync
+ * makes that meta page durable. So after a commit the previous commit's
+ * log position is durable in LMDB and the ring up to it may be reused
+ * (wal_tail); an explicit sync (the loop ran out of log, or a transaction
+ * that bypassed the log) makes this commit's position durable at once. */
+static void lmdb_synced(struct store *s)
+{
+	int rc = mdb_env_sync(s->env, 1);
+	if (rc)
+		set_failed(s, "LMDB sync", mdb_err(rc));
+	else
+		atomic_store(&s->wal_tail, s->c_lsn);
+	s->c_lsn_prev = s->c_lsn;
+}
+
+/* Hand a list of applied transactions to the loop (under mu). */
+static void release(struct store *s, struct store_txn **h, struct store_txn **tl)
+{
+	if (!*h)
+		return;
+	if (s->dq_tail)
+		s->dq_tail->next = *h;
+	else
+		s->dq_head = *h;
+	s->dq_tail = *tl;
+	*h = *tl = NULL;
 }
 
 static void *commit_main(void *arg)
@@ -2400,25 +2964,47 @@ static void *commit_main(void *arg)
 	struct store_txn *held = NULL, *held_tl = NULL;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->cq_head && !s->stop)
+		while (!s->cq_head && !s->stop && !atomic_load(&s->wal_need_sync))
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (!s->cq_head && s->stop)
 			break;
-		/* Group commit: if more transactions are on their way, wait a
-		 * little (bounded) so they share this commit. */
-		if (s->o.commit_wait_us && atomic_load(&s->inflight_uncommitted) > 0) {
+		if (!s->cq_head) {
+			atomic_store(&s->wal_need_sync, false);
+			pthread_mutex_unlock(&s->mu);
+			if (!atomic_load(&s->failed))
+				lmdb_synced(s);
+			pthread_mutex_lock(&s->mu);
+			release(s, &held, &held_tl);
+			uv_async_send(&s->async);
+			continue;
+		}
+		/* Fewer LMDB commits under light load: wait (bounded) for more,
+		 * unless someone waits for LMDB. */
+		if (s->o.commit_wait_us && !s->cq_head->direct) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)s->o.commit_wait_us * 1000u;
 			ts.tv_sec += (time_t)(ns / 1000000000u);
 			ts.tv_nsec = (long)(ns % 1000000000u);
-			while (atomic_load(&s->inflight_uncommitted) > 0 && !s->stop)
+			while (s->cq_n < s->o.commit_batch_max / 2 && !s->apply_urgent && !s->stop &&
+			       !atomic_load(&s->wal_need_sync))
 				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
 					break;
 		}
+		s->apply_urgent = false;
+		/* A batch ends at the end of a log group; a direct transaction
+		 * commits alone. */
 		struct store_txn *h = s->cq_head, *tl = h;
 		uint32_t n = 1;
-		while (tl->next && n < s->o.commit_batch_max) {
+		for (;;) {
+			if (tl->mid_group) {
+				/* The loop is handing over the rest of this group. */
+				while (!tl->next)
+					pthread_cond_wait(&s->cv, &s->mu);
+			} else if (!tl->next || tl->direct || tl->next->direct ||
+			           n >= s->o.commit_batch_max) {
+				break;
+			}
 			tl = tl->next;
 			n++;
 		}
@@ -2426,74 +3012,64 @@ static void *commit_main(void *arg)
 		if (!s->cq_head)
 			s->cq_tail = NULL;
 		tl->next = NULL;
+		s->cq_n -= n;
 		pthread_mutex_unlock(&s->mu);
 
-		bool wrote = false;
-		for (struct store_txn *t = h; t; t = t->next)
-			wrote |= t->result == 0;
+		uint64_t seq = 0, lsn = 0;
+		bool changed = false, direct = h->direct;
+		for (struct store_txn *t = h; t; t = t->next) {
+			changed |= t->result == 0;
+			if (t->wal_seq) {
+				seq = t->wal_seq;
+				lsn = t->wal_end;
+			}
+		}
 		uint64_t t0 = norn_mono_ns();
-		int rc = atomic_load(&s->failed) ? NORN_EFAILED : commit_batch(s, h);
-		for (struct store_txn *t = h; t; t = t->next)
-			if (rc && !t->result)
-				t->result = rc;
-		/* The environment runs with MDB_NOMETASYNC: a commit syncs its
-		 * pages, then writes the meta page without syncing it. The meta
-		 * page becomes durable with the next commit's page sync (which
-		 * comes after it), or with an explicit sync. So a batch is held
-		 * back while another one is queued and acknowledged once that
-		 * next commit returns; when nothing is queued it is synced at
-		 * once. Under load that is two syncs per batch (data file and
-		 * LMDB pages) instead of three. */
-		struct store_txn *ready = NULL, *ready_tl = NULL;
-		if (held) {
-			if (rc || !wrote) {
-				int src = rc ? rc : mdb_env_sync(s->env, 1);
-				if (src) {
-					set_failed(s, "LMDB sync", mdb_err(src));
-					for (struct store_txn *t = held; t; t = t->next)
-						if (!t->result)
-							t->result = NORN_EFAILED;
-				}
+		int rc = 0;
+		if (atomic_load(&s->failed))
+			rc = NORN_EFAILED;
+		else if (changed || seq)
+			rc = commit_batch(s, h, false, seq, lsn);
+		bool wrote = !rc && (changed || seq), synced = false;
+		if (wrote) {
+			if (direct || atomic_exchange(&s->wal_need_sync, false)) {
+				lmdb_synced(s);
+				synced = true;
+			} else {
+				atomic_store(&s->wal_tail, s->c_lsn_prev);
+				s->c_lsn_prev = s->c_lsn;
 			}
-			ready = held;
-			ready_tl = held_tl;
-			held = held_tl = NULL;
 		}
-		pthread_mutex_lock(&s->mu);
-		bool more = s->cq_head != NULL && !s->stop;
-		pthread_mutex_unlock(&s->mu);
-		if (!rc && wrote && more) {
-			held = h;
-			held_tl = tl;
-		} else {
-			if (!rc && wrote) {
-				int src = mdb_env_sync(s->env, 1);
-				if (src) {
-					set_failed(s, "LMDB sync", mdb_err(src));
-					for (struct store_txn *t = h; t; t = t->next)
-						if (!t->result)
-							t->result = NORN_EFAILED;
-				}
-			}
-			if (ready_tl)
-				ready_tl->next = h;
-			else
-				ready = h;
-			ready_tl = tl;
-		}
+		if (direct && (rc || atomic_load(&s->failed)) && !h->result)
+			h->result = NORN_EFAILED;
 		s->st_lmdb_ns += norn_mono_ns() - t0;
 		s->st_batches++;
 		s->st_txns += n;
 
 		pthread_mutex_lock(&s->mu);
-		if (ready) {
-			if (s->dq_tail)
-				s->dq_tail->next = ready;
-			else
-				s->dq_head = ready;
-			s->dq_tail = ready_tl;
-			uv_async_send(&s->async);
+		atomic_store(&s->applied_tseq, tl->tseq);
+		pthread_cond_broadcast(&s->applied_cv);
+		if (wrote && !synced && !s->cq_head) {
+			/* Idle: make it durable now so its blocks come back. */
+			pthread_mutex_unlock(&s->mu);
+			lmdb_synced(s);
+			synced = true;
+			pthread_mutex_lock(&s->mu);
 		}
+		/* The blocks a transaction freed are reused only once LMDB has
+		 * the change durably: a replay then never covers a transaction
+		 * whose blocks were reused (its data check would fail). This
+		 * commit made the held batch durable; this batch waits for the
+		 * next commit or sync unless it is durable already. */
+		bool all = synced || rc || atomic_load(&s->failed);
+		release(s, &held, &held_tl);
+		if (wrote && !all) {
+			held = h;
+			held_tl = tl;
+		} else {
+			release(s, &h, &tl);
+		}
+		uv_async_send(&s->async);
 	}
 	NORN_ASSERT(!held);
 	pthread_mutex_unlock(&s->mu);
@@ -2541,8 +3117,17 @@ static void on_async(uv_async_t *h)
 	struct store_txn *t = s->dq_head;
 	s->dq_head = s->dq_tail = NULL;
 	pthread_mutex_unlock(&s->mu);
+	bool kick = s->wal_wait;
 	while (t) {
 		struct store_txn *next = t->next;
+		if (t->direct) {
+			/* Acknowledged only now that LMDB has it durably. */
+			for (uint32_t i = 0; i < t->novl; i++)
+				t->ovls[i]->unacked--;
+			s->acked_tseq = t->tseq;
+			s->direct_inflight = false;
+			kick = true;
+		}
 		for (uint32_t i = 0; i < t->novl; i++)
 			ovl_put(s, t->ovls[i]);
 		for (uint32_t i = 0; i < t->ncovl; i++)
@@ -2573,6 +3158,8 @@ static void on_async(uv_async_t *h)
 		r = next;
 	}
 	release_deferred(s);
+	if (kick)
+		pipe_advance(s);
 	maybe_finish_close(s);
 }
 
@@ -2639,6 +3226,47 @@ static void on_rd_io(struct store *s, struct sio *io, int res)
 		rd_finish(r);
 }
 
+/* Block the loop until LMDB has every acknowledged transaction (they are
+ * durable in the log before LMDB has them). Bounded by one LMDB commit:
+ * the commit thread is told not to wait for more work. */
+static void wait_applied(struct store *s)
+{
+	if (atomic_load(&s->applied_tseq) >= s->acked_tseq)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->apply_urgent = true;
+	pthread_cond_signal(&s->cv);
+	while (atomic_load(&s->applied_tseq) < s->acked_tseq && !atomic_load(&s->failed))
+		pthread_cond_wait(&s->applied_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Where the acknowledged state of an object is: its overlay entry when
+ * every transaction on it is acknowledged (LMDB may lag behind), else
+ * LMDB (NULL; after waiting for LMDB when it lacks an acknowledged
+ * change of this object). */
+static struct ovl *ovl_acked(struct store *s, const char *key, size_t klen)
+{
+	struct ovl *ov = ovl_find(s, key, klen);
+	if (!ov)
+		return NULL;
+	if (!ov->unacked)
+		return ov;
+	if (ov->refs > ov->unacked)
+		wait_applied(s);
+	return NULL;
+}
+
+/* Before reading an object's omap from LMDB. */
+static void omap_settle(struct store *s, const char *cid, const char *oid)
+{
+	char key[STORE_CID_MAX + STORE_OID_MAX + 2];
+	size_t klen = okey(key, cid, oid);
+	struct ovl *ov = ovl_find(s, key, klen);
+	if (ov && ov->refs > ov->unacked)
+		wait_applied(s);
+}
+
 int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, uint64_t len,
                store_read_cb cb, void *arg)
 {
@@ -2658,23 +3286,31 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 	snprintf(r->oid, sizeof(r->oid), "%s", oid);
 	char key[STORE_CID_MAX + STORE_OID_MAX + 2];
 	size_t klen = okey(key, cid, oid);
-	MDB_txn *rt;
-	int rc = rtxn_get(s, &rt);
-	if (rc) {
+	int rc;
+	struct ovl *ov = ovl_acked(s, key, klen);
+	MDB_txn *rt = NULL;
+	if (!ov && (rc = rtxn_get(s, &rt))) {
 		free(r);
 		return rc;
 	}
 	s->reads_inflight++;
 	busy_get(s);
-	/* Decode only the blocks this read needs (a 4 MiB object's onode
-	 * holds 1024 checksums; a 4 KiB read needs one). The first pass
-	 * validates the record and gets the size. */
-	MDB_val k = { klen, key }, v;
 	uint64_t size = 0;
 	uint32_t sb = 0;
-	rc = mdb_get(rt, s->db_onode, &k, &v);
-	rc = rc ? mdb_err(rc) : store__onode_decode_range(v.mv_data, v.mv_size, s->o.max_object_bytes,
-	                                                  0, 0, &size, NULL, NULL, &sb);
+	MDB_val k = { klen, key }, v = { 0, NULL };
+	if (ov) {
+		/* Acknowledged, maybe not yet in LMDB: the overlay has it. */
+		rc = ov->exists ? 0 : -ENOENT;
+		size = ov->exists ? ov->on.size : 0;
+	} else {
+		/* Decode only the blocks this read needs (a 4 MiB object's
+		 * onode holds 1024 checksums; a 4 KiB read needs one). The
+		 * first pass validates the record and gets the size. */
+		rc = mdb_get(rt, s->db_onode, &k, &v);
+		rc = rc ? mdb_err(rc) : store__onode_decode_range(v.mv_data, v.mv_size,
+		                                                  s->o.max_object_bytes, 0, 0, &size,
+		                                                  NULL, NULL, &sb);
+	}
 	if (!rc && off < size && len > 0) {
 		uint64_t end = off + NORN_MIN(len, size - off);
 		r->b0 = off / BLK;
@@ -2685,12 +3321,16 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 		r->buf = blk_alloc(r->nb);
 		r->crc = malloc(r->nb * sizeof(*r->crc));
 		r->pblk = malloc(r->nb * sizeof(*r->pblk));
-		if (!r->buf || !r->crc || !r->pblk)
+		if (!r->buf || !r->crc || !r->pblk) {
 			rc = -ENOMEM;
-		else if (!sb)
+		} else if (ov) {
+			NORN_ASSERT(r->b0 + r->nb <= ov->on.nblk);
+			memcpy(r->pblk, ov->on.pblk + r->b0, r->nb * sizeof(*r->pblk));
+			memcpy(r->crc, ov->on.crc + r->b0, r->nb * sizeof(*r->crc));
+		} else if (!sb) {
 			rc = store__onode_decode_range(v.mv_data, v.mv_size, s->o.max_object_bytes, r->b0,
 			                               r->nb, &size, r->pblk, r->crc, NULL);
-		if (!rc && sb) {
+		} else {
 			/* A sharded head has no runs: the map is in the shards. The
 			 * head starts (u8 version, u8 compat, u32 length, u64 nid);
 			 * the first decode_range validated the record. */
@@ -2699,7 +3339,8 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 			                 r->pblk, r->crc);
 		}
 	}
-	rtxn_put(s);
+	if (rt)
+		rtxn_put(s);
 	if (rc == NORN_ECORRUPT || rc == NORN_EVERSION)
 		NLOG(STORE, ERR, "onode %s/%s does not decode: %s", cid, oid, norn_strerror(rc));
 	if (rc || r->len == 0) {
@@ -2821,6 +3462,9 @@ static int get_onode(struct store *s, const char *cid, const char *oid, struct s
 		return NORN_EFAILED;
 	char key[STORE_CID_MAX + STORE_OID_MAX + 2];
 	size_t klen = okey(key, cid, oid);
+	struct ovl *ov = ovl_acked(s, key, klen);
+	if (ov)
+		return ov->exists ? store__onode_copy(on, &ov->on) : -ENOENT;
 	MDB_txn *rt;
 	int rc = rtxn_get(s, &rt);
 	if (rc)
@@ -2964,6 +3608,7 @@ int store_omap_get(struct store *s, const char *cid, const char *oid, const void
 	uint8_t k[8 + STORE_OMAP_KEY_MAX];
 	omap_prefix(k, st.nid);
 	memcpy(k + 8, key, klen);
+	omap_settle(s, cid, oid);
 	MDB_txn *rt;
 	if ((rc = rtxn_get(s, &rt)))
 		return rc;
@@ -2986,6 +3631,7 @@ int store_omap_list(struct store *s, const char *cid, const char *oid, const voi
 		return -EINVAL;
 	uint8_t p[8];
 	omap_prefix(p, st.nid);
+	omap_settle(s, cid, oid);
 	return scan(s, s->db_omap, p, 8, after, after ? alen : 0, end, elen, max, out);
 }
 
@@ -2993,6 +3639,7 @@ int store_coll_exists(struct store *s, const char *cid)
 {
 	if (!cid || strlen(cid) > STORE_CID_MAX)
 		return -EINVAL;
+	wait_applied(s);
 	MDB_txn *rt;
 	int rc = rtxn_get(s, &rt);
 	if (rc)
@@ -3010,6 +3657,7 @@ int store_cmeta_get(struct store *s, const char *cid, const void *key, size_t kl
 		return -EINVAL;
 	uint8_t k[STORE_CID_MAX + 1 + STORE_CMETA_KEY_MAX];
 	size_t cl = strlen(cid);
+	wait_applied(s);
 	memcpy(k, cid, cl + 1);
 	memcpy(k + cl + 1, key, klen);
 	MDB_txn *rt;
@@ -3063,6 +3711,7 @@ int store_list_colls(struct store *s, struct store_names *out)
 {
 	struct store_kvs l;
 	memset(out, 0, sizeof(*out));
+	wait_applied(s);
 	int rc = scan(s, s->db_coll, (const uint8_t *)"", 0, NULL, 0, NULL, 0, SIZE_MAX, &l);
 	return rc ? rc : names_from_kvs(&l, out);
 }
@@ -3082,6 +3731,232 @@ int store_list_objects(struct store *s, const char *cid, const char *after, size
 	return rc ? rc : names_from_kvs(&l, out);
 }
 
+/* ---- write-ahead log at mount ------------------------------------------------ */
+
+/* Mount is start-up work: the log is read with plain blocking reads. */
+static int wal_read(struct store *s, uint8_t *buf, size_t len, uint64_t lsn)
+{
+	ssize_t got = pread(s->fd, buf, len, (off_t)(s->wal_off + lsn % s->wal_size));
+	return got == (ssize_t)len ? 0 : got < 0 ? -errno : -EIO;
+}
+
+/* The header of group @seq at @lsn, or at the start of the next lap (a
+ * group that did not fit before the end of the ring starts there). */
+static int wal_find(struct store *s, uint8_t *hb, uint64_t seq, uint64_t *lsn, uint32_t *glen)
+{
+	for (int lap = 0; lap < 2; lap++) {
+		uint64_t l = *lsn;
+		if (lap) {
+			if (l % s->wal_size == 0)
+				break;
+			l += s->wal_size - l % s->wal_size;
+		}
+		if (l % s->wal_size + BLK > s->wal_size)
+			continue;
+		int rc = wal_read(s, hb, BLK, l);
+		if (rc)
+			return rc;
+		uint32_t g;
+		if (store__wal_group_len(hb, BLK, s->wal_id, seq, l, &g) == 0 &&
+		    l % s->wal_size + g <= s->wal_size) {
+			*lsn = l;
+			*glen = g;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Every block the transactions of a replayed group wrote must hold what
+ * they wrote: NORN_ECRC when one does not (the group's data did not all
+ * reach the device before the crash). */
+static int wal_verify_data(struct store *s, struct store_txn *h)
+{
+	uint8_t *buf = blk_alloc(256);
+	if (!buf)
+		return -ENOMEM;
+	int rc = 0;
+	for (struct store_txn *t = h; t && !rc; t = t->next) {
+		uint64_t k = 0;
+		for (uint32_t i = 0; i < t->nw && !rc; i++) {
+			const struct seg *g = &t->wsegs[i];
+			for (uint32_t b = 0; b < g->n && !rc; b += 256) {
+				uint32_t nb = NORN_MIN(256u, g->n - b);
+				ssize_t got = pread(s->fd, buf, (size_t)nb * BLK, (off_t)((g->pblk + b) * BLK));
+				if (got != (ssize_t)nb * BLK) {
+					rc = -EIO;
+					break;
+				}
+				for (uint32_t x = 0; x < nb; x++)
+					if (norn_crc32c(0, buf + (size_t)x * BLK, BLK) != t->wcrc[k + b + x]) {
+						rc = NORN_ECRC;
+						break;
+					}
+			}
+			k += g->n;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* Record (log id, c_seq, c_lsn) in LMDB, synced. */
+static int wal_pos_commit(struct store *s)
+{
+	uint8_t pos[WAL_POS_LEN];
+	wal_pos_put(s, pos, s->c_seq, s->c_lsn);
+	MDB_txn *w;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &w);
+	if (rc)
+		return mdb_err(rc);
+	MDB_val k = { 3, (void *)"wal" }, v = { WAL_POS_LEN, pos };
+	rc = mdb_put(w, s->db_super, &k, &v, 0);
+	if (rc) {
+		mdb_txn_abort(w);
+		return mdb_err(rc);
+	}
+	rc = mdb_txn_commit(w);
+	rc = rc ? rc : mdb_env_sync(s->env, 1);
+	return mdb_err(rc);
+}
+
+/* First mount with a log: take a contiguous run of the data area. */
+static int wal_create(struct store *s)
+{
+	uint64_t data = s->nblocks - STORE__RESERVED_BLOCKS;
+	uint64_t want = NORN_MIN(s->o.wal_bytes, data * BLK / 8) / BLK;
+	if (want < 64)
+		want = 64;
+	/* From the end of the data area, so data keeps starting at 1 MiB. */
+	for (; want >= 64; want /= 2) {
+		uint64_t run = 0;
+		for (uint64_t b = s->nblocks; b-- > STORE__RESERVED_BLOCKS;) {
+			run = bit_get(s->dmap, b) ? 0 : run + 1;
+			if (run < want)
+				continue;
+			uint64_t first = b;
+			for (uint64_t x = first; x < first + want; x++) {
+				bit_set(s->dmap, x);
+				s->dirty_chunks[x / s->chunk_blocks] = 1;
+			}
+			s->wal_off = first * BLK;
+			s->wal_size = want * BLK;
+			int rc = norn_random_bytes((uint8_t *)&s->wal_id, sizeof(s->wal_id));
+			if (rc)
+				return rc;
+			s->c_seq = s->c_lsn = 0;
+			rc = commit_batch(s, NULL, false, 0, 0);
+			rc = rc ? rc : wal_pos_commit(s);
+			NLOG(STORE, INFO, "write-ahead log: %" PRIu64 " KiB at block %" PRIu64, want * 4, first);
+			return rc;
+		}
+	}
+	NLOG(STORE, ERR, "no contiguous free space for the write-ahead log");
+	return NORN_ENOSPC;
+}
+
+/* Find the log (creating it on the first mount), replay every group LMDB
+ * does not have yet, then start a new log id so that nothing written
+ * before this mount (a torn group, a group past it) can ever be replayed. */
+static int wal_mount(struct store *s)
+{
+	MDB_txn *t;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+	if (rc)
+		return mdb_err(rc);
+	MDB_val k = { 3, (void *)"wal" }, v;
+	rc = mdb_get(t, s->db_super, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(t);
+		if ((rc = wal_create(s)))
+			return rc;
+	} else {
+		const uint8_t *p = v.mv_data;
+		if (rc || v.mv_size != WAL_POS_LEN || norn_get_le32(p) != 1) {
+			mdb_txn_abort(t);
+			NLOG(STORE, ERR, "write-ahead log position record is bad");
+			return NORN_ECORRUPT;
+		}
+		uint64_t off = norn_get_le64(p + 4), n = norn_get_le64(p + 12);
+		s->wal_id = norn_get_le64(p + 20);
+		s->c_seq = norn_get_le64(p + 28);
+		s->c_lsn = norn_get_le64(p + 36);
+		mdb_txn_abort(t);
+		if (off < STORE__RESERVED_BLOCKS || n < 1 || off >= s->nblocks || n > s->nblocks - off) {
+			NLOG(STORE, ERR, "write-ahead log outside the data area");
+			return NORN_ECORRUPT;
+		}
+		s->wal_off = off * BLK;
+		s->wal_size = n * BLK;
+	}
+	uint8_t *hb = blk_alloc(1);
+	if (!hb)
+		return -ENOMEM;
+	uint64_t groups = 0, txns = 0;
+	for (;;) {
+		uint64_t lsn = s->c_lsn;
+		uint32_t glen;
+		rc = wal_find(s, hb, s->c_seq + 1, &lsn, &glen);
+		if (rc == -ENOENT) {
+			rc = 0;
+			break;
+		}
+		if (rc)
+			break;
+		uint8_t *g = blk_alloc(glen / BLK);
+		if (!g) {
+			rc = -ENOMEM;
+			break;
+		}
+		struct store_txn *h = NULL;
+		uint32_t n = 0;
+		rc = wal_read(s, g, glen, lsn);
+		if (!rc && store__wal_group_decode(g, glen, s->wal_id, s->c_seq + 1, lsn, s->nblocks,
+		                                   &h, &n)) {
+			free(g);
+			break;   /* torn: written, never acknowledged */
+		}
+		free(g);
+		if (!rc) {
+			int vrc = wal_verify_data(s, h);
+			if (vrc == NORN_ECRC) {
+				store__wal_txns_free(h);
+				NLOG(STORE, INFO, "log group %" PRIu64 " has data that never reached the disk: "
+				     "it was not acknowledged; replay ends there", s->c_seq + 1);
+				break;
+			}
+			rc = vrc;
+		}
+		if (!rc)
+			rc = commit_batch(s, h, true, s->c_seq + 1, lsn + glen);
+		store__wal_txns_free(h);
+		if (rc) {
+			NLOG(STORE, ERR, "replaying log group %" PRIu64 " failed", s->c_seq + 1);
+			break;
+		}
+		groups++;
+		txns += n;
+	}
+	free(hb);
+	if (rc)
+		return rc;
+	if (groups)
+		NLOG(STORE, INFO, "replayed %" PRIu64 " log groups (%" PRIu64 " transactions)", groups, txns);
+	/* A new log id, durable before anything new is logged. */
+	rc = norn_random_bytes((uint8_t *)&s->wal_id, sizeof(s->wal_id));
+	if (rc)
+		return rc;
+	if ((rc = wal_pos_commit(s)))
+		return rc;
+	s->ncommit = 0;   /* fault injection counts the commits of work only */
+	s->nid_next = NORN_MAX(s->nid_next, s->nid_committed);
+	s->wal_seq = s->c_seq + 1;
+	s->wal_head = s->c_lsn;
+	s->c_lsn_prev = s->c_lsn;
+	atomic_store(&s->wal_tail, s->c_lsn);
+	return 0;
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 int store_open(uv_loop_t *loop, const struct store_options *o, struct store **out)
@@ -3092,7 +3967,9 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		return -ENOMEM;
 	s->o = *o;
 	if (!s->o.queue_depth) s->o.queue_depth = 128;
-	if (!s->o.commit_batch_max) s->o.commit_batch_max = 256;
+	if (!s->o.commit_batch_max) s->o.commit_batch_max = 8192;
+	if (!s->o.wal_bytes) s->o.wal_bytes = 64u << 20;
+	if (!s->o.wal_groups) s->o.wal_groups = 4;
 	if (!s->o.lmdb_map_bytes) s->o.lmdb_map_bytes = 1ull << 30;
 	if (!s->o.max_object_bytes) s->o.max_object_bytes = 128u << 20;
 	if (!s->o.onode_shard_blocks) s->o.onode_shard_blocks = 64;
@@ -3250,6 +4127,11 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		rc = mdb_err(rc);
 		goto fail_maps;
 	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->applied_cv, NULL);
+	if ((rc = wal_mount(s)))
+		goto fail_maps;
 	memcpy(s->amap, s->dmap, words * 8);
 	for (uint64_t b = 0; b < s->nblocks; b++)
 		s->free_blocks += !bit_get(s->amap, b);
@@ -3268,8 +4150,6 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	rc = io_uring_register_eventfd(&s->ring, s->efd);
 	if (rc)
 		goto fail_efd;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	/* Neither can fail for a valid eventfd and loop; once they exist the
 	 * store can only go away through uv_close. */
 	rc = uv_poll_init(loop, &s->poll, s->efd);
@@ -3279,7 +4159,14 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	NORN_ASSERT(rc == 0);
 	s->async.data = s;
 	uv_unref((uv_handle_t *)&s->async);
-	s->handles_open = 2;
+	uv_check_init(loop, &s->check);
+	uv_prepare_init(loop, &s->prepare);
+	s->check.data = s->prepare.data = s;
+	uv_check_start(&s->check, on_check);
+	uv_prepare_start(&s->prepare, on_prepare);
+	uv_unref((uv_handle_t *)&s->check);
+	uv_unref((uv_handle_t *)&s->prepare);
+	s->handles_open = 4;
 	rc = pthread_create(&s->thr, NULL, commit_main, s);
 	NORN_ASSERT(rc == 0);
 	s->thr_started = true;
@@ -3292,6 +4179,9 @@ fail_efd:
 fail_ring:
 	io_uring_queue_exit(&s->ring);
 fail_maps:
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->applied_cv);
 	free(s->amap);
 	free(s->dmap);
 	free(s->dirty_chunks);
@@ -3320,7 +4210,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void maybe_finish_close(struct store *s)
 {
-	if (!s->thr_started || !s->closing || s->handles_open != 2 || s->prep_head || s->pipe_head || s->queued ||
+	if (!s->thr_started || !s->closing || s->handles_open != 4 || s->io_head || s->prep_head || s->pipe_head || s->queued ||
 	    s->io_inflight || s->reads_inflight || s->rdone)
 		return;
 	pthread_mutex_lock(&s->mu);
@@ -3332,10 +4222,17 @@ static void maybe_finish_close(struct store *s)
 		return;
 	pthread_join(s->thr, NULL);
 	s->thr_started = false;
-	NLOG(STORE, INFO, "commits %" PRIu64 ", transactions %" PRIu64 ", data fdatasync %" PRIu64
-	     " us/commit, whole commit %" PRIu64 " us/commit", s->st_batches, s->st_txns,
-	     s->st_batches ? s->st_fsync_ns / 1000 / s->st_batches : 0,
+	NLOG(STORE, INFO, "log groups %" PRIu64 " (%" PRIu64 " transactions, %" PRIu64
+	     " KiB); LMDB commits %" PRIu64 " (%" PRIu64 " transactions, %" PRIu64 " us each)",
+	     s->st_groups, s->st_group_txns, s->st_wal_bytes >> 10, s->st_batches, s->st_txns,
 	     s->st_batches ? s->st_lmdb_ns / 1000 / s->st_batches : 0);
+	for (int i = 0; i < 4; i++)
+		if (s->st_io_n[i])
+			NLOG(STORE, INFO, "%s: %" PRIu64 " requests, %" PRIu64 " us each",
+			     (const char *[]){ "data writes", "log writes", "fdatasyncs", "reads" }[i],
+			     s->st_io_n[i], s->st_io_ns[i] / 1000 / s->st_io_n[i]);
+	if (!atomic_load(&s->failed) && mdb_env_sync(s->env, 1))
+		NLOG(STORE, WARN, "LMDB sync at close failed (the log still has everything)");
 	release_deferred(s);
 	for (uint32_t b = 0; b < STORE__OVL_BUCKETS; b++)
 		NORN_ASSERT(!s->ovl[b]);
@@ -3349,7 +4246,10 @@ static void maybe_finish_close(struct store *s)
 	free(s->dirty_chunks);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
-	s->handles_open = 1 + 1;
+	pthread_cond_destroy(&s->applied_cv);
+	s->handles_open = 4;
+	uv_close((uv_handle_t *)&s->check, on_handle_closed);
+	uv_close((uv_handle_t *)&s->prepare, on_handle_closed);
 	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 	uv_close((uv_handle_t *)&s->async, on_handle_closed);
 }
@@ -3390,6 +4290,7 @@ int store_fsck(struct store *s, FILE *report)
 {
 	if (atomic_load(&s->failed))
 		return NORN_EFAILED;
+	wait_applied(s);
 	int problems = 0;
 #define PROBLEM(...) do { problems++; \
 	if (report) { fprintf(report, "fsck: " __VA_ARGS__); fputc('\n', report); } \
@@ -3425,6 +4326,11 @@ int store_fsck(struct store *s, FILE *report)
 	}
 	for (uint64_t b = s->nblocks; b < s->nchunks * s->chunk_blocks; b++)
 		bit_set(seen, b);
+	for (uint64_t b = s->wal_off / BLK; b < (s->wal_off + s->wal_size) / BLK; b++) {
+		if (!bit_get(disk, b))
+			PROBLEM("log block %" PRIu64 " marked free", b);
+		bit_set(seen, b);
+	}
 	struct store_names objs = { 0 };
 	size_t cap = 0;
 	uint64_t *nids = NULL;

@@ -9,7 +9,8 @@
  *              blocks 1..255 are reserved; object data lives in 4 KiB blocks
  *              from 1 MiB on.
  *   DIR/meta/  the LMDB environment holding every piece of metadata:
- *              "super" (copy of the superblock identity, next object id),
+ *              "super" (copy of the superblock identity, next object id,
+ *              where the write-ahead log lives and how far it is applied),
  *              "coll" (collections), "onode" (objects: size, mtime, version,
  *              block map, a crc32c per 4 KiB block, xattrs; large objects
  *              keep the block map in "oshard" records), "omap" (per
@@ -24,12 +25,20 @@
  *
  * Transactions are ordered lists of ops applied atomically. Writes go
  * copy-on-write to newly allocated blocks (a partial block merges with the
- * old block); the LMDB commit is the atomic point; replaced blocks return to
- * the allocator only after that commit and after every read that might
- * still use them finished. Many transactions share one commit (group
- * commit). A transaction's callback runs on the loop once it is durable:
- * its data written and fdatasync'ed and its LMDB commit synced. Transactions
- * apply and complete in submission order.
+ * old block). A transaction's metadata changes go to a write-ahead log, a
+ * ring of blocks inside the data file ("wal" in "super" says where): many
+ * transactions share one log record (a group), written after their data,
+ * and one fdatasync of the data file makes data and log durable together.
+ * That fdatasync is the atomic point: the callback runs right after it, in
+ * submission order. The commit thread then applies the logged changes to
+ * LMDB in large batches (whole groups, with the log position they reach,
+ * in the same LMDB transaction), off the acknowledgement path; mount
+ * replays the groups LMDB does not have yet. Replaced blocks return to the
+ * allocator only after the change that freed them is applied and after
+ * every read that might still use them finished. A transaction whose
+ * metadata would not fit the log (more than a quarter of it) commits
+ * straight to LMDB, synced, as a barrier. Reads and the metadata calls see
+ * every acknowledged transaction.
  *
  * Threads: every function here must be called from the loop thread that
  * was passed to store_open() (or, for the *_sync helpers, by a thread that
@@ -90,6 +99,8 @@ struct store_options {
 	uint32_t queue_depth;        /* io_uring entries (store_queue_depth) */
 	uint32_t commit_wait_us;     /* group commit wait (store_commit_wait_us) */
 	uint32_t commit_batch_max;   /* transactions per commit (store_commit_batch_max) */
+	uint64_t wal_bytes;          /* write-ahead log size (store_wal_bytes) */
+	uint32_t wal_groups;         /* log groups in flight (store_wal_groups) */
 	uint64_t lmdb_map_bytes;     /* LMDB map size (store_lmdb_map_bytes) */
 	uint64_t max_object_bytes;   /* largest object (store_max_object_bytes) */
 	const struct norn_clock *clock; /* NULL: the system clock (mtimes) */
@@ -137,8 +148,9 @@ int store_failed(const struct store *s);
 void store_uuid(const struct store *s, uint8_t uuid_out[16]);
 uint32_t store_osd_id(const struct store *s);
 
-/* Space in bytes: total data area and currently free (including blocks
- * whose release is pending a commit). */
+/* Space in bytes: the data area (without the log ring) and what of it is
+ * free. Blocks an acknowledged transaction freed count as free once LMDB
+ * has that change durably (milliseconds later). */
 void store_statfs(const struct store *s, uint64_t *total_bytes, uint64_t *free_bytes);
 
 /* Collection id for (pool, pg): "pool.pghex", e.g. "1.2f". @buf must hold

@@ -84,6 +84,20 @@ int store__shard_decode(const void *buf, size_t len, uint64_t nid, uint64_t nblk
                         uint32_t shard_blks, uint32_t idx, uint64_t b0, uint64_t nb,
                         uint64_t *pblk, uint32_t *crc);
 
+/* Write-ahead log groups (the layout is in store.c). Check the header of
+ * a group at log position @lsn of log @id with sequence @seq (UINT64_MAX
+ * for any of the three: accept what the header says); *@glen gets the
+ * group's length. 0 or NORN_ECORRUPT. */
+int store__wal_group_len(const void *hdr, size_t len, uint64_t id, uint64_t seq, uint64_t lsn,
+                         uint32_t *glen);
+/* Check a whole group (header as above, crc32c) and decode its
+ * transaction records (metadata changes, allocated and freed runs inside
+ * [reserved, @nblocks)) into a list of transactions (*@head_out, *@n_out)
+ * that only store.c can apply. 0, NORN_ECORRUPT or -ENOMEM. */
+int store__wal_group_decode(const void *buf, size_t len, uint64_t id, uint64_t seq, uint64_t lsn,
+                            uint64_t nblocks, struct store_txn **head_out, uint32_t *n_out);
+void store__wal_txns_free(struct store_txn *head);
+
 void store__super_encode(const struct store__super *sb, uint8_t buf[STORE_BLOCK_BYTES]);
 int store__super_decode(const void *buf, size_t len, struct store__super *sb);
 

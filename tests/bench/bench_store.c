@@ -158,6 +158,12 @@ int main(int argc, char **argv)
 	store_options_init(&o, NULL, argv[1]);
 	o.size_bytes = 2ull << 30;
 	o.osd_id = 0;
+	if (getenv("BENCH_COMMIT_WAIT_US"))
+		o.commit_wait_us = (uint32_t)atoi(getenv("BENCH_COMMIT_WAIT_US"));
+	if (getenv("BENCH_BATCH_MAX"))
+		o.commit_batch_max = (uint32_t)atoi(getenv("BENCH_BATCH_MAX"));
+	if (getenv("BENCH_WAL_GROUPS"))
+		o.wal_groups = (uint32_t)atoi(getenv("BENCH_WAL_GROUPS"));
 	int rc;
 	bool fresh = !strcmp(mode, "seq");
 	if (fresh && (rc = store_mkfs(&o)))
