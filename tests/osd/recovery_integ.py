@@ -158,23 +158,31 @@ def store_read(c, i, cid, oid):
 
 N_OBJ = 24
 SIZE = 64 << 10
+N_DURING = 6     # objects overwritten (after snapshot s3) while recovery runs
 
 
-def verify_all(c, pool, s1, s2, who):
-    """Head, s1 and s2 of every object read back exactly."""
-    snapc(c, pool, "verify", "o", 0, 12, SIZE, "C")
+def verify_all(c, pool, s1, s2, s3, who):
+    """Head, s1, s2 (and s3 once taken) of every object read back exactly."""
+    if s3:
+        snapc(c, pool, "verify", "o", 0, N_DURING, SIZE, "D")
+        snapc(c, pool, "verify", "o", N_DURING, 12, SIZE, "C")
+        snapc(c, pool, "verify", "o", 0, 12, SIZE, "C", s3)
+    else:
+        snapc(c, pool, "verify", "o", 0, 12, SIZE, "C")
     snapc(c, pool, "verify", "o", 12, 20, SIZE, "B")
     snapc(c, pool, "verify", "o", 20, N_OBJ, SIZE, "-")
     snapc(c, pool, "verify", "o", 0, N_OBJ, SIZE, "A", s1)
     snapc(c, pool, "verify", "o", 0, N_OBJ, SIZE, "B", s2)
-    ok("%s: head, snapshot %d and snapshot %d of %d objects read back exactly" % (who, s1, s2, N_OBJ))
+    ok("%s: head and snapshots %s of %d objects read back exactly"
+       % (who, ", ".join(str(x) for x in (s1, s2, s3) if x), N_OBJ))
 
 
 def sec_snap(backfill=False):
     npg = 4
     # a 16-entry PG log and 200 more writes while the OSD is down: its
     # log no longer overlaps and it is backfilled instead
-    conf = "osd_pg_log_max = 16\n" if backfill else ""
+    # pushes paced (100 ms apart) so that writes arrive while they run
+    conf = "osd_recovery_sleep_ms = 100\n" + ("osd_pg_log_max = 16\n" if backfill else "")
     mode = "backfill" if backfill else "log"
     with Cluster(BUILD, mons=1, osds=3, base_port=PORT0 + (2 if backfill else 0), osd_conf=conf) as c:
         pid = c.create_pool("snp", npg, 3)
@@ -194,12 +202,22 @@ def sec_snap(backfill=False):
         snapc(c, "snp", "rm", "o", 20, N_OBJ, ctx)
         if backfill:
             snapc(c, "snp", "write", "f", 0, 200, 4096, "F", ctx)
-        verify_all(c, "snp", s1, s2, "with osd.%d down" % victim)
+        verify_all(c, "snp", s1, s2, 0, "with osd.%d down" % victim)
 
         offs = log_offsets(c)
         t0 = time.time()
         c.start_osd(victim)
         c.wait_osds_up([victim], timeout=60)
+        # while the primaries recover osd.{victim}: a new snapshot and writes
+        # that clone objects whose clones are still being pushed (they wait
+        # for the object's whole group: clones, snapdir, head)
+        wait_for("recovery of osd.%d started" % victim,
+                 lambda: log_lines(c, offs, "osd.%d misses " % victim), 30, 0.1)
+        s3 = int(snapc(c, "snp", "snapcreate").stdout.strip())
+        ctx = "%d:%d,%d,%d" % (s3, s3, s2, s1)
+        snapc(c, "snp", "write", "o", 0, N_DURING, SIZE, "D", ctx)
+        ok("snapshot %d and %d overwrites while osd.%d is recovered (done %.1f s after its restart)"
+           % (s3, N_DURING, victim, time.time() - t0))
         time.sleep(1.0)
         wait_pool_state(c, pid, npg, "active+clean after osd.%d returned" % victim, active_clean)
         modes = log_lines(c, offs, "osd.%d misses " % victim)
@@ -207,7 +225,7 @@ def sec_snap(backfill=False):
         check(all("(%s," % mode in ln for _, ln in modes), "recovery was not by %s: %s" % (mode, modes))
         ok("osd.%d back and every PG active+clean after %.1f s (%d recoveries by %s)"
            % (victim, time.time() - t0, len(modes), mode))
-        verify_all(c, "snp", s1, s2, "all up")
+        verify_all(c, "snp", s1, s2, s3, "all up")
 
         # each OSD alone: it is the primary of every PG and serves the reads
         rc, out, err = c.cli("pool", "set", "snp", "min_size", "1")
@@ -221,7 +239,7 @@ def sec_snap(backfill=False):
             wait_pool_state(c, pid, npg, "osd.%d alone serves every PG" % i,
                             lambda p: p["state"].startswith("active") and
                             [a for a in p["acting"] if a >= 0] == [i])
-            verify_all(c, "snp", s1, s2, "osd.%d alone (primary of every PG)" % i)
+            verify_all(c, "snp", s1, s2, s3, "osd.%d alone (primary of every PG)" % i)
             for k in others:
                 c.start_osd(k)
             c.wait_osds_up(others, timeout=60)
@@ -246,16 +264,18 @@ def sec_snap(backfill=False):
         ref = names[c.osd_ids[0]]
         for i in c.osd_ids:
             check(names[i] == ref, "osd.%d hidden objects differ: %s vs %s" % (i, names[i], ref))
-        # 24 clones for s1, 12 overwritten + 4 deleted for s2, 4 snapdirs
+        # 24 clones for s1, 12 overwritten + 4 deleted for s2, the
+        # overwrites during recovery for s3; 4 snapdirs
         clones = [k for k in ref if k[1].startswith(b"\xffc.")]
         dirs = [k for k in ref if k[1].startswith(b"\xffd.")]
-        check(len(clones) == N_OBJ + 12 + 4 and len(dirs) == 4,
-              "%d clones, %d snapdirs (expected %d and 4): %s" % (len(clones), len(dirs), N_OBJ + 16, ref))
+        want_n = N_OBJ + 12 + 4 + N_DURING
+        check(len(clones) == want_n and len(dirs) == 4,
+              "%d clones, %d snapdirs (expected %d and 4): %s" % (len(clones), len(dirs), want_n, ref))
         for (cid, oid) in clones:
             head, sid = oid[3:].rsplit(b".", 1)
             n = int(head.split(b".")[1])
             sid = int(sid, 16)
-            want = gen("A" if sid == s1 else "B", n, SIZE)
+            want = gen({s1: "A", s2: "B", s3: "C"}[sid], n, SIZE)
             for i in c.osd_ids:
                 check(hidden[i][(cid, oid)] == want, "osd.%d: clone %r differs from its snapshot's data"
                       % (i, oid))
