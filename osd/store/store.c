@@ -318,6 +318,7 @@ struct store {
 	pthread_cond_t applied_cv;
 	uint64_t st_groups, st_group_txns, st_wal_bytes;
 	uint64_t st_io_n[4], st_io_ns[4];   /* data write, log write, fsync, read */
+	uint64_t st_waits, st_wait_ns;       /* reads that waited for LMDB */
 
 	/* close */
 	bool closing;
@@ -2477,6 +2478,11 @@ static void sync_kick(struct store *s)
 				t->state = TS_SYNCING;
 			else
 				g->pending++;
+		} else {
+			/* A failed one inside the group completes with it, so
+			 * a group always reaches the commit thread whole. */
+			t->group = g;
+			t->state = TS_SYNCING;
 		}
 		if (t == last)
 			break;
@@ -2636,51 +2642,61 @@ static void pump(struct store *s)
  * these). */
 static void pipe_advance(struct store *s)
 {
-	for (;;) {
-		struct { store_txn_cb cb; void *arg; int result; } acks[64];
-		uint32_t n = 0;
-		struct store_txn *h = NULL, *tl = NULL;
-		while (n < NORN_ARRAY_SIZE(acks) && !s->direct_inflight && s->pipe_head &&
-		       s->pipe_head->state == TS_READY) {
-			struct store_txn *t = s->pipe_head;
-			s->pipe_head = t->next;
-			if (!s->pipe_head)
-				s->pipe_tail = NULL;
-			t->next = NULL;
-			/* Data buffers are no longer needed. */
-			for (uint32_t i = 0; i < t->nw; i++) {
-				if (t->wsegs[i].owns)
-					free(t->wsegs[i].buf);
-				t->wsegs[i].buf = NULL;
-			}
-			for (uint32_t i = 0; i < t->novl; i++) {
-				NORN_ASSERT(t->ovls[i]->unacked > 0);
-				t->ovls[i]->unacked--;
-			}
-			s->acked_tseq = t->tseq;
-			acks[n].cb = t->cb;
-			acks[n].arg = t->arg;
-			/* After a failure nothing more is acknowledged: an earlier
-			 * group may not have made it, and the log replays only
-			 * an unbroken sequence. */
-			if (!t->result && atomic_load(&s->failed))
-				t->result = NORN_EFAILED;
-			acks[n].result = t->result;
-			t->cb = NULL;
-			n++;
-			if (tl)
-				tl->next = t;
-			else
-				h = t;
-			tl = t;
+	struct ack { store_txn_cb cb; void *arg; int result; } local[64], *acks = local;
+	uint32_t n = 0, cap = NORN_ARRAY_SIZE(local);
+	struct store_txn *h = NULL, *tl = NULL;
+	while (!s->direct_inflight && s->pipe_head && s->pipe_head->state == TS_READY) {
+		struct store_txn *t = s->pipe_head;
+		if (n == cap) {
+			struct ack *na = malloc((size_t)cap * 2 * sizeof(*na));
+			NORN_ASSERT(na);   /* small; an ack cannot be dropped */
+			memcpy(na, acks, n * sizeof(*na));
+			if (acks != local)
+				free(acks);
+			acks = na;
+			cap *= 2;
 		}
-		if (!h)
-			break;
-		cq_push(s, h, tl, n);
-		for (uint32_t i = 0; i < n; i++)
-			if (acks[i].cb)
-				acks[i].cb(acks[i].arg, acks[i].result);
+		s->pipe_head = t->next;
+		if (!s->pipe_head)
+			s->pipe_tail = NULL;
+		t->next = NULL;
+		/* Data buffers are no longer needed. */
+		for (uint32_t i = 0; i < t->nw; i++) {
+			if (t->wsegs[i].owns)
+				free(t->wsegs[i].buf);
+			t->wsegs[i].buf = NULL;
+		}
+		for (uint32_t i = 0; i < t->novl; i++) {
+			NORN_ASSERT(t->ovls[i]->unacked > 0);
+			t->ovls[i]->unacked--;
+		}
+		s->acked_tseq = t->tseq;
+		/* After a failure nothing more is acknowledged: an earlier
+		 * group may not have made it, and the log replays only an
+		 * unbroken sequence. */
+		if (!t->result && atomic_load(&s->failed))
+			t->result = NORN_EFAILED;
+		acks[n].cb = t->cb;
+		acks[n].arg = t->arg;
+		acks[n].result = t->result;
+		t->cb = NULL;
+		n++;
+		if (tl)
+			tl->next = t;
+		else
+			h = t;
+		tl = t;
 	}
+	if (!h)
+		return;
+	/* Whole groups to the commit thread before any callback runs: a
+	 * callback may wait for LMDB (wait_applied). */
+	cq_push(s, h, tl, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (acks[i].cb)
+			acks[i].cb(acks[i].arg, acks[i].result);
+	if (acks != local)
+		free(acks);
 }
 
 int store_queue_txn(struct store *s, struct store_txn *t, store_txn_cb cb, void *arg)
@@ -3233,12 +3249,15 @@ static void wait_applied(struct store *s)
 {
 	if (atomic_load(&s->applied_tseq) >= s->acked_tseq)
 		return;
+	uint64_t t0 = norn_mono_ns();
 	pthread_mutex_lock(&s->mu);
 	s->apply_urgent = true;
 	pthread_cond_signal(&s->cv);
 	while (atomic_load(&s->applied_tseq) < s->acked_tseq && !atomic_load(&s->failed))
 		pthread_cond_wait(&s->applied_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+	s->st_waits++;
+	s->st_wait_ns += norn_mono_ns() - t0;
 }
 
 /* Where the acknowledged state of an object is: its overlay entry when
@@ -4226,6 +4245,9 @@ static void maybe_finish_close(struct store *s)
 	     " KiB); LMDB commits %" PRIu64 " (%" PRIu64 " transactions, %" PRIu64 " us each)",
 	     s->st_groups, s->st_group_txns, s->st_wal_bytes >> 10, s->st_batches, s->st_txns,
 	     s->st_batches ? s->st_lmdb_ns / 1000 / s->st_batches : 0);
+	if (s->st_waits)
+		NLOG(STORE, INFO, "metadata reads that waited for LMDB: %" PRIu64 ", %" PRIu64 " us each",
+		     s->st_waits, s->st_wait_ns / 1000 / s->st_waits);
 	for (int i = 0; i < 4; i++)
 		if (s->st_io_n[i])
 			NLOG(STORE, INFO, "%s: %" PRIu64 " requests, %" PRIu64 " us each",

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "common/assert.h"
@@ -549,8 +550,91 @@ TEST(sharded_block_map)
 	rm_tmp();
 }
 
+/* The write-ahead log: a small ring wraps many times and runs full (the
+ * loop waits for the metadata apply), a transaction too big for the log
+ * commits straight to LMDB in order with the rest, and everything is
+ * there after a remount (replaying whatever LMDB did not have). */
+struct wal_ctx { int done, next_cb, bad; };
+static struct wal_ctx g_wal;
+
+static void wal_cb(void *arg, int err)
+{
+	int id = (int)(intptr_t)arg;
+	if (err || id != g_wal.next_cb)
+		g_wal.bad++;
+	g_wal.next_cb = id + 1;
+	g_wal.done++;
+}
+
+TEST(wal_wrap_and_big_txn)
+{
+	mkdir_tmp();
+	struct store_options o;
+	store_options_init(&o, NULL, g_dir);
+	o.size_bytes = 64u << 20;
+	o.lmdb_map_bytes = 64u << 20;
+	o.wal_bytes = 256u << 10;   /* the smallest ring: groups of <= 64 KiB */
+	CHECK_EQ(store_mkfs(&o), 0);
+	CHECK_EQ(uv_loop_init(&g_loop), 0);
+	struct store *s;
+	CHECK_EQ(store_open(&g_loop, &o, &s), 0);
+	mkcoll(s, "1.0");
+	enum { N = 2400, OBJS = 16 };
+	static uint8_t big[100u << 10];
+	fill(big, sizeof(big), 99);
+	uint8_t data[4096], val[1024];
+	memset(&g_wal, 0, sizeof(g_wal));
+	for (int i = 0; i < N; i++) {
+		char oid[16], key[16];
+		snprintf(oid, sizeof(oid), "o%d", i % OBJS);
+		snprintf(key, sizeof(key), "k%d", i % 64);
+		fill(data, sizeof(data), (unsigned)i);
+		fill(val, sizeof(val), (unsigned)i + 7);
+		struct store_txn *t = store_txn_new();
+		store_txn_write(t, "1.0", oid, (uint64_t)(i % 8) * 4096, data, sizeof(data));
+		store_txn_omap_set(t, "1.0", oid, key, strlen(key), val, sizeof(val));
+		if (i == N / 2)   /* over a quarter of the ring: bypasses the log */
+			store_txn_omap_set(t, "1.0", "bigobj", "v", 1, big, sizeof(big));
+		CHECK_EQ(store_queue_txn(s, t, wal_cb, (void *)(intptr_t)i), 0);
+		while (i - g_wal.done > 24)
+			uv_run(&g_loop, UV_RUN_ONCE);
+	}
+	while (g_wal.done < N)
+		uv_run(&g_loop, UV_RUN_ONCE);
+	CHECK_EQ(g_wal.bad, 0);
+	uint8_t *v;
+	size_t vl;
+	CHECK_EQ(store_omap_get(s, "1.0", "bigobj", "v", 1, &v, &vl), 0);
+	CHECK(vl == sizeof(big) && !memcmp(v, big, vl));
+	free(v);
+	for (int round = 0; round < 2; round++) {
+		if (round) {
+			store_close_sync(s);
+			s = reopen();
+		}
+		for (int i = N - 64; i < N; i++) {
+			char oid[16], key[16];
+			snprintf(oid, sizeof(oid), "o%d", i % OBJS);
+			snprintf(key, sizeof(key), "k%d", i % 64);
+			fill(data, sizeof(data), (unsigned)i);
+			if (i >= N - OBJS)   /* the last write of each (object, offset) */
+				check_read(s, "1.0", oid, (uint64_t)(i % 8) * 4096, data, sizeof(data));
+			{
+				fill(val, sizeof(val), (unsigned)i + 7);
+				CHECK_EQ(store_omap_get(s, "1.0", oid, key, strlen(key), &v, &vl), 0);
+				CHECK(vl == sizeof(val) && !memcmp(v, val, vl));
+				free(v);
+			}
+		}
+		CHECK_EQ(store_fsck(s, stderr), 0);
+	}
+	store_close_sync(s);
+	rm_tmp();
+}
+
 TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
                   TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
                   TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
                   TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(fault_env),
-                  TEST_ENTRY(big_object), TEST_ENTRY(sharded_block_map))
+                  TEST_ENTRY(big_object), TEST_ENTRY(sharded_block_map),
+                  TEST_ENTRY(wal_wrap_and_big_txn))
