@@ -491,8 +491,13 @@ static int purge_batch(struct osd *o, struct pg *pg, uint32_t budget)
 			break;
 		}
 		uint32_t ops = 0;
-		for (; i < names.n && ops < STRAY_TXN_OPS && !rc; i++, ops++)
-			rc = store_txn_remove(t, pg->cid, names.v[i]);
+		/* touch first: a listing that lags a removal already made
+		 * durable must not fail the whole batch */
+		for (; i < names.n && ops < STRAY_TXN_OPS && !rc; i++, ops++) {
+			rc = store_txn_touch(t, pg->cid, names.v[i]);
+			if (!rc)
+				rc = store_txn_remove(t, pg->cid, names.v[i]);
+		}
 		int final = i >= names.n;
 		if (!rc && final && want_last)
 			rc = store_txn_coll_remove(t, pg->cid);
