@@ -152,7 +152,8 @@ class Env:
         if self.c:
             self.c.stop()
             self.c = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("VOL_INTEG_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def recv_exact(sk, n):
