@@ -122,5 +122,5 @@ NORN_OPT(s3_write_window_bytes, SIZE, 8u << 20, 1u << 20, 1u << 30, "norn backen
 NORN_OPT(s3_gc_interval_ms,     MS,   5000, 10, 3600000, "norn backend: garbage collector pass period")
 NORN_OPT(s3_gc_delay_ms,        MS,   30000, 0, 86400000, "norn backend: overwritten/deleted data is reclaimed this long after (running GETs finish)")
 NORN_OPT(s3_gc_orphan_ms,       MS,   3600000, 1000, 604800000, "norn backend: data of uploads that never committed is reclaimed after this")
-NORN_OPT(s3_orphan_scan_per_pass, INT, 1000, 0, 1000000, "norn backend: pool objects the background orphan scan examines per GC pass (0: off)")
+NORN_OPT(s3_orphan_scan_per_pass, INT, 200, 0, 1000000, "norn backend: pool objects the background orphan scan examines per GC pass (0: off; a full cycle takes pool objects / this x s3_gc_interval_ms)")
 NORN_OPT(s3_user_cache_ms,      MS,   1000, 0, 600000, "norn backend: access keys are cached this long (a removed key stops working within it)")

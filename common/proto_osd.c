@@ -15,7 +15,7 @@ int osd_op_is_write(uint16_t code)
 
 static int code_known(uint16_t code)
 {
-	return (code >= OSD_OP_READ && code <= OSD_OP_CMPXATTR) ||
+	return (code >= OSD_OP_READ && code <= OSD_OP_OMAP_CMP) ||
 	       (code >= OSD_OP_CREATE && code <= OSD_OP_ROLLBACK);
 }
 
@@ -26,7 +26,8 @@ const char *osd_op_name(uint16_t code)
 		[OSD_OP_GETXATTR] = "getxattr", [OSD_OP_GETXATTRS] = "getxattrs",
 		[OSD_OP_OMAP_GET_VALS] = "omap-get-vals", [OSD_OP_OMAP_GET_BY_KEYS] = "omap-get-by-keys",
 		[OSD_OP_PG_LIST] = "pg-list", [OSD_OP_ASSERT_EXISTS] = "assert-exists",
-		[OSD_OP_CMPXATTR] = "cmpxattr", [OSD_OP_CREATE] = "create",
+		[OSD_OP_CMPXATTR] = "cmpxattr", [OSD_OP_OMAP_CMP] = "omap-cmp",
+		[OSD_OP_CREATE] = "create",
 		[OSD_OP_WRITE] = "write", [OSD_OP_WRITE_FULL] = "write-full",
 		[OSD_OP_APPEND] = "append", [OSD_OP_TRUNCATE] = "truncate",
 		[OSD_OP_ZERO] = "zero", [OSD_OP_DELETE] = "delete",

@@ -46,6 +46,8 @@ enum osd_op_code {
 	OSD_OP_PG_LIST = 7,         /* PG-wide: name = start_after, max -> name list + u8 more */
 	OSD_OP_ASSERT_EXISTS = 8,   /* -ENOENT unless the object exists */
 	OSD_OP_CMPXATTR = 9,        /* name, data: -ECANCELED unless equal */
+	OSD_OP_OMAP_CMP = 10,       /* name = omap key, data: -ECANCELED unless the value
+	                             * equals data (a missing key or object equals "") */
 	/* writes */
 	OSD_OP_CREATE = 20,         /* flags & OSD_OP_F_EXCL: -EEXIST if it exists */
 	OSD_OP_WRITE = 21,          /* off, data */

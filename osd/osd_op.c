@@ -202,6 +202,24 @@ static int do_meta_read(struct osd_op *op, uint32_t i)
 		free(v);
 		return set_out(op, i, &e);
 	}
+	case OSD_OP_OMAP_CMP: {
+		/* A per-key compare-and-swap guard (the S3 gateway's index
+		 * entries): a missing key, or object, equals a zero-length value. */
+		uint8_t *v = NULL;
+		size_t vl = 0;
+		if (s->name_len == 0 || s->name_len > STORE_OMAP_KEY_MAX)
+			return -EINVAL;
+		rc = store_stat(o->store, cid, op->oid, &st);
+		if (rc == 0)
+			rc = store_omap_get(o->store, cid, op->oid, s->name, s->name_len, &v, &vl);
+		if (rc == -ENOENT)
+			return s->data_len ? -ECANCELED : 0;
+		if (rc)
+			return rc;
+		rc = (vl == s->data_len && (vl == 0 || !memcmp(v, s->data, vl))) ? 0 : -ECANCELED;
+		free(v);
+		return rc;
+	}
 	case OSD_OP_GETXATTRS: {
 		struct store_kvs kv = { 0 };
 		uint32_t n = 0;
@@ -663,11 +681,13 @@ static void do_write(struct osd_op *op)
 		case OSD_OP_GETXATTR:
 		case OSD_OP_GETXATTRS:
 		case OSD_OP_CMPXATTR:
+		case OSD_OP_OMAP_CMP:
 		case OSD_OP_ASSERT_EXISTS:
 		case OSD_OP_OMAP_GET_VALS:
 		case OSD_OP_OMAP_GET_BY_KEYS:
 			/* guards see the state before this op's writes */
-			rc = exists || s.code == OSD_OP_GETXATTRS ? do_meta_read(op, i) : -ENOENT;
+			rc = exists || s.code == OSD_OP_GETXATTRS || s.code == OSD_OP_OMAP_CMP
+			             ? do_meta_read(op, i) : -ENOENT;
 			break;
 		case OSD_OP_READ:
 		case OSD_OP_PG_LIST:

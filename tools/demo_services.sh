@@ -17,8 +17,15 @@ if [ ! -f "$RUN/s3-user.json" ]; then
 fi
 AK=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); k=d.get("keys",[d])[0]; print(k.get("access_key") or k.get("access-key"))' "$RUN/s3-user.json")
 SK=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); k=d.get("keys",[d])[0]; print(k.get("secret_key") or k.get("secret-key"))' "$RUN/s3-user.json")
-setsid "$BUILD/client/s3/norn-s3" -c "$RUN/norn.conf" --s3_client_name=client.admin \
-  --s3_addr=127.0.0.1 --s3_port="$S3_PORT" --s3_access_log="$RUN/logs/s3-access.log" \
+# The gateway runs as client.s3 with only the caps it needs (maps, pool s3).
+if [ ! -s "$RUN/s3.keyring" ]; then
+  $NORN auth add client.s3 mon 'allow r' osd 'allow rw pool=s3' >/dev/null
+  GWKEY=$($NORN -f json auth get client.s3 | $PY -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  (umask 077 && printf '[client.s3]\nkey = %s\n' "$GWKEY" > "$RUN/s3.keyring.tmp") &&
+    mv "$RUN/s3.keyring.tmp" "$RUN/s3.keyring"
+fi
+setsid "$BUILD/client/s3/norn-s3" -c "$RUN/norn.conf" --s3_client_name=client.s3 \
+  --keyring="$RUN/s3.keyring" --s3_addr=127.0.0.1 --s3_port="$S3_PORT" --s3_access_log="$RUN/logs/s3-access.log" \
   </dev/null >>"$RUN/logs/s3.log" 2>&1 &
 echo $! > "$RUN/pids/s3.pid"
 wait_port "$S3_PORT" 20 || { echo "demo: the S3 gateway did not start, see $RUN/logs/s3.log" >&2; exit 1; }

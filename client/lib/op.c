@@ -213,6 +213,16 @@ void norn_write_op_cmpxattr(norn_write_op_t *op, const char *name, const void *v
 	cl_write_op_add(op, OSD_OP_CMPXATTR, 0, 0, 0, name, val, len);
 }
 
+void norn_write_op_omap_cmp(norn_write_op_t *op, const char *key, const void *val, size_t len)
+{
+	if (!key || !key[0] || strlen(key) > NORN_OMAP_KEY_MAX) {
+		if (!op->err)
+			op->err = -EINVAL;
+		return;
+	}
+	cl_write_op_add(op, OSD_OP_OMAP_CMP, 0, 0, 0, key, val, len);
+}
+
 void norn_write_op_write(norn_write_op_t *op, const void *buf, size_t len, uint64_t off)
 {
 	cl_write_op_add(op, OSD_OP_WRITE, 0, off, len, NULL, buf, len);

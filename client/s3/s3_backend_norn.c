@@ -19,8 +19,8 @@
  *   s3.gc.<n>                omap  <due ms hex16>.<data id> -> {kind, id,
  *                            size}: data to reclaim once due
  *
- * A data id is 128 random bits, fresh for every PUT, part upload and
- * completed multipart object, so an overwrite never mixes old and new
+ * A data id is 128 random bits, fresh for every PUT and part upload (a
+ * completed multipart object's is its upload id), so an overwrite never mixes old and new
  * bytes: the new stripes are written under the new id, then the index
  * entry is switched in one omap write, then the old id goes to the GC
  * queue (due s3_gc_delay_ms later, so GETs that already opened the old
@@ -41,17 +41,24 @@
  * s3_write_window_bytes (PUT) and the reader's one outstanding piece
  * (GET), so objects of any size stream through.
  *
- * Objects of at most 1 MiB skip the intent record:
- * their only stripe is written at commit, next to the index update, and a
- * gateway crash between the two leaks that stripe (invisible, never
- * reclaimed). After the index switch the client gets its answer; queueing
- * the replaced data and dropping the intent happen afterwards (a failure
- * there leaks data, it never loses any).
+ * Objects of at most 1 MiB skip the intent record: their only stripe is
+ * written at commit (with its back-pointer, below), right before the
+ * index switch, so a small PUT costs two cluster writes. After the index
+ * switch the client gets its answer; queueing the replaced data and
+ * dropping the intent happen afterwards.
  *
- * Known limits: two gateways overwriting the same key at the same instant
- * may both queue the same previous data id for GC (harmless: removal is
- * idempotent) or leave one loser's stripes to the orphan GC. A bucket
- * delete racing a PUT into the same bucket may strand that object.
+ * Crash safety (see README "Crash safety"): every data id's first stripe
+ * and every manifest carries a back-pointer xattr naming its referrer;
+ * index entries change only by compare-and-swap (norn_write_op_omap_cmp),
+ * so the writer that replaces an entry knows what it replaced; GC records
+ * are hints the GC verifies against the back-pointer before removing
+ * anything; and an orphan scan (a slice per GC pass, or `norn s3 gc
+ * --orphans`) reclaims what a crash left unrecorded: a small PUT's stripe
+ * whose index switch never happened, data replaced by a gateway that died
+ * before queueing it.
+ *
+ * Known limits: a bucket delete racing a PUT into the same bucket may
+ * strand that object's data until the orphan scan takes it.
  */
 #include "client/s3/s3_backend.h"
 
@@ -585,6 +592,67 @@ static int gc_drop_intent(struct nb *be, const char *id, int64_t due_ms)
 	snprintf(key, sizeof(key), "%016" PRIx64 ".%s", (uint64_t)due_ms, id);
 	int rc = omap_rm1(be->io, oid, key);
 	return rc == -ENOENT ? 0 : rc;
+}
+
+/* --- index entries: compare-and-swap -------------------------------------------
+ *
+ * Every change of an index entry is a compound op on its shard: "the
+ * entry still holds what I read" (norn_write_op_omap_cmp) + the new value
+ * (or its removal). Two gateways writing one key therefore never both
+ * believe they replaced the same old entry: the one whose compare fails
+ * reads the entry again and retries, replacing the other's (S3's last
+ * writer wins), and learns exactly which data it replaced, so every data
+ * id that leaves the index is queued for the GC by the writer that
+ * removed it. */
+#define NB_CAS_TRIES 16
+
+/* Set index entry @key (shard of @b) to @val (NULL: remove it), expecting
+ * the raw value *@raw / *@raw_len (NULL: no entry; a PUT of a new key
+ * starts optimistic, with no read). On a lost race *@raw is replaced by
+ * the value read again. After success, *@have_old says whether an entry
+ * was replaced and @old holds it. At most @tries attempts. Returns 0,
+ * -ENOENT (removal of a key that is gone), NORN_EAGAIN (lost @tries races
+ * in a row; -ECANCELED if @tries is 1) or an error. */
+static int index_swap(struct nb *be, const struct nb_bucket *b, const char *key, const void *val,
+                      size_t len, void **raw, size_t *raw_len, struct nb_entry *old, int *have_old,
+                      int tries)
+{
+	char oid[NB_OID_MAX];
+	shard_oid(oid, sizeof(oid), b, key);
+	*have_old = 0;
+	if (!val && !*raw)
+		return -ENOENT;
+	for (int attempt = 0;; attempt++) {
+		norn_write_op_t *op = norn_write_op_create();
+		if (!op)
+			return -ENOMEM;
+		const char *keys[1] = { key };
+		norn_write_op_omap_cmp(op, key, *raw, *raw ? *raw_len : 0);
+		if (val)
+			norn_write_op_omap_set(op, keys, &val, &len, 1);
+		else
+			norn_write_op_omap_rm_keys(op, keys, 1);
+		int rc = norn_write_op_operate(op, be->io, oid);
+		norn_write_op_release(op);
+		if (rc != -ECANCELED) {
+			if (!rc && *raw)
+				*have_old = dec_entry(*raw, *raw_len, old) == 0;
+			return rc;
+		}
+		if (attempt + 1 >= tries)
+			return tries == 1 ? -ECANCELED : NORN_EAGAIN;
+		free(*raw);
+		*raw = NULL;
+		*raw_len = 0;
+		rc = omap_get(be->io, oid, key, raw, raw_len);
+		if (rc == -ENOENT) {
+			*raw = NULL;
+			if (!val)
+				return -ENOENT;
+		} else if (rc) {
+			return rc;
+		}
+	}
 }
 
 /* --- fault injection (crash tests) ---------------------------------------- */
@@ -1780,16 +1848,20 @@ static void odelete_run(struct nb_work *w)
 	struct nb *be = w->be;
 	struct nb_entry *en = malloc(sizeof(*en));
 	char oid[NB_OID_MAX];
+	void *raw = NULL;
+	size_t rl = 0;
+	int have_old = 0;
 	int rc = en ? bwork_bucket(&k->bw) : -ENOMEM;
-	if (!rc)
-		rc = entry_read(be, &k->bw.b, k->key, en);
 	if (!rc) {
 		shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
-		rc = omap_rm1(be->io, oid, k->key);
+		rc = omap_get(be->io, oid, k->key, &raw, &rl);
 	}
-	if (!rc && gc_add_entry(be, en))
+	if (!rc)
+		rc = index_swap(be, &k->bw.b, k->key, NULL, 0, &raw, &rl, en, &have_old, NB_CAS_TRIES);
+	if (!rc && have_old && gc_add_entry(be, en))
 		NLOG(S3, WARN, "gc: could not queue data %s of deleted %s/%s", en->data_id, k->bw.bucket,
 		     k->key);
+	free(raw);
 	free(en);
 	w->err = rc == -ENOENT ? rc : retryable(rc);
 }
@@ -1801,22 +1873,34 @@ static void oupdate_run(struct nb_work *w)
 	struct nb_entry *en = malloc(sizeof(*en));
 	char oid[NB_OID_MAX];
 	int rc = en ? bwork_bucket(&k->bw) : -ENOMEM;
-	if (!rc)
-		rc = entry_read(be, &k->bw.b, k->key, en);
-	if (!rc) {
-		struct s3_obj_meta keep = en->m;
-		en->m = k->m;
-		en->m.size = keep.size;
-		en->m.nparts = keep.nparts;
-		memcpy(en->m.etag, keep.etag, sizeof(keep.etag));
-		uint8_t *v = NULL;
-		size_t n = 0;
-		rc = enc_entry(en, &v, &n);
+	/* Read-modify-write under compare-and-swap: a PUT racing with us must
+	 * not see its entry replaced by the old data id we read. */
+	for (int attempt = 0; !rc; attempt++) {
+		void *raw = NULL;
+		size_t rl = 0;
+		int have_old = 0;
+		shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
+		rc = omap_get(be->io, oid, k->key, &raw, &rl);
+		if (!rc)
+			rc = dec_entry(raw, rl, en);
 		if (!rc) {
-			shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
-			rc = omap_set1(be->io, oid, k->key, v, n);
+			struct s3_obj_meta keep = en->m;
+			struct nb_entry cur = *en;
+			en->m = k->m;
+			en->m.size = keep.size;
+			en->m.nparts = keep.nparts;
+			memcpy(en->m.etag, keep.etag, sizeof(keep.etag));
+			uint8_t *v = NULL;
+			size_t n = 0;
+			rc = enc_entry(en, &v, &n);
+			if (!rc)
+				rc = index_swap(be, &k->bw.b, k->key, v, n, &raw, &rl, &cur, &have_old, 1);
 			free(v);
 		}
+		free(raw);
+		if (rc != -ECANCELED)
+			break;
+		rc = attempt + 1 < NB_CAS_TRIES ? 0 : NORN_EAGAIN;
 	}
 	free(en);
 	w->err = rc == -ENOENT ? rc : retryable(rc);
@@ -1900,7 +1984,8 @@ struct s3_be_writer {
 	struct nb_entry en;             /* commit: new entry */
 	struct nb_entry *old;           /* commit: the entry replaced */
 	int have_old;
-	int oldread_pending;
+	void *old_raw;                  /* its raw value (index_swap) */
+	size_t old_raw_len;
 	int flushed;                    /* some data was sent to the cluster */
 	int64_t first_write_ms;         /* when stripe 0 (with the back-pointer) went out */
 };
@@ -1924,6 +2009,7 @@ static void writer_bp(struct s3_be_writer *w, struct nb_bp *bp)
 
 static void writer_free(struct s3_be_writer *w)
 {
+	free(w->old_raw);
 	free(w->old);
 	free(w->cur);
 	free(w->key);
@@ -1941,7 +2027,7 @@ static void writer_progress(struct s3_be_writer *w)
 		w->wait_cb = NULL;
 		cb(w->wait_arg, w->err);
 	}
-	if (w->inflight == 0 && !w->oldread_pending) {
+	if (w->inflight == 0) {
 		if (w->aborted)
 			writer_abort_cleanup(w);
 		else if (w->committing == 1)
@@ -2252,35 +2338,8 @@ static void writer_bookkeeping(struct s3_be_writer *w, int committed)
 	work_start(w->be, &k->w, gcwork_run, gcwork_done);
 }
 
-/* Commit of a whole object, step 1 (in parallel with the last data
- * writes): read the entry we are about to replace, so its data can be
- * queued for GC once the new entry is in. */
-struct nb_oldread {
-	struct nb_work w;
-	struct s3_be_writer *wr;
-};
-
-static void oldread_run(struct nb_work *wk)
-{
-	struct nb_oldread *k = (struct nb_oldread *)wk;
-	struct s3_be_writer *w = k->wr;
-	int rc = entry_read(wk->be, &w->bw.b, w->key, w->old);
-	w->have_old = rc == 0;
-	wk->err = rc == -ENOENT ? 0 : rc;
-}
-
-static void oldread_done(struct nb_work *wk)
-{
-	struct nb_oldread *k = (struct nb_oldread *)wk;
-	struct s3_be_writer *w = k->wr;
-	if (wk->err && !w->err)
-		w->err = retryable(wk->err);
-	w->oldread_pending = 0;
-	free(k);
-	writer_progress(w);
-}
-
-/* Commit step 2, in the pool: switch the index entry (or part record). */
+/* Commit, in the pool once the data is durable: switch the index entry
+ * (compare-and-swap, optimistic: a new key needs no read) or part record. */
 static void pcommit_run(struct nb_work *wk)
 {
 	struct s3_be_writer *w = NORN_CONTAINER_OF((struct nb_bwork *)wk, struct s3_be_writer, bw);
@@ -2292,9 +2351,11 @@ static void pcommit_run(struct nb_work *wk)
 	if (rc)
 		goto out;
 	pause_point(be, "before-index-switch");
-	/* The orphan scan may take data whose back-pointer is older than
-	 * s3_gc_orphan_ms: never commit data that old (a stalled gateway). */
-	if (w->first_write_ms && now_ms() - w->first_write_ms > be->gc_orphan_ms / 4) {
+	/* The orphan scan (and an expired intent) may take data whose
+	 * back-pointer is older than s3_gc_orphan_ms: never commit data close
+	 * to that age (a stalled gateway or client). A long upload refreshes
+	 * the back-pointer every s3_gc_orphan_ms / 2 while data flows. */
+	if (w->first_write_ms && now_ms() - w->first_write_ms > be->gc_orphan_ms / 4 * 3) {
 		NLOG(S3, WARN, "commit of %s/%s: data written %" PRId64 " ms ago, too old to commit",
 		     w->bw.bucket, w->key, now_ms() - w->first_write_ms);
 		rc = NORN_EAGAIN;
@@ -2332,10 +2393,9 @@ static void pcommit_run(struct nb_work *wk)
 			(void)gc_add(be, NB_GC_KIND_STRIPES, old.data_id, old.size, now_ms() + be->gc_delay_ms);
 	} else {
 		rc = enc_entry(&w->en, &v, &n);
-		if (!rc) {
-			shard_oid(oid, sizeof(oid), &w->bw.b, w->key);
-			rc = omap_set1(be->io, oid, w->key, v, n);
-		}
+		if (!rc)
+			rc = index_swap(be, &w->bw.b, w->key, v, n, &w->old_raw, &w->old_raw_len, w->old,
+			                &w->have_old, NB_CAS_TRIES);
 	}
 out:
 	free(v);
@@ -2388,16 +2448,9 @@ static void nb_put_commit(struct s3_be_writer *w, const struct s3_obj_meta *m, s
 	snprintf(w->en.data_id, sizeof(w->en.data_id), "%s", w->data_id);
 	w->en.stripe = w->be->stripe;
 	if (!w->upload_id[0] && !w->err) {
-		struct nb_oldread *k = calloc(1, sizeof(*k));
 		w->old = malloc(sizeof(*w->old));
-		if (!k || !w->old) {
-			free(k);
+		if (!w->old)
 			w->err = -ENOMEM;
-		} else {
-			k->wr = w;
-			w->oldread_pending = 1;
-			work_start(w->be, &k->w, oldread_run, oldread_done);
-		}
 	}
 	writer_flush(w);
 	writer_progress(w);
@@ -2450,19 +2503,33 @@ static int manifest_read(struct nb *be, const char *id, struct nb_mf_part **out,
 	char oid[NB_OID_MAX];
 	uint64_t size = 0, mt = 0;
 	snprintf(oid, sizeof(oid), "mf.%s", id);
-	int rc = norn_stat(be->io, oid, &size, &mt);
-	if (rc)
-		return rc;
-	if (size > (uint64_t)NB_MAX_PARTS * 64 + 64)
-		return NORN_ECORRUPT;
-	uint8_t *buf = malloc(size ? size : 1);
+	/* One read covers manifests of up to ~1,000 parts (one round trip);
+	 * larger ones are sized with a stat and read again. */
+	size_t cap = 64u << 10;
+	uint8_t *buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
-	ssize_t r = norn_read(be->io, oid, buf, size, 0);
-	if (r < 0 || (uint64_t)r != size) {
+	ssize_t r = norn_read(be->io, oid, buf, cap, 0);
+	if (r >= 0 && (size_t)r == cap) {
 		free(buf);
-		return r < 0 ? (int)r : -EIO;
+		int rc = norn_stat(be->io, oid, &size, &mt);
+		if (rc)
+			return rc;
+		if (size > (uint64_t)NB_MAX_PARTS * 64 + 64)
+			return NORN_ECORRUPT;
+		buf = malloc(size ? size : 1);
+		if (!buf)
+			return -ENOMEM;
+		r = norn_read(be->io, oid, buf, size, 0);
+		if (r >= 0 && (uint64_t)r != size)
+			r = -EIO;
 	}
+	if (r < 0) {
+		free(buf);
+		return (int)r;
+	}
+	size = (uint64_t)r;
+	int rc;
 	struct dec d;
 	struct dec_struct tok;
 	uint8_t ver;
@@ -2960,12 +3027,22 @@ static void mcomplete_run(struct nb_work *wk)
 	}
 	/* 3. Switch the index entry. A retried completion finds its own
 	 * manifest there already: nothing to reclaim. */
-	int have_old = entry_read(be, &k->bw.b, k->key, old) == 0 && strcmp(old->data_id, en->data_id);
-	rc = enc_entry(en, &v, &n);
-	if (!rc) {
-		shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
-		rc = omap_set1(be->io, oid, k->key, v, n);
+	int have_old = 0;
+	void *raw = NULL;
+	size_t rl = 0;
+	shard_oid(oid, sizeof(oid), &k->bw.b, k->key);
+	rc = omap_get(be->io, oid, k->key, &raw, &rl);
+	if (rc == -ENOENT) {
+		raw = NULL;
+		rc = 0;
 	}
+	if (!rc)
+		rc = enc_entry(en, &v, &n);
+	if (!rc)
+		rc = index_swap(be, &k->bw.b, k->key, v, n, &raw, &rl, old, &have_old, NB_CAS_TRIES);
+	free(raw);
+	if (have_old && !strcmp(old->data_id, en->data_id))
+		have_old = 0;
 	if (rc) {
 		/* The upload is still there: the client may retry or abort (the
 		 * abort queues this manifest too). */
@@ -3418,11 +3495,12 @@ static int orphan_scan(struct nb *be, char **cursor, uint64_t max, int64_t grace
 	return rc;
 }
 
-/* One GC pass over every shard: at most NB_GC_BATCH due records each. */
-static int gc_pass(struct nb *be, uint64_t *removed)
+/* One GC pass over every shard: at most NB_GC_BATCH records each that are
+ * due by @until_ms. */
+static int gc_pass_until(struct nb *be, int64_t until_ms, uint64_t *removed, uint64_t *done)
 {
 	char due[20];
-	snprintf(due, sizeof(due), "%016" PRIx64, (uint64_t)now_ms());
+	snprintf(due, sizeof(due), "%016" PRIx64, (uint64_t)until_ms);
 	int first_err = 0;
 	for (uint32_t s = 0; s < be->gc_shards; s++) {
 		char oid[64];
@@ -3442,6 +3520,8 @@ static int gc_pass(struct nb *be, uint64_t *removed)
 			rc = gc_one(be, l.items[i].val, l.items[i].val_len, removed);
 			if (!rc)
 				rc = omap_rm1(be->io, oid, l.items[i].key);
+			if (!rc && done)
+				(*done)++;
 			if (rc) {
 				first_err = first_err ? first_err : rc;
 				break;
@@ -3450,6 +3530,11 @@ static int gc_pass(struct nb *be, uint64_t *removed)
 		norn_list_free(&l);
 	}
 	return first_err;
+}
+
+static int gc_pass(struct nb *be, uint64_t *removed)
+{
+	return gc_pass_until(be, now_ms(), removed, NULL);
 }
 
 struct nb_gcpass {
@@ -3524,6 +3609,16 @@ int s3_backend_norn_scan(struct s3_backend *sb, uint64_t max_objects, int64_t gr
 	                     &out->removed, &done);
 	out->complete = done;
 	free(cursor);
+	/* Intent records are due s3_gc_orphan_ms after their upload began: with
+	 * a shorter grace, take those of uploads older than the grace now (the
+	 * GC checks back-pointers, so only unreferenced data goes). */
+	for (int i = 0; !rc && grace_ms < be->gc_orphan_ms && i < 10000; i++) {
+		uint64_t r = 0, n = 0;
+		rc = gc_pass_until(be, now_ms() + be->gc_orphan_ms - grace_ms, &r, &n);
+		out->removed += r;
+		if (n == 0)
+			break;
+	}
 	return rc;
 }
 

@@ -218,6 +218,10 @@ void norn_write_op_assert_exists(norn_write_op_t *op);
 /* Fail with -ECANCELED unless xattr @name equals @val (a missing xattr
  * compares equal to a zero-length value). */
 void norn_write_op_cmpxattr(norn_write_op_t *op, const char *name, const void *val, size_t len);
+/* Fail with -ECANCELED unless omap key @key holds exactly @val (a missing
+ * key, or a missing object, compares equal to a zero-length value): a
+ * per-key compare-and-swap guard for the omap steps after it. */
+void norn_write_op_omap_cmp(norn_write_op_t *op, const char *key, const void *val, size_t len);
 void norn_write_op_write(norn_write_op_t *op, const void *buf, size_t len, uint64_t off);
 void norn_write_op_write_full(norn_write_op_t *op, const void *buf, size_t len);
 void norn_write_op_append(norn_write_op_t *op, const void *buf, size_t len);

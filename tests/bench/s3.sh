@@ -14,9 +14,12 @@ BUILD=${BUILD:-build}
 SECS=${S3_BENCH_SECONDS:-5}
 CLIENTS=${S3_BENCH_CLIENTS:-16}
 OSDS=${S3_BENCH_OSDS:-3}
+# S3BIN=path overrides the gateway binary (e.g. an older build to compare);
+# S3_BENCH_PHASES=small runs only the 4 KiB phases.
+PHASES=${S3_BENCH_PHASES:-all}
 cmake -S . -B "$BUILD" >/dev/null
 cmake --build "$BUILD" --target norn-s3 norn norn-mon norn-osd s3_load -j 2 >/dev/null
-S3BIN=$BUILD/client/s3/norn-s3
+S3BIN=${S3BIN:-$BUILD/client/s3/norn-s3}
 NORN=$BUILD/tools/norn
 LOAD=$BUILD/tests/s3/s3_load
 TMP=$(mktemp -d /tmp/norn-s3-bench.XXXXXX)
@@ -32,7 +35,12 @@ python3 tests/lib/cluster.py start "$TMP/cluster" --mons 1 --osds "$OSDS" --buil
 CONF=$TMP/cluster/norn.conf
 AK=NKBENCHKEY0000000001 SK=bench-secret-000000000000000000000000001
 "$NORN" -c "$CONF" s3 user create bench --access-key "$AK" --secret "$SK" >/dev/null
-"$S3BIN" -c "$CONF" --s3_backend=norn --s3_client_name=client.admin --s3_port=0 \
+# The gateway's own identity, with only the caps it needs.
+"$NORN" -c "$CONF" auth add client.s3 mon 'allow r' osd 'allow rw pool=s3' >/dev/null
+printf '[client.s3]\nkey = %s\n' "$("$NORN" -c "$CONF" -f json auth get client.s3 |
+	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')" >"$TMP/s3.keyring"
+"$S3BIN" -c "$CONF" --s3_backend=norn --s3_client_name=client.s3 \
+	--keyring="$TMP/s3.keyring" --s3_port=0 \
 	--s3_gc_delay_ms=0 --s3_gc_interval_ms=1000 >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 for _ in $(seq 200); do grep -q "listening on" "$TMP/out" 2>/dev/null && break; sleep 0.1; done
@@ -51,11 +59,23 @@ PY
 echo "== S3 gateway on a cluster of 1 mon + $OSDS OSDs (pool size 2), $EP, $CLIENTS clients, ${SECS}s per phase =="
 cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
 run() { "$LOAD" 127.0.0.1 "$PORT" "$AK" "$SK" bench "$@"; }
-out=$(run put 4096 "$CLIENTS" "$SECS"); echo "s3 $out"
+# One phase, with the gateway's own CPU per request (user + system time of
+# the norn-s3 process over the phase / requests done).
+phase() {
+	local c0 c1 o ops
+	c0=$(awk '{print $14+$15}' /proc/$pid/stat)
+	o=$(run "$@")
+	c1=$(awk '{print $14+$15}' /proc/$pid/stat)
+	ops=$(echo "$o" | sed -n 's/.* ops=\([0-9]*\).*/\1/p')
+	echo "$o gw_cpu_us_per_req=$(( ops > 0 ? (c1 - c0) * 10000 / ops : 0 ))"
+}
+out=$(phase put 4096 "$CLIENTS" "$SECS"); echo "s3 $out"
 keys=$(echo "$out" | sed -n 's/.*keys_per_client=\([0-9]*\).*/\1/p')
-echo "s3 $(run get 4096 "$CLIENTS" "$SECS" "$keys")"
-echo "s3 $(run put $((64 << 20)) "$CLIENTS" "$SECS" 1)"
-echo "s3 $(run get $((64 << 20)) "$CLIENTS" "$SECS" 1)"
+echo "s3 $(phase get 4096 "$CLIENTS" "$SECS" "$keys")"
+if [ "$PHASES" = all ]; then
+	echo "s3 $(phase put $((64 << 20)) "$CLIENTS" "$SECS" 1)"
+	echo "s3 $(phase get $((64 << 20)) "$CLIENTS" "$SECS" 1)"
+fi
 cpu1=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "gateway CPU over the S3 phases: $(( (cpu1 - cpu0) / 100 )) s"
 echo "gateway RSS after the S3 phases: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"

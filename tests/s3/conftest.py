@@ -82,6 +82,22 @@ def _start_gateway(s3bin, args, root, env):
     return proc, log, "http://%s:%s" % (m.group(1), m.group(2))
 
 
+GW_ENTITY = "client.s3"
+GW_CAPS = ("mon", "allow r", "osd", "allow rw pool=s3")
+
+
+def make_gateway_key(cluster, root):
+    """Create the gateway's entity with GW_CAPS; return its keyring file."""
+    rc, out, err = cluster.cli("auth", "add", GW_ENTITY, *GW_CAPS)
+    assert rc == 0, err
+    key = cluster.cli_json("auth", "get", GW_ENTITY)["key"]
+    path = os.path.join(root, "s3.keyring")
+    with open(path, "w") as f:
+        f.write("[%s]\nkey = %s\n" % (GW_ENTITY, key))
+    os.chmod(path, 0o600)
+    return path
+
+
 @pytest.fixture(scope="session")
 def gw():
     ep = os.environ.get("NORN_S3_ENDPOINT")
@@ -109,9 +125,12 @@ def gw():
                           osds=int(os.environ.get("NORN_S3_OSDS", "3")),
                           dir=os.path.join(root, "cluster"))
         cluster.create_pool("s3", pg_num=16, size=2, min_size=1)
+        # The gateway runs as its own entity with only the caps it needs
+        # (read the maps, read/write pool s3); the CLI stays client.admin.
+        keyring = make_gateway_key(cluster, root)
         cli_args = ["-c", cluster.conf]
-        gw_args = ["-c", cluster.conf, "--s3_backend=norn", "--s3_client_name=client.admin",
-                   "--s3_gc_delay_ms=0", "--s3_gc_interval_ms=500"]
+        gw_args = ["-c", cluster.conf, "--s3_backend=norn", "--s3_client_name=" + GW_ENTITY,
+                   "--keyring=" + keyring, "--s3_gc_delay_ms=0", "--s3_gc_interval_ms=500"]
     else:
         raise RuntimeError("NORN_S3_MODE must be fs, fake or cluster")
     g = Gateway("http://127.0.0.1:1", root, None, cli_args, env, cluster, gw_args)

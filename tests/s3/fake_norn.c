@@ -75,7 +75,7 @@ struct norn_completion {
 
 enum step_kind {
 	S_CREATE, S_ASSERT_EXISTS, S_CMPXATTR, S_WRITE, S_WRITE_FULL, S_APPEND, S_TRUNCATE, S_ZERO,
-	S_REMOVE, S_SETXATTR, S_RMXATTR, S_OMAP_SET, S_OMAP_RM, S_OMAP_CLEAR
+	S_REMOVE, S_SETXATTR, S_RMXATTR, S_OMAP_SET, S_OMAP_RM, S_OMAP_CLEAR, S_OMAP_CMP
 };
 
 struct step {
@@ -696,6 +696,38 @@ void norn_write_op_write_full(norn_write_op_t *op, const void *buf, size_t len)
 	s->buf = dupmem(buf, len);
 	s->len = len;
 }
+void norn_write_op_omap_cmp(norn_write_op_t *op, const char *key, const void *val, size_t len)
+{
+	struct step *s = add_step(op, S_OMAP_CMP);
+	s->name = strdup(key);
+	s->buf = dupmem(val, len);
+	s->len = len;
+}
+
+/* Does omap key @key of object dir @dir hold exactly @val (missing == "")?
+ * Called with the lock held. */
+static int omap_cmp_locked(const char *dir, const char *key, const void *val, size_t len)
+{
+	char h[65], p[PATH_MAX];
+	char *b;
+	size_t n;
+	uint32_t kl;
+	hname(key, h);
+	snprintf(p, sizeof(p), "%s/o.%s", dir, h);
+	int rc = read_all(p, &b, &n);
+	if (rc == -ENOENT)
+		return len ? -ECANCELED : 0;
+	if (rc)
+		return rc;
+	if (n < 4 || (memcpy(&kl, b, 4), n < 4 + (size_t)kl)) {
+		free(b);
+		return -EIO;
+	}
+	rc = (n - 4 - kl == len && (len == 0 || !memcmp(b + 4 + kl, val, len))) ? 0 : -ECANCELED;
+	free(b);
+	return rc;
+}
+
 void norn_write_op_write(norn_write_op_t *op, const void *buf, size_t len, uint64_t off)
 {
 	struct step *s = add_step(op, S_WRITE);
@@ -742,6 +774,11 @@ static int op_apply(norn_write_op_t *op, norn_ioctx_t *io, const char *oid)
 			return -EEXIST;
 		if (s->k == S_ASSERT_EXISTS && !ex)
 			return -ENOENT;
+		if (s->k == S_OMAP_CMP) {
+			int crc = omap_cmp_locked(dir, s->name, s->buf, s->len);
+			if (crc)
+				return crc;
+		}
 	}
 	int rc = 0;
 	for (size_t i = 0; !rc && i < op->n; i++) {
@@ -777,6 +814,7 @@ static int op_apply(norn_write_op_t *op, norn_ioctx_t *io, const char *oid)
 				rc = do_omap_rm(dir, s->keys[j]);
 			break;
 		case S_ASSERT_EXISTS:
+		case S_OMAP_CMP:
 			break;
 		default:
 			rc = -EOPNOTSUPP;

@@ -185,3 +185,29 @@ def test_osd_killed_during_upload(gw, s3, bucket, tmp_path):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["big"]
     # The OSD stays down for the rest of the session (pool size 2,
     # min_size 1): bringing it back is the OSD recovery tests' business.
+
+
+@pytest.mark.skipif(MODE != "cluster", reason="needs a real cluster")
+def test_gateway_identity_has_only_its_caps(gw, s3, bucket, tmp_path):
+    """The gateway authenticates as client.s3 (mon 'allow r', osd 'allow rw
+    pool=s3'): it serves S3, and the same key can neither touch another
+    pool nor change the cluster."""
+    from conftest import GW_CAPS, GW_ENTITY
+    keyring = os.path.join(gw.root, "s3.keyring")
+    info = gw.cluster.cli_json("auth", "get", GW_ENTITY)
+    assert info["caps"] == "%s '%s' %s '%s'" % GW_CAPS
+    s3.put_object(Bucket=bucket, Key="x", Body=b"hello")
+    assert s3.get_object(Bucket=bucket, Key="x")["Body"].read() == b"hello"
+    gw.cluster.create_pool("other", pg_num=8, size=2, min_size=1)
+    src = tmp_path / "f"
+    src.write_bytes(b"data")
+    as_gw = ["-n", GW_ENTITY, "-k", keyring]
+    p = gw.cli(*as_gw, "put", "s3", "caps-probe", str(src))
+    assert p.returncode == 0, p.stderr
+    assert gw.cli(*as_gw, "rm", "s3", "caps-probe").returncode == 0
+    p = gw.cli(*as_gw, "put", "other", "caps-probe", str(src))
+    assert p.returncode != 0
+    assert "not permitted" in p.stderr, p.stderr
+    p = gw.cli(*as_gw, "pool", "create", "evil", "8")
+    assert p.returncode != 0
+    assert gw.cli("pool", "rm", "other", "--yes-i-really-mean-it").returncode in (0, 1, 2)
