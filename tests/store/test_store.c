@@ -632,9 +632,82 @@ TEST(wal_wrap_and_big_txn)
 	rm_tmp();
 }
 
+/* Omap reads right after the acknowledgement, while LMDB does not have
+ * the changes yet (the apply waits up to 20 ms for more): set, remove,
+ * remove a range, clear, clone (the copy makes the read wait for LMDB),
+ * remove and recreate the object. */
+static void omap_expect(struct store *s, const char *oid, const char *key, const char *want)
+{
+	uint8_t *v = NULL;
+	size_t vl = 0;
+	int rc = store_omap_get(s, "1.0", oid, key, strlen(key), &v, &vl);
+	if (!want) {
+		CHECK_EQ(rc, -ENOENT);
+	} else {
+		CHECK_EQ(rc, 0);
+		CHECK(vl == strlen(want) && !memcmp(v, want, vl));
+	}
+	free(v);
+}
+
+TEST(omap_read_after_ack)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	struct store_txn *t = store_txn_new();
+	store_txn_omap_set(t, "1.0", "x", "a", 1, "1", 1);
+	store_txn_omap_set(t, "1.0", "x", "b", 1, "2", 1);
+	store_txn_omap_set(t, "1.0", "x", "c", 1, "3", 1);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "x", "a", "1");
+	omap_expect(s, "x", "b", "2");
+	omap_expect(s, "x", "z", NULL);
+	t = store_txn_new();
+	store_txn_omap_set(t, "1.0", "x", "a", 1, "11", 2);
+	store_txn_omap_rm(t, "1.0", "x", "b", 1);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "x", "a", "11");
+	omap_expect(s, "x", "b", NULL);
+	omap_expect(s, "x", "c", "3");
+	t = store_txn_new();
+	store_txn_omap_rmrange(t, "1.0", "x", "b", 1, "d", 1);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "x", "a", "11");
+	omap_expect(s, "x", "c", NULL);
+	t = store_txn_new();
+	store_txn_omap_set(t, "1.0", "x", "d", 1, "4", 1);
+	store_txn_clone(t, "1.0", "x", "y");
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "y", "a", "11");
+	omap_expect(s, "y", "d", "4");
+	omap_expect(s, "y", "c", NULL);
+	t = store_txn_new();
+	store_txn_omap_clear(t, "1.0", "x");
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "x", "a", NULL);
+	omap_expect(s, "y", "a", "11");
+	t = store_txn_new();
+	store_txn_remove(t, "1.0", "y");
+	store_txn_omap_set(t, "1.0", "y", "n", 1, "new", 3);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	omap_expect(s, "y", "a", NULL);
+	omap_expect(s, "y", "n", "new");
+	struct store_kvs l;
+	CHECK_EQ(store_omap_list(s, "1.0", "y", NULL, 0, NULL, 0, 10, &l), 0);
+	CHECK_EQ(l.n, 1u);
+	store_kvs_free(&l);
+	store_close_sync(s);
+	s = reopen();
+	omap_expect(s, "x", "a", NULL);
+	omap_expect(s, "y", "n", "new");
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
 TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
                   TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
                   TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
                   TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(fault_env),
                   TEST_ENTRY(big_object), TEST_ENTRY(sharded_block_map),
-                  TEST_ENTRY(wal_wrap_and_big_txn))
+                  TEST_ENTRY(wal_wrap_and_big_txn), TEST_ENTRY(omap_read_after_ack))
