@@ -1360,6 +1360,21 @@ void osd_handle_repop(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		free(m);
 		return;
 	}
+	if (rp.epoch < pg->info.same_interval_since && s->peer_osd != pg->primary) {
+		/* from a primary of an earlier interval that has not seen the map
+		 * replacing it (e.g. it was cut off the network): never apply nor
+		 * ack it, or it would acknowledge a write the new interval's
+		 * primary does not know (lost on the next peering); and it must
+		 * not pass as "already applied" below just because our log has
+		 * moved past its version */
+		NLOG(OSD, INFO, "pg %s: repop %" PRIu64 "'%" PRIu64 " from osd.%d at e%" PRIu64
+		     " predates our interval (e%" PRIu64 ", primary osd.%d): refused", pg->cid,
+		     rp.entry.ver.epoch, rp.entry.ver.v, s->peer_osd, rp.epoch,
+		     pg->info.same_interval_since, pg->primary);
+		repop_reply_now(o, c, in->hdr.tid, &rp, NORN_ESTALE);
+		free(m);
+		return;
+	}
 	if (pg_ev_cmp(&rp.entry.ver, &pg->info.last_update) <= 0) {
 		/* already applied (a resend after a reconnect) */
 		repop_reply_now(o, c, in->hdr.tid, &rp, 0);
