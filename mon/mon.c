@@ -1611,6 +1611,19 @@ static void handle_failure(struct mon *m, struct msgr_conn *c, struct msg_in *in
 	}
 	if (!osdmap_osd_exists(&m->st.osdmap, f.target) || !osdmap_osd_exists(&m->st.osdmap, f.reporter))
 		return;         /* never grow the table for ids that do not exist */
+	/* Stale reports: made by a reporter that is down now, or at an epoch
+	 * before the reporter's or the target's current up interval. A host cut
+	 * off the network reports every peer silent; TCP delivers those reports
+	 * when the link comes back, after the cut-off OSDs booted again, and
+	 * they must not mark the healthy side down. */
+	const struct osdmap_osd *rep = osdmap_osd(&m->st.osdmap, f.reporter);
+	const struct osdmap_osd *tgt = osdmap_osd(&m->st.osdmap, f.target);
+	if (!rep || !tgt || !rep->up || f.epoch < rep->up_from || f.epoch < tgt->up_from) {
+		NLOG(MON, INFO, "osd.%d's report on osd.%d at e%" PRIu64 " is stale (reporter %s up_from "
+		     "e%" PRIu64 ", target up_from e%" PRIu64 "): ignored", f.reporter, f.target, f.epoch,
+		     rep && rep->up ? "up," : "down,", rep ? rep->up_from : 0, tgt ? tgt->up_from : 0);
+		return;
+	}
 	struct osd_info *oi = osd_info(m, f.target);
 	if (!oi)
 		return;

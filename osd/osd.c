@@ -411,6 +411,23 @@ static void peer_drop(struct osd_peer *p)
 	}
 }
 
+/* We came up in a new interval (first boot, or booting again after a map
+ * marked us down while we were alive, e.g. cut off the network): the peers
+ * drop their connections to our old incarnation, so drop ours to them and
+ * restart every heartbeat clock. Otherwise the silence of the cut would be
+ * reported as the peers' failure the moment we are up again. */
+static void peers_new_interval(struct osd *o)
+{
+	for (uint32_t i = 0; i < o->n_peers; i++) {
+		struct osd_peer *p = &o->peers[i];
+		peer_drop(p);
+		p->last_rx_ns = 0;
+		p->first_tx_ns = 0;
+		p->last_report_ns = 0;
+		p->reported = 0;
+	}
+}
+
 struct msgr_conn *osd_peer_conn(struct osd *o, int32_t id)
 {
 	const struct osdmap_osd *mo = osdmap_osd(&o->map, id);
@@ -648,9 +665,15 @@ static void on_osdmap(struct monc *mc, const struct osdmap *m, void *user)
 		NLOG(OSD, ERR, "out of memory copying osdmap e%" PRIu64, m->epoch);
 		return;
 	}
+	const struct osdmap_osd *was = osdmap_osd(&o->map, o->id);
+	int was_up = was && was->up;
+	uint64_t was_up_from = was ? was->up_from : 0;
 	int peer = pgs_update(o, &nm);
 	osdmap_free(&o->map);
 	o->map = nm;
+	const struct osdmap_osd *now_me = osdmap_osd(&o->map, o->id);
+	if (now_me && now_me->up && (!was_up || now_me->up_from != was_up_from))
+		peers_new_interval(o);
 	/* peering needs the new map in place (peer connections, up states) */
 	if (peer)
 		for (uint32_t h = 0; h < OSD_PG_HASH; h++)
