@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1163,15 +1162,6 @@ int main(int argc, char **argv)
 	struct osd *o = &osd;
 	struct args a = { .id = -1 };
 	int i, j, rc;
-
-	/* Large buffers (4 MiB payloads, the store's aligned copies) come and
-	 * go at the op rate. With glibc's defaults each one is a fresh mmap or
-	 * a heap that is trimmed and regrown, so every op paid page faults and
-	 * page zeroing for every 4 KiB it touched (about 8 % of the loop in a
-	 * 4 MiB write profile). Keep them in the heap and keep up to 64 MiB of
-	 * freed heap: bounded, and far below the OSD's RSS goal. */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
 	for (i = 1, j = 1; i < argc; i++) {
 		const char *s = argv[i];
