@@ -159,9 +159,10 @@ void osd_stray_offer(struct pg *pg, int32_t osd, const struct pg_eversion *last_
 			osd_pg_start_peering(pg);
 			return;
 		}
-		NLOG(PG, WARN, "pg %s: stray copy on osd.%d is newer (%" PRIu64 "'%" PRIu64 " > %" PRIu64
-		     "'%" PRIu64 "): not deleting it", pg->cid, osd, last_update->epoch, last_update->v,
-		     pg->info.last_update.epoch, pg->info.last_update.v);
+		if (pg_clean_now(pg))
+			NLOG(PG, WARN, "pg %s: stray copy on osd.%d is newer (%" PRIu64 "'%" PRIu64 " > %" PRIu64
+			     "'%" PRIu64 "): not deleting it", pg->cid, osd, last_update->epoch, last_update->v,
+			     pg->info.last_update.epoch, pg->info.last_update.v);
 		return;
 	}
 	if (!pg_clean_now(pg))
