@@ -66,8 +66,6 @@ def _ip(*args, check=True, timeout=20):
 def probe():
     """None when `ip netns add` works here, else the reason it does not."""
     name = "%s-%d-probe" % (PREFIX, os.getpid())
-    if os.geteuid() != 0:
-        return "not root (uid %d): cannot create network namespaces" % os.geteuid()
     try:
         r = _ip("netns", "add", name, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
