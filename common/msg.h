@@ -243,9 +243,16 @@ typedef void (*msgr_free_cb)(void *cb_arg, int status);
  * MSG_MAX_IOV) payload iovecs are referenced, never copied, and must stay
  * valid and unchanged until @free_cb (may be NULL) runs, which happens
  * exactly once on the loop thread -- possibly before msgr_send() returns
- * (with TLS the payload is encrypted at once; a socket error can drop it
- * at once), so after a 0 return the caller must not touch the payload or
- * @cb_arg unless its free_cb allows it. @type must be >= MSG_T_USER_MIN.
+ * (a queue that passed 256 KiB is written, or encrypted with TLS, at once;
+ * a socket error can drop it at once), so after a 0 return the caller must
+ * not touch the payload or @cb_arg unless its free_cb allows it. @type
+ * must be >= MSG_T_USER_MIN.
+ *
+ * Send coalescing: the bytes normally leave at the end of the current
+ * loop iteration (after the I/O callbacks of this poll, and always before
+ * the loop blocks), together with everything else queued to the same peer
+ * meanwhile -- one writev per peer per iteration. msgr_conn_close() and
+ * msgr_close() still try to write what was queued before them.
  * Returns 0 (queued), or, with nothing queued and @free_cb never called:
  *   NORN_EAGAIN  the send queue is full (wait for on_writable)
  *   -ENOTCONN    the connection is closed (or incoming and down, or
