@@ -28,6 +28,9 @@
 
 #define OBJ (4u << 20)
 
+/* Transactions or reads in flight for randwrite/randread (BENCH_QD, default 32). */
+static int g_qd = 32;
+
 static uv_loop_t loop;
 static struct store *st;
 static struct norn_rand rnd;
@@ -74,7 +77,7 @@ static void seq_cb(void *arg, int err)
 static void rw_cb(void *arg, int err);
 static void rw_submit(void)
 {
-	while (inflight < 32 && now_ns() < deadline_ns) {
+	while (inflight < g_qd && now_ns() < deadline_ns) {
 		char oid[32];
 		snprintf(oid, sizeof(oid), "obj%" PRIu64, norn_rand_below(&rnd, nobj_written));
 		uint64_t off = norn_rand_below(&rnd, OBJ / 4096) * 4096;
@@ -99,7 +102,7 @@ static void rw_cb(void *arg, int err)
 static void rr_cb(void *arg, int err, uint8_t *buf, size_t len);
 static void rr_submit(void)
 {
-	while (inflight < 32 && now_ns() < deadline_ns) {
+	while (inflight < g_qd && now_ns() < deadline_ns) {
 		char oid[32];
 		snprintf(oid, sizeof(oid), "obj%" PRIu64, norn_rand_below(&rnd, nobj_written));
 		uint64_t off = norn_rand_below(&rnd, OBJ / 4096) * 4096;
@@ -158,6 +161,8 @@ int main(int argc, char **argv)
 	store_options_init(&o, NULL, argv[1]);
 	o.size_bytes = 2ull << 30;
 	o.osd_id = 0;
+	if (getenv("BENCH_QD"))
+		g_qd = atoi(getenv("BENCH_QD")) > 0 ? atoi(getenv("BENCH_QD")) : 32;
 	if (getenv("BENCH_COMMIT_WAIT_US"))
 		o.commit_wait_us = (uint32_t)atoi(getenv("BENCH_COMMIT_WAIT_US"));
 	if (getenv("BENCH_BATCH_MAX"))
