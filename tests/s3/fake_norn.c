@@ -51,7 +51,16 @@ struct norn_ioctx {
 	char pool[128];
 };
 
-enum aio_kind { A_WRITE, A_WRITE_FULL, A_READ, A_REMOVE, A_STAT, A_OP };
+enum aio_kind { A_WRITE, A_WRITE_FULL, A_READ, A_REMOVE, A_STAT, A_OP, A_ROP };
+
+/* Read ops: only the omap_get_vals step (what the gateway uses). */
+struct norn_read_op {
+	char *start_after, *prefix;
+	size_t max;
+	struct norn_list *out;
+	int *rval;
+	int have;
+};
 
 struct norn_completion {
 	norn_callback_t cb;
@@ -70,6 +79,7 @@ struct norn_completion {
 	uint64_t off;
 	uint64_t *psize, *pmtime;
 	norn_write_op_t *op;
+	norn_read_op_t *rop;
 	struct norn_completion *next;
 };
 
@@ -885,6 +895,15 @@ static void *io_thread(void *arg)
 		unsigned k = atomic_fetch_add(&cl->nops, 1) + 1;
 		if (cl->fail_every && c->kind != A_OP && k % cl->fail_every == 0) {
 			r = -ETIMEDOUT;
+		} else if (c->kind == A_ROP) {
+			norn_read_op_t *ro = c->rop;
+			r = 0;
+			if (ro->have) {
+				r = norn_omap_get_vals(c->io, c->oid, ro->start_after, ro->prefix, ro->max,
+				                       ro->out);
+				if (ro->rval)
+					*ro->rval = (int)r;
+			}
 		} else {
 			lock(cl);
 			switch (c->kind) {
@@ -965,6 +984,37 @@ int norn_aio_stat(norn_ioctx_t *io, const char *oid, norn_completion_t *c, uint6
 	c->psize = size;
 	c->pmtime = mtime_ns;
 	return enqueue(io, oid, c, A_STAT);
+}
+
+norn_read_op_t *norn_read_op_create(void) { return calloc(1, sizeof(norn_read_op_t)); }
+
+void norn_read_op_release(norn_read_op_t *op)
+{
+	if (!op)
+		return;
+	free(op->start_after);
+	free(op->prefix);
+	free(op);
+}
+
+void norn_read_op_omap_get_vals(norn_read_op_t *op, const char *start_after, const char *prefix,
+                                size_t max, struct norn_list *out, int *rval)
+{
+	op->start_after = strdup(start_after ? start_after : "");
+	op->prefix = strdup(prefix ? prefix : "");
+	if (!op->start_after || !op->prefix)
+		abort();
+	op->max = max;
+	op->out = out;
+	op->rval = rval;
+	op->have = 1;
+}
+
+int norn_aio_read_op_operate(norn_read_op_t *op, norn_ioctx_t *io, const char *oid,
+                             norn_completion_t *c)
+{
+	c->rop = op;
+	return enqueue(io, oid, c, A_ROP);
 }
 
 int norn_aio_write_op_operate(norn_write_op_t *op, norn_ioctx_t *io, const char *oid,
