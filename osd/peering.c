@@ -1151,6 +1151,16 @@ void osd_recovery_tick(struct osd *o)
 	kick_recovery(o);
 }
 
+/* 1 if a member we still wait for is down in our map. */
+static int query_member_down(const struct pg *pg)
+{
+	const struct osd *o = pg->osd;
+	for (uint32_t i = 0; i < pg->ps->n; i++)
+		if (!pg->ps->p[i].got && !osdmap_osd_is_up(&o->map, pg->ps->p[i].osd))
+			return 1;
+	return 0;
+}
+
 void osd_peering_tick(struct osd *o)
 {
 	uint64_t now = norn_mono_ns();
@@ -1158,6 +1168,13 @@ void osd_peering_tick(struct osd *o)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext) {
 			if (!pg->ps)
 				continue;
+			if (pg->peering == PG_PEER_QUERY && query_member_down(pg)) {
+				/* a prior-interval member (or a stray peered with)
+				 * died before answering: its death changes no
+				 * interval, so start over without it */
+				osd_pg_start_peering(pg);
+				continue;
+			}
 			if (pg->peering == PG_PEER_QUERY && now - pg->query_sent_ns > PEER_RETRY_NS)
 				send_queries(pg);
 			if (pg->peering == PG_PEER_INCOMPLETE && now - pg->peer_started_ns > PEER_INCOMPLETE_RETRY_NS) {

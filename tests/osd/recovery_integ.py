@@ -50,7 +50,7 @@ from cluster import Cluster  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 SNAPC = os.path.abspath(sys.argv[2])
-PORT0 = 33000 + (os.getpid() % 200) * 10
+PORT0 = 12000 + (os.getpid() % 400) * 10     # below the ephemeral port range
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
 
 
