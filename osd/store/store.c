@@ -173,7 +173,8 @@ struct store_txn {
 	uint64_t wal_seq;        /* last txn of a log group: its sequence number */
 	uint64_t wal_end;        /* ... and the log position after it */
 	struct wgroup *group;    /* the log group it is in, until durable */
-	uint32_t *wcrc;          /* decoded from the log: crc of each written block */
+	uint32_t *wcrc;          /* crc of each written block, in wsegs order */
+	uint32_t nwcrc, capwcrc;
 	bool mid_group;          /* a later txn ends this one's log group */
 	bool direct;             /* too big for the log: commits straight to LMDB */
 };
@@ -964,6 +965,7 @@ static void txn_scratch_free(struct store_txn *t)
 		if (t->wsegs[i].owns)
 			free(t->wsegs[i].buf);
 	free(t->wsegs); t->wsegs = NULL; t->nw = t->capw = 0;
+	t->nwcrc = 0;
 	for (uint32_t i = 0; i < t->nr; i++)
 		free(t->rsegs[i].buf);
 	free(t->rsegs); t->rsegs = NULL; t->nr = t->capr = 0;
@@ -1427,6 +1429,22 @@ static int blk_need(struct store_txn *t, uint64_t pblk, uint32_t crc)
  * each one with fill(ctx, lblk, dst). Old blocks are freed after commit. */
 typedef void (*fill_fn)(void *ctx, const struct store__onode *on, uint64_t lblk, uint8_t *dst);
 
+/* Room for @n more written-block crcs (they go to the log record). */
+static int wcrc_reserve(struct store_txn *t, uint64_t n)
+{
+	if (t->nwcrc + n <= t->capwcrc)
+		return 0;
+	uint64_t nc = NORN_MAX((uint64_t)t->capwcrc * 2, t->nwcrc + n);
+	if (nc > UINT32_MAX)
+		return -ENOMEM;
+	uint32_t *p = realloc(t->wcrc, nc * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->wcrc = p;
+	t->capwcrc = (uint32_t)nc;
+	return 0;
+}
+
 static int place_blocks(struct store *s, struct store_txn *t, struct store__onode *on,
                         uint64_t lb, uint64_t n, fill_fn fill, void *ctx)
 {
@@ -1439,7 +1457,7 @@ static int place_blocks(struct store *s, struct store_txn *t, struct store__onod
 			return -ENOMEM;
 		}
 		uint8_t *buf = blk_alloc(got);
-		if (!buf || GROW(t->wsegs, t->nw, t->capw)) {
+		if (!buf || GROW(t->wsegs, t->nw, t->capw) || wcrc_reserve(t, got)) {
 			free(buf);
 			return -ENOMEM;
 		}
@@ -1452,6 +1470,7 @@ static int place_blocks(struct store *s, struct store_txn *t, struct store__onod
 			}
 			on->pblk[lb + i] = pblk + i;
 			on->crc[lb + i] = norn_crc32c(0, dst, BLK);
+			t->wcrc[t->nwcrc++] = on->crc[lb + i];
 		}
 		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = buf,
 		                                  .have = true, .owns = true };
@@ -1474,13 +1493,14 @@ static int place_direct(struct store *s, struct store_txn *t, struct store__onod
 			amap_release(s, pblk, got);
 			return -ENOMEM;
 		}
-		if (GROW(t->wsegs, t->nw, t->capw))
+		if (GROW(t->wsegs, t->nw, t->capw) || wcrc_reserve(t, got))
 			return -ENOMEM;
 		for (uint64_t i = 0; i < got; i++) {
 			if (on->pblk[lb + i] && free_blk(t, on->pblk[lb + i]))
 				return -ENOMEM;
 			on->pblk[lb + i] = pblk + i;
 			on->crc[lb + i] = norn_crc32c(0, data + i * BLK, BLK);
+			t->wcrc[t->nwcrc++] = on->crc[lb + i];
 		}
 		t->wsegs[t->nw++] = (struct seg){ .pblk = pblk, .n = (uint32_t)got, .buf = data,
 		                                  .have = true, .owns = false };
@@ -2113,13 +2133,15 @@ static uint8_t *wal_txn_put(const struct store_txn *t, uint8_t *p)
 	p = wal_put_runs(p, t->frees, t->nf);
 	norn_put_le32(p, t->nw);
 	p += 4;
+	uint32_t k = 0;
 	for (uint32_t i = 0; i < t->nw; i++) {
 		const struct seg *g = &t->wsegs[i];
 		norn_put_le64(p, g->pblk);
 		norn_put_le32(p + 8, g->n);
 		p += 12;
+		NORN_ASSERT(k + g->n <= t->nwcrc);
 		for (uint32_t b = 0; b < g->n; b++, p += 4)
-			norn_put_le32(p, norn_crc32c(0, g->buf + (size_t)b * BLK, BLK));
+			norn_put_le32(p, t->wcrc[k++]);   /* computed when placed */
 	}
 	return p;
 }
@@ -2199,6 +2221,7 @@ static int wal_get_written(const uint8_t **pp, const uint8_t *end, uint64_t nblo
 		ncrc += n;
 	}
 	t->wcrc = malloc((ncrc ? ncrc : 1) * sizeof(*t->wcrc));
+	t->capwcrc = t->nwcrc = (uint32_t)ncrc;
 	t->wsegs = calloc(cnt ? cnt : 1, sizeof(*t->wsegs));
 	if (!t->wcrc || !t->wsegs)
 		return -ENOMEM;
