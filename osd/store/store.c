@@ -4062,6 +4062,41 @@ static int wal_mount(struct store *s)
 	return 0;
 }
 
+/* A version 1 store has its log now: record version 2 in LMDB (synced),
+ * then in block 0, so code that predates the log refuses the store. A
+ * crash between the two leaves LMDB ahead, which the mount accepts and
+ * this finishes. */
+static int format_upgrade(struct store *s)
+{
+	if (s->sb.version == STORE_FORMAT_VERSION)
+		return 0;
+	uint32_t from = s->sb.version;
+	s->sb.version = STORE_FORMAT_VERSION;
+	uint8_t *blk = blk_alloc(1);
+	if (!blk)
+		return -ENOMEM;
+	store__super_encode(&s->sb, blk);
+	MDB_txn *w;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &w);
+	if (!rc) {
+		MDB_val k = { 2, (void *)"sb" }, v = { 44, blk };
+		rc = mdb_put(w, s->db_super, &k, &v, 0);
+		rc = rc ? (mdb_txn_abort(w), rc) : mdb_txn_commit(w);
+	}
+	rc = rc ? mdb_err(rc) : mdb_err(mdb_env_sync(s->env, 1));
+	/* Mount is start-up work: a blocking write of one block. */
+	if (!rc && (pwrite(s->fd, blk, BLK, 0) != BLK || fdatasync(s->fd)))
+		rc = -EIO;
+	free(blk);
+	if (rc)
+		NLOG(STORE, ERR, "upgrading the store format from version %u failed: %s", from,
+		     norn_strerror(rc));
+	else
+		NLOG(STORE, INFO, "store format upgraded from version %u to %u (write-ahead log)", from,
+		     STORE_FORMAT_VERSION);
+	return rc;
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 int store_open(uv_loop_t *loop, const struct store_options *o, struct store **out)
@@ -4134,12 +4169,11 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	}
 	rc = store__super_decode(sbuf, BLK, &s->sb);
 	if (rc == NORN_EVERSION)
-		NLOG(STORE, ERR, "%s has format version %u; this build reads only version %u",
-		     s->data_path, norn_get_le32(sbuf + 8), STORE_FORMAT_VERSION);
+		NLOG(STORE, ERR, "%s has format version %u; this build reads versions %u to %u",
+		     s->data_path, norn_get_le32(sbuf + 8), STORE_FORMAT_VERSION_MIN,
+		     STORE_FORMAT_VERSION);
 	else if (rc)
 		NLOG(STORE, ERR, "%s: bad superblock", s->data_path);
-	uint8_t sbraw[44];
-	memcpy(sbraw, sbuf, 44);
 	free(sbuf);
 	if (rc)
 		goto fail_fd;
@@ -4162,7 +4196,12 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	rc = dbs_open(s, t, 0);
 	MDB_val k = { 2, (void *)"sb" }, v;
 	rc = rc ? rc : mdb_get(t, s->db_super, &k, &v);
-	if (rc || v.mv_size != 44 || memcmp(v.mv_data, sbraw, 44)) {
+	/* The same store: the same identity. The versions may differ only
+	 * as an upgrade interrupted between its two steps leaves them. */
+	struct store__super msb;
+	if (rc || store__super_decode(v.mv_data, v.mv_size, &msb) ||
+	    memcmp(msb.uuid, s->sb.uuid, 16) || msb.osd_id != s->sb.osd_id ||
+	    msb.size_bytes != s->sb.size_bytes || msb.version < s->sb.version) {
 		NLOG(STORE, ERR, "metadata in %s does not match data %s", meta, s->data_path);
 		mdb_txn_abort(t);
 		rc = NORN_ECORRUPT;
@@ -4235,7 +4274,7 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->applied_cv, NULL);
-	if ((rc = wal_mount(s)))
+	if ((rc = wal_mount(s)) || (rc = format_upgrade(s)))
 		goto fail_maps;
 	memcpy(s->amap, s->dmap, words * 8);
 	for (uint64_t b = 0; b < s->nblocks; b++)

@@ -66,7 +66,11 @@ struct store;
 struct store_txn;
 
 #define STORE_BLOCK_BYTES     4096u
-#define STORE_FORMAT_VERSION  1u
+/* Format versions: 2 has a write-ahead log ring in the data area (older
+ * code must not open it: it would ignore the log); a version 1 store is
+ * upgraded to 2 at its first mount by this code. */
+#define STORE_FORMAT_VERSION  2u
+#define STORE_FORMAT_VERSION_MIN 1u
 #define STORE_CID_MAX         63u     /* bytes of a collection id, no NUL */
 #define STORE_OID_MAX         255u    /* bytes of an object name, no NUL */
 #define STORE_XATTR_NAME_MAX  255u

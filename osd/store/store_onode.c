@@ -422,7 +422,7 @@ int store__super_decode(const void *buf, size_t len, struct store__super *sb)
 	if (len < 44 || memcmp(b, STORE__SUPER_MAGIC, 8))
 		return NORN_ECORRUPT;
 	sb->version = norn_get_le32(b + 8);
-	if (sb->version != STORE_FORMAT_VERSION)
+	if (sb->version < STORE_FORMAT_VERSION_MIN || sb->version > STORE_FORMAT_VERSION)
 		return NORN_EVERSION;
 	if (norn_crc32c(0, b, 40) != norn_get_le32(b + 40))
 		return NORN_ECORRUPT;

@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 			size_t n;
 			rc = store_read_sync(s, argv[3], argv[4], off, len, &buf, &n);
 			if (!rc) {
-				if (fwrite(buf, 1, n, stdout) != n)
+				if (n && fwrite(buf, 1, n, stdout) != n)
 					rc = -EIO;
 				free(buf);
 			}

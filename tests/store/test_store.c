@@ -14,6 +14,7 @@
 #include "common/encode.h"
 #include "common/env.h"
 #include "norn/errors.h"
+#include "common/crc32c.h"
 #include "osd/store/store.h"
 #include "tests/harness.h"
 
@@ -705,9 +706,46 @@ TEST(omap_read_after_ack)
 	rm_tmp();
 }
 
+/* An upgrade from format 1 interrupted after LMDB has version 2 but before
+ * block 0 does: the mount accepts it and finishes (block 0 says 2). */
+TEST(format_upgrade_resumes)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	struct store_txn *t = store_txn_new();
+	store_txn_write(t, "1.0", "a", 0, "hello", 5);
+	CHECK_EQ(store_apply_sync(s, t), 0);
+	store_close_sync(s);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/data", g_dir);
+	int fd = open(path, O_RDWR);
+	uint8_t b[44];
+	CHECK_EQ(pread(fd, b, 44, 0), 44);
+	CHECK_EQ(norn_get_le32(b + 8), STORE_FORMAT_VERSION);
+	norn_put_le32(b + 8, 1);
+	norn_put_le32(b + 40, norn_crc32c(0, b, 40));
+	CHECK_EQ(pwrite(fd, b, 44, 0), 44);
+	fsync(fd);
+	s = reopen();
+	uint8_t *buf;
+	size_t len;
+	CHECK_EQ(store_read_sync(s, "1.0", "a", 0, 5, &buf, &len), 0);
+	CHECK(len == 5 && !memcmp(buf, "hello", 5));
+	free(buf);
+	store_close_sync(s);
+	CHECK_EQ(pread(fd, b, 44, 0), 44);
+	CHECK_EQ(norn_get_le32(b + 8), STORE_FORMAT_VERSION);
+	close(fd);
+	s = reopen();
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
 TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
                   TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
                   TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
                   TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(fault_env),
                   TEST_ENTRY(big_object), TEST_ENTRY(sharded_block_map),
-                  TEST_ENTRY(wal_wrap_and_big_txn), TEST_ENTRY(omap_read_after_ack))
+                  TEST_ENTRY(wal_wrap_and_big_txn), TEST_ENTRY(omap_read_after_ack),
+                  TEST_ENTRY(format_upgrade_resumes))
