@@ -125,6 +125,17 @@ struct op {
 	char **dkeys;
 	size_t ndkeys, di;
 	int dquiet;
+	struct delmany_slot *dslots;    /* one per key: its result */
+	size_t ddone, dinflight;
+	int ddriving;
+};
+
+/* DeleteObjects runs up to DELMANY_INFLIGHT deletes at once (each is a
+ * few cluster round trips); results are reported in request order. */
+#define DELMANY_INFLIGHT 16
+struct delmany_slot {
+	struct op *o;
+	int err;
 };
 
 /* --- errors ----------------------------------------------------------- */
@@ -227,6 +238,7 @@ static void op_free(struct op *o)
 	free(o->numbers);
 	if (o->dkeys)
 		s3_xml_free_keys(o->dkeys, o->ndkeys);
+	free(o->dslots);
 	free(o);
 }
 
@@ -2547,43 +2559,48 @@ static void delmany_drive(struct op *o);
 
 static void delmany_cb(void *arg, int err)
 {
-	struct op *o = arg;
-	const char *k = o->dkeys[o->di];
-	if (err && err != -ENOENT) {
-		s3_buf_adds(&o->out, "<Error><Key>");
-		s3_buf_add_xml(&o->out, k);
-		s3_buf_adds(&o->out, "</Key><Code>InternalError</Code><Message>delete failed</Message></Error>");
-	} else if (!o->dquiet) {
-		s3_buf_adds(&o->out, "<Deleted><Key>");
-		s3_buf_add_xml(&o->out, k);
-		s3_buf_adds(&o->out, "</Key></Deleted>");
-	}
-	o->di++;
-	if (o->list_async) {
-		o->list_async = 0;
+	struct delmany_slot *sl = arg;
+	struct op *o = sl->o;
+	sl->err = err;
+	NORN_ASSERT(o->dinflight > 0);
+	o->dinflight--;
+	o->ddone++;
+	if (!o->ddriving)
 		delmany_drive(o);
-	} else {
-		o->list_state = LS_AGAIN;
-	}
 }
 
 static void delmany_drive(struct op *o)
 {
-	while (o->di < o->ndkeys) {
-		o->list_state = LS_PENDING;
-		o->be_ops->obj_delete(o->api->be, o->bucket, o->dkeys[o->di], delmany_cb, o);
-		if (o->list_state == LS_PENDING) {
-			o->list_async = 1;
-			return;
-		}
+	/* Callbacks that run inside obj_delete (synchronous answers) only
+	 * count; this loop starts the next ones, so there is no recursion. */
+	o->ddriving = 1;
+	while (o->di < o->ndkeys && o->dinflight < DELMANY_INFLIGHT) {
+		struct delmany_slot *sl = &o->dslots[o->di];
+		const char *k = o->dkeys[o->di];
+		o->di++;
+		o->dinflight++;
+		o->be_ops->obj_delete(o->api->be, o->bucket, k, delmany_cb, sl);
 	}
+	o->ddriving = 0;
+	if (o->ddone < o->ndkeys)
+		return;
 	struct s3_buf b;
 	s3_buf_init(&b);
 	s3_buf_adds(&b, XML_HDR "<DeleteResult xmlns=\"" S3_NS "\">");
-	s3_buf_add(&b, o->out.p ? o->out.p : "", o->out.len);
+	for (size_t i = 0; i < o->ndkeys; i++) {
+		const char *k = o->dkeys[i];
+		int err = o->dslots[i].err;
+		if (err && err != -ENOENT) {
+			s3_buf_adds(&b, "<Error><Key>");
+			s3_buf_add_xml(&b, k);
+			s3_buf_adds(&b, "</Key><Code>InternalError</Code><Message>delete failed</Message></Error>");
+		} else if (!o->dquiet) {
+			s3_buf_adds(&b, "<Deleted><Key>");
+			s3_buf_add_xml(&b, k);
+			s3_buf_adds(&b, "</Key></Deleted>");
+		}
+	}
 	s3_buf_adds(&b, "</DeleteResult>");
-	if (o->out.err)
-		b.err = o->out.err;
 	send_xml(o, 200, &b, NULL);
 	s3_buf_free(&b);
 }
@@ -2600,6 +2617,15 @@ static void delmany_body_done(struct op *o)
 		return;
 	}
 	o->di = 0;
+	o->ddone = 0;
+	o->dinflight = 0;
+	o->dslots = calloc(o->ndkeys + 1, sizeof(*o->dslots));
+	if (!o->dslots) {
+		send_error(o, E_InternalError);
+		return;
+	}
+	for (size_t i = 0; i < o->ndkeys; i++)
+		o->dslots[i].o = o;
 	delmany_drive(o);
 }
 
