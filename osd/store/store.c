@@ -432,8 +432,8 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 	o->size_bytes = 1ull << 30;
 	o->osd_id = UINT32_MAX;
 	o->queue_depth = 128;
-	o->commit_wait_us = 20000;
-	o->commit_batch_max = 8192;
+	o->commit_wait_us = 100000;
+	o->commit_batch_max = 16384;
 	o->wal_bytes = 64u << 20;
 	o->wal_groups = 4;
 	o->lmdb_map_bytes = 1ull << 30;
@@ -2690,11 +2690,17 @@ static void pipe_advance(struct store *s)
 		if (!s->pipe_head)
 			s->pipe_tail = NULL;
 		t->next = NULL;
-		/* Data buffers are no longer needed. */
+		/* Data buffers and the ops' copies are no longer needed (the
+		 * mutations hold what LMDB still needs). */
 		for (uint32_t i = 0; i < t->nw; i++) {
 			if (t->wsegs[i].owns)
 				free(t->wsegs[i].buf);
 			t->wsegs[i].buf = NULL;
+		}
+		for (uint32_t i = 0; i < t->nops; i++) {
+			free(t->ops[i].a);
+			free(t->ops[i].b);
+			t->ops[i].a = t->ops[i].b = NULL;
 		}
 		for (uint32_t i = 0; i < t->novl; i++) {
 			NORN_ASSERT(t->ovls[i]->unacked > 0);
@@ -4107,7 +4113,7 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 		return -ENOMEM;
 	s->o = *o;
 	if (!s->o.queue_depth) s->o.queue_depth = 128;
-	if (!s->o.commit_batch_max) s->o.commit_batch_max = 8192;
+	if (!s->o.commit_batch_max) s->o.commit_batch_max = 16384;
 	if (!s->o.wal_bytes) s->o.wal_bytes = 64u << 20;
 	if (!s->o.wal_groups) s->o.wal_groups = 4;
 	if (!s->o.lmdb_map_bytes) s->o.lmdb_map_bytes = 1ull << 30;

@@ -634,7 +634,7 @@ TEST(wal_wrap_and_big_txn)
 }
 
 /* Omap reads right after the acknowledgement, while LMDB does not have
- * the changes yet (the apply waits up to 20 ms for more): set, remove,
+ * the changes yet (the apply waits up to 100 ms for more): set, remove,
  * remove a range, clear, clone (the copy makes the read wait for LMDB),
  * remove and recreate the object. */
 static void omap_expect(struct store *s, const char *oid, const char *key, const char *want)
