@@ -25,6 +25,8 @@
 #define OSD_PG_HASH 1024u
 #define OSD_PG_INFLIGHT_MAX 64u       /* ops started per PG at once */
 #define OSD_PG_QUEUE_MAX 4096u        /* ops queued per PG */
+#define OSD_KICK_BLOCKED_MAX 256u     /* objects with waiting ops one kick passes over */
+#define OSD_RECOVERY_URGENT_EXTRA 16u /* pushes for waiting client writes beyond osd_max_recovery */
 #define OSD_WAIT_MAP_MAX 65536u       /* ops parked for a newer map */
 #define OSD_SERVICE_KEYS 3
 #define OSD_PAUSED_MAX 1024           /* client connections paused by the budget */
@@ -80,6 +82,8 @@ struct osd_op {
 	uint32_t n_acked;
 	int32_t sent[OSDMAP_MAX_POOL_SIZE];
 	uint32_t n_sent;
+	int32_t skip[OSDMAP_MAX_POOL_SIZE]; /* backfill targets this write skips (osd_pg_write_plan) */
+	uint32_t n_skip;
 	int local_done;
 	int done;                         /* replied or abandoned; free when refs drop */
 	uint64_t start_ns;
@@ -117,6 +121,8 @@ struct pg {
 	int want_peering;                 /* set by the map update, started after it */
 	int backfilling;                  /* peering: some member is being backfilled */
 	uint64_t stray_asked_ns;          /* last PG_STRAY we sent about our copy (stray.c) */
+	int kicking;                      /* osd_pg_kick is running (re-entry only flags) */
+	int kick_again;                   /* osd_pg_kick was called while running */
 };
 
 enum {
@@ -201,6 +207,20 @@ void osd_recovery_tick(struct osd *o);
 void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
 /* 1 if @oid is still to be pushed to (or acked by) some replica. */
 int osd_pg_object_unrecovered(const struct pg *pg, const char *oid);
+/* A write to @oid may start now? 1: it must wait (some member is not
+ * recovered for @oid and cannot be skipped); 0: it may, sending its REPOP
+ * to every acting member but the @n_skip backfill targets in @skip
+ * (OSDMAP_MAX_POOL_SIZE entries): their copy of @oid has not been started,
+ * the backfill copies the newest state when it gets there. @has_snapc: the
+ * write carries a snap context (it could create a clone). */
+int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *skip, uint32_t *n_skip);
+/* A client write waits for @oid: push it (and its clones) to every
+ * member that misses it now, ahead of the recovery order (within
+ * osd_max_recovery + OSD_RECOVERY_URGENT_EXTRA pushes in flight). */
+void osd_pg_recover_first(struct pg *pg, const char *oid);
+/* A write's local commit is in: a push held back because its object had
+ * an uncommitted write may start now. */
+void osd_pg_recovery_resume(struct pg *pg);
 /* Number of objects still to recover in @pg (for stats). */
 uint64_t osd_pg_recovery_left(const struct pg *pg);
 /* Replace @pg's log and info with @entries / @info in ordered store
@@ -235,6 +255,9 @@ void osd_pg_interval_changed(struct pg *pg, const int32_t *old_acting, uint32_t 
 void osd_wait_map_retry(struct osd *o);
 /* Resend unacked repops to @peer after its connection came back. */
 void osd_resend_repops(struct osd *o, int32_t peer);
+/* 1 if a write to the head @base (@blen bytes) is started and its local
+ * commit is not in yet (a push must not read the object now). */
+int osd_pg_oid_writing(const struct pg *pg, const char *base, size_t blen);
 /* Reply with an error and free the op. */
 void osd_op_reply_err(struct osd_op *op, int err);
 void osd_op_free(struct osd_op *op);

@@ -617,8 +617,8 @@ static void write_check_done(struct osd_op *op)
 	}
 	for (uint32_t i = 0; i < pg->acting_n; i++) {
 		int32_t a = pg->acting[i];
-		if (a == OSD_NONE || a == o->id)
-			continue;
+		if (a == OSD_NONE || a == o->id || in_list(op->skip, op->n_skip, a))
+			continue;      /* a skipped backfill target gets the object by backfill */
 		if (!in_list(op->acked, op->n_acked, a))
 			return;
 	}
@@ -640,6 +640,8 @@ static void local_commit_cb(void *arg, int err)
 		}
 	}
 	op->local_done = 1;
+	if (op->pg->ps)
+		osd_pg_recovery_resume(op->pg);
 	write_check_done(op);
 }
 
@@ -980,7 +982,7 @@ static void do_write(struct osd_op *op)
 	}
 	for (uint32_t i = 0; i < pg->acting_n; i++) {
 		int32_t a = pg->acting[i];
-		if (a != OSD_NONE && a != o->id)
+		if (a != OSD_NONE && a != o->id && !in_list(op->skip, op->n_skip, a))
 			send_repop_to(op, a);
 	}
 }
@@ -1062,30 +1064,96 @@ static int pg_active(struct pg *pg)
 	return n >= pg->min_size;
 }
 
-void osd_pg_kick(struct pg *pg)
+/* FNV-1a of an object name: the per-object order key of osd_pg_kick. */
+static uint64_t oid_hash(const char *oid)
 {
-	struct osd_op *op;
-	uint32_t guard = 0;
+	uint64_t h = 1469598103934665603ull;
+	for (; *oid; oid++)
+		h = (h ^ (uint8_t)*oid) * 1099511628211ull;
+	return h;
+}
 
-	while ((op = TAILQ_FIRST(&pg->queue)) != NULL) {
+static int hash_in(const uint64_t *v, uint32_t n, uint64_t h)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i] == h)
+			return 1;
+	return 0;
+}
+
+int osd_pg_oid_writing(const struct pg *pg, const char *base, size_t blen)
+{
+	const struct osd_op *x;
+	TAILQ_FOREACH(x, &pg->inflight, q)
+		if (x->is_write && !x->local_done && strlen(x->oid) == blen && !memcmp(x->oid, base, blen))
+			return 1;
+	return 0;
+}
+
+/* One pass over the queue: start every op that may start. An op waits
+ * (alone) while its object has an op in flight or, for a write, is not
+ * recovered yet on some member (its recovery is moved to the front); a
+ * later op on the same object waits behind it (per-object order, tracked
+ * by name hash: a collision only makes an op wait longer), ops on other
+ * objects go ahead. */
+static void kick_pass(struct pg *pg)
+{
+	uint64_t blocked[OSD_KICK_BLOCKED_MAX];
+	uint32_t n_blocked = 0, guard = 0;
+	struct osd_op *op, *nx;
+
+	for (op = TAILQ_FIRST(&pg->queue); op; op = nx) {
 		NORN_ASSERT(guard++ <= OSD_PG_QUEUE_MAX + 1);
-		if (!pg_active(pg)) {
-			if (!pg->warned_min_size && !pg->peering) {
-				NLOG(OSD, WARN, "pg %s: %u acting replicas < min_size %u: %u ops wait",
-				     pg->cid, pg->acting_n, pg->min_size, pg->n_queued);
-				pg->warned_min_size = 1;
+		nx = TAILQ_NEXT(op, q);
+		if (pg->kick_again || pg->n_inflight >= OSD_PG_INFLIGHT_MAX || !pg_active(pg))
+			return;
+		if (!(op->m.flags & OSD_OPF_PG_OP)) {
+			uint64_t h = oid_hash(op->oid);
+			int wait = hash_in(blocked, n_blocked, h) || oid_busy(pg, op);
+			op->n_skip = 0;
+			if (!wait && op->is_write && pg->peering &&
+			    osd_pg_write_plan(pg, op->oid, op->m.snap_seq || op->m.n_snaps, op->skip, &op->n_skip)) {
+				osd_pg_recover_first(pg, op->oid);   /* recovered first, then written */
+				wait = 1;
 			}
-			return;
+			if (wait) {
+				if (n_blocked >= OSD_KICK_BLOCKED_MAX)
+					return;        /* cannot track more: the rest keeps its order */
+				blocked[n_blocked++] = h;
+				continue;
+			}
 		}
-		pg->warned_min_size = 0;
-		if (pg->n_inflight >= OSD_PG_INFLIGHT_MAX || oid_busy(pg, op))
-			return;
-		if (op->is_write && pg->peering && osd_pg_object_unrecovered(pg, op->oid))
-			return;        /* recovered first, then written */
 		TAILQ_REMOVE(&pg->queue, op, q);
 		pg->n_queued--;
-		op_start(op);
+		op_start(op);          /* a nested osd_pg_kick only sets kick_again */
 	}
+}
+
+void osd_pg_kick(struct pg *pg)
+{
+	uint32_t rounds = 0;
+
+	if (pg->kicking) {
+		pg->kick_again = 1;
+		return;
+	}
+	if (!TAILQ_EMPTY(&pg->queue) && !pg_active(pg)) {
+		if (!pg->warned_min_size && !pg->peering) {
+			NLOG(OSD, WARN, "pg %s: %u acting replicas < min_size %u: %u ops wait",
+			     pg->cid, pg->acting_n, pg->min_size, pg->n_queued);
+			pg->warned_min_size = 1;
+		}
+		return;
+	}
+	pg->warned_min_size = 0;
+	pg->kicking = 1;
+	do {
+		/* each round starts at least one op or ends: bounded by the queue */
+		NORN_ASSERT(rounds++ <= OSD_PG_QUEUE_MAX + 1);
+		pg->kick_again = 0;
+		kick_pass(pg);
+	} while (pg->kick_again);
+	pg->kicking = 0;
 }
 
 /* ---- admission --------------------------------------------------------------- */
@@ -1269,7 +1337,8 @@ void osd_pg_interval_changed(struct pg *pg, const int32_t *old_acting, uint32_t 
 			continue;
 		for (uint32_t i = 0; i < pg->acting_n; i++) {
 			int32_t a = pg->acting[i];
-			if (a != OSD_NONE && a != o->id && !in_list(op->sent, op->n_sent, a))
+			if (a != OSD_NONE && a != o->id && !in_list(op->sent, op->n_sent, a) &&
+			    !in_list(op->skip, op->n_skip, a))
 				send_repop_to(op, a);
 		}
 		write_check_done(op);

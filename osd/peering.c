@@ -66,14 +66,22 @@ struct peer_info {
 	struct osd_pg_notify n;
 	uint8_t *buf;                     /* payload n points into */
 	char **missing;                   /* sorted by obj_cmp, unique */
-	uint8_t *acked;                   /* per missing entry: recovered (acked) */
+	uint8_t *acked;                   /* per missing entry: OBJ_* */
 	uint32_t n_missing;
-	uint32_t next;                    /* next missing to start */
+	uint32_t next;                    /* recovery order cursor: next missing to start */
 	uint32_t done;                    /* finished pushes */
+	uint32_t pushing;                 /* pushes to this member in flight */
+	int backfill;                     /* missing = every object (no log overlap) */
 	int synced;
 };
 
 static int in_acting_or_up(const struct pg *pg, int32_t osd);
+
+/* State of a missing entry (peer_info.acked). Pushes go in the missing
+ * set's order (the cursor `next`), except that an object a client write
+ * waits for is pushed at once (osd_pg_recover_first): entries after the
+ * cursor may be started or acked already. */
+enum { OBJ_TODO = 0, OBJ_ACKED = 1, OBJ_STARTED = 2 };
 
 struct pg_peer_state {
 	struct peer_info p[PEER_MAX];
@@ -289,7 +297,7 @@ int osd_pg_object_unrecovered(const struct pg *pg, const char *oid)
 			obj_kind(p->missing[k], strlen(p->missing[k]), &b, &bl);
 			if (bytes_cmp(b, bl, oid, len))
 				break;
-			if (!p->acked || !p->acked[k])
+			if (!p->acked || p->acked[k] != OBJ_ACKED)
 				return 1;
 		}
 	}
@@ -301,7 +309,7 @@ static void mark_acked(struct peer_info *p, const char *name, size_t len)
 {
 	int64_t k = p->acked && len ? obj_find(p->missing, p->n_missing, name, len) : -1;
 	if (k >= 0)
-		p->acked[k] = 1;
+		p->acked[k] = OBJ_ACKED;
 }
 
 uint64_t osd_pg_recovery_left(const struct pg *pg)
@@ -993,6 +1001,117 @@ static void logsync_all(struct pg *pg)
 		go_active(pg);
 }
 
+/* 1 while @oid's head has a write whose local commit is not in: the
+ * push would read the object mid-write. */
+static int push_blocked(const struct pg *pg, const char *oid)
+{
+	const char *b;
+	size_t bl;
+	obj_kind(oid, strlen(oid), &b, &bl);
+	return osd_pg_oid_writing(pg, b, bl);
+}
+
+/* Push missing entry @k to member @p. 0, or an error (nothing started). */
+static int push_one(struct pg *pg, struct peer_info *p, uint32_t k, struct msgr_conn *c)
+{
+	struct osd *o = pg->osd;
+	const char *oid = p->missing[k];
+	int rc = start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid));
+	if (rc)
+		return rc;
+	p->acked[k] = OBJ_STARTED;
+	p->pushing++;
+	o->recovery_inflight++;
+	pg->ps->inflight++;
+	return 0;
+}
+
+void osd_pg_recover_first(struct pg *pg, const char *oid)
+{
+	struct osd *o = pg->osd;
+	struct pg_peer_state *ps = pg->ps;
+	uint32_t limit = (uint32_t)o->cfg.osd_max_recovery + OSD_RECOVERY_URGENT_EXTRA;
+	size_t len = strlen(oid);
+
+	if (!ps || pg->peering != PG_PEER_PUSH ||
+	    (o->map.flags & (OSDMAP_FLAG_NORECOVER | OSDMAP_FLAG_NOBACKFILL)) ||
+	    osd_pg_oid_writing(pg, oid, len))
+		return;
+	for (uint32_t i = 0; i < ps->n; i++) {
+		struct peer_info *p = &ps->p[i];
+		if ((int)i == ps->self || p->done >= p->n_missing || !in_acting_or_up(pg, p->osd))
+			continue;
+		struct msgr_conn *c = osd_peer_conn(o, p->osd);
+		/* the object's clones and snapdir sort right before it */
+		for (uint32_t k = obj_lower_bound(p->missing, p->n_missing, oid, len, KIND_CLONE);
+		     c && k < p->n_missing && o->recovery_inflight < limit; k++) {
+			const char *b;
+			size_t bl;
+			obj_kind(p->missing[k], strlen(p->missing[k]), &b, &bl);
+			if (bytes_cmp(b, bl, oid, len))
+				break;
+			if (p->acked[k] == OBJ_TODO && push_one(pg, p, k, c))
+				break;
+		}
+	}
+}
+
+int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *skip, uint32_t *n_skip)
+{
+	const struct pg_peer_state *ps = pg->ps;
+	size_t len = strlen(oid);
+	uint32_t members = 0;
+
+	*n_skip = 0;
+	if (!ps)
+		return 0;
+	for (uint32_t i = 0; i < pg->acting_n; i++)
+		if (pg->acting[i] != OSD_NONE)
+			members++;
+	for (uint32_t i = 0; i < ps->n; i++) {
+		const struct peer_info *p = &ps->p[i];
+		uint32_t todo = 0, started = 0, companions = 0, entries = 0;
+		if (p->done >= p->n_missing)
+			continue;
+		for (uint32_t k = obj_lower_bound(p->missing, p->n_missing, oid, len, KIND_CLONE);
+		     k < p->n_missing; k++) {
+			const char *b;
+			size_t bl;
+			int kind = obj_kind(p->missing[k], strlen(p->missing[k]), &b, &bl);
+			if (bytes_cmp(b, bl, oid, len))
+				break;
+			entries++;
+			companions += kind != KIND_HEAD;
+			todo += p->acked[k] == OBJ_TODO;
+			started += p->acked[k] == OBJ_STARTED;
+		}
+		if (!entries || todo + started == 0)
+			continue;              /* complete for this object */
+		/* a backfill target whose copy of the object has not been started
+		 * gets the newest state when the backfill reaches it: the write
+		 * skips it. Not when the write could create objects its missing
+		 * set does not name (a clone or snapdir: a snap context, or clones
+		 * already there), nor while the copy is in flight (it could carry
+		 * the state from before this write) */
+		if ((int)i == ps->self || !p->backfill || started || companions || has_snapc ||
+		    !in_acting_or_up(pg, p->osd) || *n_skip >= OSDMAP_MAX_POOL_SIZE)
+			return 1;
+		skip[(*n_skip)++] = p->osd;
+	}
+	/* min_size counts the members complete for the object */
+	if (*n_skip && members - NORN_MIN(members, *n_skip) < pg->min_size) {
+		*n_skip = 0;
+		return 1;
+	}
+	return 0;
+}
+
+void osd_pg_recovery_resume(struct pg *pg)
+{
+	if (pg->ps && pg->peering == PG_PEER_PUSH)
+		peering_advance(pg);
+}
+
 /* Start pushes/pulls up to the limits; move phases when done. */
 static void peering_advance(struct pg *pg)
 {
@@ -1030,6 +1149,7 @@ static void peering_advance(struct pg *pg)
 				NLOG(PG, ERR, "pg %s: out of memory computing missing sets", pg->cid);
 				return;
 			}
+			ps->p[i].backfill = bf;
 			if (bf && ps->p[i].n_missing && ((int)i == ps->self || in_acting_or_up(pg, ps->p[i].osd)))
 				pg->backfilling = 1;
 			if (ps->p[i].n_missing)
@@ -1079,14 +1199,16 @@ static void peering_advance(struct pg *pg)
 			if (o->map.flags & (OSDMAP_FLAG_NORECOVER | OSDMAP_FLAG_NOBACKFILL))
 				return;
 			struct msgr_conn *c = osd_peer_conn(o, p->osd);
-			while (c && p->next < p->n_missing && o->recovery_inflight < limit &&
-			       !recovery_throttled(o)) {
-				const char *oid = p->missing[p->next];
-				if (start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid)))
+			while (c && p->next < p->n_missing && o->recovery_inflight < limit) {
+				if (p->acked[p->next] != OBJ_TODO) {
+					p->next++;     /* pushed ahead of order for a waiting write */
+					continue;
+				}
+				if (push_blocked(pg, p->missing[p->next]) || recovery_throttled(o))
+					break;         /* osd_pg_recovery_resume / the next ack retries */
+				if (push_one(pg, p, p->next, c))
 					break;
 				p->next++;
-				o->recovery_inflight++;
-				ps->inflight++;
 			}
 			pending += p->n_missing - p->done;
 		}
@@ -1122,6 +1244,12 @@ static void self_log_cb(void *arg, int err)
 
 static void kick_recovery(struct osd *o)
 {
+	/* writes waiting for an object go first (their pushes may have found
+	 * the urgent budget full), then the recovery order */
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
+			if (pg->ps && pg->peering == PG_PEER_PUSH && pg->n_queued)
+				osd_pg_kick(pg);
 	for (uint32_t h = 0; h < OSD_PG_HASH && o->recovery_inflight < (uint32_t)o->cfg.osd_max_recovery; h++)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
 			if (pg->ps && (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH))
@@ -1305,9 +1433,13 @@ static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t f
 		return;
 	for (uint32_t i = 0; i < pg->ps->n; i++) {
 		struct peer_info *p = &pg->ps->p[i];
-		if (p->osd != from || p->done >= p->next)
+		if (p->osd != from || !p->pushing)
 			continue;
-		mark_acked(p, m->oid, m->oid_len);
+		int64_t k = m->oid_len ? obj_find(p->missing, p->n_missing, m->oid, m->oid_len) : -1;
+		if (k < 0 || p->acked[k] != OBJ_STARTED)
+			break;         /* not a push of ours in flight */
+		p->acked[k] = OBJ_ACKED;
+		p->pushing--;
 		p->done++;
 		o->recovered_objects++;
 		NORN_ASSERT(o->recovery_inflight > 0 && pg->ps->inflight > 0);
