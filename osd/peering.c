@@ -89,6 +89,7 @@ struct pg_peer_state {
 	int auth;                         /* index into p */
 	int self;                         /* index of us */
 	uint32_t inflight;                /* pulls/pushes of this PG */
+	uint64_t skipped_writes;          /* writes that skipped a backfill target */
 	uint32_t logsync_wait;
 };
 
@@ -945,6 +946,9 @@ static void go_active(struct pg *pg)
 		stray_lu[n_strays] = p->n.info.last_update;
 		strays[n_strays++] = p->osd;
 	}
+	if (pg->ps && pg->ps->skipped_writes)
+		NLOG(PG, INFO, "pg %s: %" PRIu64 " writes skipped a backfill target (objects it had not "
+		     "been sent yet)", pg->cid, pg->ps->skipped_writes);
 	osd_pg_stop_peering(pg);
 	osd_pg_kick(pg);
 	for (uint32_t i = 0; i < n_strays; i++)
@@ -1058,7 +1062,7 @@ void osd_pg_recover_first(struct pg *pg, const char *oid)
 
 int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *skip, uint32_t *n_skip)
 {
-	const struct pg_peer_state *ps = pg->ps;
+	struct pg_peer_state *ps = pg->ps;
 	size_t len = strlen(oid);
 	uint32_t members = 0;
 
@@ -1103,6 +1107,8 @@ int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *sk
 		*n_skip = 0;
 		return 1;
 	}
+	if (*n_skip)
+		ps->skipped_writes++;
 	return 0;
 }
 

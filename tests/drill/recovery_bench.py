@@ -80,6 +80,11 @@ def main():
     n_obj = max(16, total // (4 << 20))
     store = "%dM" % (int(total * 1.6 / (1 << 20)) + 512)  # each of 3 survivors ends with all of it
     conf = "mon_osd_down_out_interval_ms = %d\n" % int(DOWN_OUT * 1000)
+    # RECOVERY_BENCH_CONF: extra config lines ("a=1;b=2"), e.g. osd_max_recovery=16
+    for kv in os.environ.get("RECOVERY_BENCH_CONF", "").split(";"):
+        if kv.strip():
+            conf += kv.strip() + "\n"
+            log("config: " + kv.strip())
     c = Cluster(build, mons=3, osds=4, dir=os.path.join(work, "cluster"), store_size=store,
                 extra_conf=conf)
     pre = d = None

@@ -30,6 +30,15 @@ Sections (one ctest each, each with its own cluster):
           last_update, the primary peers with it, recovers its writes,
           and only then it is deleted.
 
+  backfill_race  (1 PG, size 3, min_size 2, 16-entry log, pushes 100 ms
+          apart) a replica misses more writes than the log holds and is
+          backfilled while a writer overwrites every object round after
+          round: writes to objects the backfill has not reached skip the
+          target (logged), writes to an object being copied wait for the
+          copy, later ones go to the target too. Once active+clean the last
+          round reads back, and each of the 3 stores (norn-store, daemons
+          stopped) holds exactly the last round's data for every object.
+
   purge   Deleting a pool deletes its PG copies on every OSD in the
           background: a pool with objects is removed, one OSD is killed -9
           in the middle of the (rate-limited) deletion and restarted; the
@@ -414,7 +423,59 @@ def sec_stray_newer():
         ok("osd.%d's copy deleted once the PG was clean with its data (copies on %s)" % (a, holders))
 
 
-SECTIONS = {"stray_newer": sec_stray_newer, "snap": sec_snap, "snap_backfill": lambda: sec_snap(backfill=True), "purge": sec_purge}
+def sec_backfill_race():
+    n, size = 40, 16 << 10
+    conf = "osd_recovery_sleep_ms = 100\nosd_pg_log_max = 16\n"
+    with Cluster(BUILD, mons=1, osds=3, base_port=PORT0 + 9, osd_conf=conf) as c:
+        pid = c.create_pool("bf", 1, 3, min_size=2)
+        pg = "%d.0" % pid
+        active_clean = lambda p: p["state"] == "active+clean"  # noqa: E731
+        snapc(c, "bf", "write", "o", 0, n, size, "A")
+        p0 = wait_pool_state(c, pid, 1, "PG active+clean", active_clean)[0]
+        victim = p0["acting"][-1]
+        check(victim != p0["acting"][0], "no replica to stop in %s" % p0["acting"])
+        c.kill_osd(victim)
+        wait_for("osd.%d down" % victim, lambda: not osd_up(c, victim), 30)
+        snapc(c, "bf", "write", "o", 0, n, size, "B")
+        offs = log_offsets(c)
+        t0 = time.time()
+        c.start_osd(victim)
+        c.wait_osds_up([victim], timeout=60)
+        wait_for("backfill of osd.%d started" % victim,
+                 lambda: log_lines(c, offs, "osd.%d misses " % victim), 30, 0.05)
+        rounds, during = 0, 0
+        deadline = time.time() + 90
+        while True:
+            tag = "R%d" % rounds
+            snapc(c, "bf", "write", "o", 0, n, size, tag)     # every write acknowledged
+            rounds += 1
+            st = pool_pgs(c, pid)[0]["state"]
+            if st != "active+clean":
+                during += 1
+            elif rounds >= 2:
+                break
+            check(time.time() < deadline, "PG not clean 90 s after osd.%d returned (%s)" % (victim, st))
+        wait_pool_state(c, pid, 1, "PG active+clean", active_clean)
+        modes = log_lines(c, offs, "osd.%d misses " % victim)
+        check(modes and all("(backfill," in ln for _, ln in modes), "not a backfill: %s" % modes)
+        skipped = log_lines(c, offs, "pg %s: " % pg)
+        skipped = [ln for _, ln in skipped if "writes skipped a backfill target" in ln]
+        ok("osd.%d backfilled in %.1f s; %d rounds of %d overwrites, %d of them while it ran; %s"
+           % (victim, time.time() - t0, rounds, n, during, skipped or "no write skipped it"))
+        check(during >= 1, "no round of writes ran during the backfill")
+        check(skipped, "no write skipped the backfill target (the boundary was not exercised)")
+        snapc(c, "bf", "verify", "o", 0, n, size, tag)
+        for i in c.osd_ids:
+            c.kill_osd(i, signal.SIGTERM)
+        for i in c.osd_ids:
+            for k in range(n):
+                got = store_read(c, i, pg, "o.%d" % k)
+                check(got == gen(tag, k, size), "osd.%d: o.%d is not the last acknowledged write %s "
+                      "(%d bytes)" % (i, k, tag, len(got)))
+        ok("every store holds the last acknowledged round %s of all %d objects" % (tag, n))
+
+
+SECTIONS = {"backfill_race": sec_backfill_race, "stray_newer": sec_stray_newer, "snap": sec_snap, "snap_backfill": lambda: sec_snap(backfill=True), "purge": sec_purge}
 
 
 def main():
