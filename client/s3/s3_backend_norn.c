@@ -3622,12 +3622,13 @@ static int orphan_scan(struct nb *be, char **cursor, uint64_t max, int64_t grace
 
 /* One GC pass over every shard: at most NB_GC_BATCH records each that are
  * due by @until_ms. */
-static int gc_pass_until(struct nb *be, int64_t until_ms, uint64_t *removed, uint64_t *done)
+static int gc_shards_until(struct nb *be, uint32_t first, uint32_t step, int64_t until_ms,
+                           uint64_t *removed, uint64_t *done)
 {
 	char due[20];
 	snprintf(due, sizeof(due), "%016" PRIx64, (uint64_t)until_ms);
 	int first_err = 0;
-	for (uint32_t s = 0; s < be->gc_shards; s++) {
+	for (uint32_t s = first; s < be->gc_shards; s += step) {
 		char oid[64];
 		struct norn_list l;
 		memset(&l, 0, sizeof(l));
@@ -3639,22 +3640,35 @@ static int gc_pass_until(struct nb *be, int64_t until_ms, uint64_t *removed, uin
 			first_err = first_err ? first_err : rc;
 			continue;
 		}
-		for (size_t i = 0; i < l.n; i++) {
+		/* Records are dropped together once their work is done (a crash
+		 * in between only repeats idempotent removals). */
+		const char *finished[NB_GC_BATCH];
+		size_t nfin = 0;
+		for (size_t i = 0; i < l.n && nfin < NB_GC_BATCH; i++) {
 			if (strncmp(l.items[i].key, due, 16) > 0)
 				break;         /* keys sort by due time */
 			rc = gc_one(be, l.items[i].val, l.items[i].val_len, removed);
-			if (!rc)
-				rc = omap_rm1(be->io, oid, l.items[i].key);
-			if (!rc && done)
-				(*done)++;
 			if (rc) {
 				first_err = first_err ? first_err : rc;
 				break;
 			}
+			finished[nfin++] = l.items[i].key;
+		}
+		if (nfin) {
+			rc = norn_omap_rm_keys(be->io, oid, finished, nfin);
+			if (rc && !first_err)
+				first_err = rc;
+			if (!rc && done)
+				*done += nfin;
 		}
 		norn_list_free(&l);
 	}
 	return first_err;
+}
+
+static int gc_pass_until(struct nb *be, int64_t until_ms, uint64_t *removed, uint64_t *done)
+{
+	return gc_shards_until(be, 0, 1, until_ms, removed, done);
 }
 
 static int gc_pass(struct nb *be, uint64_t *removed)
@@ -3662,17 +3676,23 @@ static int gc_pass(struct nb *be, uint64_t *removed)
 	return gc_pass_until(be, now_ms(), removed, NULL);
 }
 
+/* The background GC runs NB_GC_JOBS pool jobs at once, job j taking the
+ * queue shards j, j + NB_GC_JOBS, ... (each record costs a few round
+ * trips: back-pointer, referrer, removals); job 0 also runs the orphan
+ * scan slice. */
+#define NB_GC_JOBS 4
 struct nb_gcpass {
 	struct nb_work w;
 	uint64_t removed;
+	uint32_t job, njobs;
 };
 
 static void gcpass_run(struct nb_work *wk)
 {
 	struct nb_gcpass *k = (struct nb_gcpass *)wk;
 	struct nb *be = wk->be;
-	wk->err = gc_pass(be, &k->removed);
-	if (be->scan_per_pass && be->scan_cursor) {
+	wk->err = gc_shards_until(be, k->job, k->njobs, now_ms(), &k->removed, NULL);
+	if (k->job == 0 && be->scan_per_pass && be->scan_cursor) {
 		uint64_t examined = 0, orphans = 0;
 		int done = 0;
 		int rc = orphan_scan(be, &be->scan_cursor, be->scan_per_pass, be->gc_orphan_ms,
@@ -3688,7 +3708,8 @@ static void gcpass_done(struct nb_work *wk)
 {
 	struct nb_gcpass *k = (struct nb_gcpass *)wk;
 	struct nb *be = wk->be;
-	be->gc_running = 0;
+	NORN_ASSERT(be->gc_running > 0);
+	be->gc_running--;
 	be->stat_gc_removed += k->removed;
 	if (k->removed)
 		NLOG(S3, DEBUG, "gc: removed %" PRIu64 " data objects", k->removed);
@@ -3702,11 +3723,16 @@ static void on_gc_timer(uv_timer_t *t)
 	struct nb *be = t->data;
 	if (be->gc_running)
 		return;
-	struct nb_gcpass *k = calloc(1, sizeof(*k));
-	if (!k)
-		return;
-	be->gc_running = 1;
-	work_start(be, &k->w, gcpass_run, gcpass_done);
+	uint32_t njobs = NORN_MIN((uint32_t)NB_GC_JOBS, be->gc_shards);
+	for (uint32_t j = 0; j < njobs; j++) {
+		struct nb_gcpass *k = calloc(1, sizeof(*k));
+		if (!k)
+			return;
+		k->job = j;
+		k->njobs = njobs;
+		be->gc_running++;
+		work_start(be, &k->w, gcpass_run, gcpass_done);
+	}
 }
 
 int s3_backend_norn_gc(struct s3_backend *sb, uint64_t *removed)

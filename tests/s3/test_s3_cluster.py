@@ -44,7 +44,7 @@ def settle(gw, want_data, timeout=30):
     raise AssertionError("census did not settle to %d data objects: %r" % (want_data, c))
 
 
-def quiet(gw, timeout=30):
+def quiet(gw, timeout=90):
     """Wait for an empty GC queue; return the census."""
     deadline = time.time() + timeout
     while time.time() < deadline:
