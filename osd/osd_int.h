@@ -170,6 +170,7 @@ struct osd {
 	uv_signal_t sig_term, sig_int;
 	int stopping;
 	uint32_t recovery_inflight;       /* pulls + pushes in flight (osd_max_recovery) */
+	uint32_t recovery_urgent;         /* of those: pushes for waiting client writes */
 	uint64_t recovery_next_ns;        /* osd_recovery_sleep_ms: no recovery op starts before */
 	uv_timer_t recovery_timer;        /* runs every osd_recovery_sleep_ms when that is set */
 	/* memory budget: client op payloads held; over half of

@@ -34,8 +34,31 @@
  *            the authoritative member (whole object: data, xattrs, omap,
  *            or "absent" -> delete), then take its log.
  *   PUSH     we push each object a replica misses, then send it the log
- *            (LOGSYNC); it answers once durable.
+ *            (LOGSYNC); it answers once durable. Client ops run: reads
+ *            from our (authoritative) copy; writes as osd_pg_write_plan
+ *            says (below).
  *   ACTIVE   the queued client ops start.
+ *
+ * Writes while we push (osd_pg_write_plan, osd_op.c's kick). Each
+ * missing entry is TODO, STARTED (push in flight) or ACKED. Pushes go in
+ * the missing set's order (the cursor), except that a write waiting for
+ * an object has that object pushed at once (osd_pg_recover_first, up to
+ * OSD_RECOVERY_URGENT_EXTRA pushes beyond osd_max_recovery, not paced by
+ * osd_recovery_sleep_ms; while any is in flight, the OSD starts only one
+ * bulk push at a time: client ops first). A write to an object that a
+ * member misses:
+ *   - ACKED everywhere (or missing nowhere): goes to every member;
+ *   - a log-recovery member, or any entry STARTED: waits (alone: other
+ *     objects' ops go on) until the object's entries are ACKED;
+ *   - a backfill member whose copy of the object is TODO: the write
+ *     skips it (Ceph's "beyond last_backfill"); the push reads our copy
+ *     later, with this write in it (a push never starts while a write to
+ *     its object waits for its local commit: osd_pg_oid_writing). Not if
+ *     the write could create objects the missing set does not name (a
+ *     snap context, or clones/snapdir of the object exist) and not if the
+ *     members left would be fewer than min_size: then it waits.
+ * A skipped member keeps a gap in its log (last_complete stays behind),
+ * so it can never be chosen as an authority with the write missing.
  *
  * Pulls and pushes in flight are bounded per OSD by osd_max_recovery;
  * recovery runs only while peering, so client ops of active PGs are never
@@ -81,7 +104,7 @@ static int in_acting_or_up(const struct pg *pg, int32_t osd);
  * set's order (the cursor `next`), except that an object a client write
  * waits for is pushed at once (osd_pg_recover_first): entries after the
  * cursor may be started or acked already. */
-enum { OBJ_TODO = 0, OBJ_ACKED = 1, OBJ_STARTED = 2 };
+enum { OBJ_TODO = 0, OBJ_ACKED = 1, OBJ_STARTED = 2, OBJ_URGENT = 3 /* started for a waiting write */ };
 
 struct pg_peer_state {
 	struct peer_info p[PEER_MAX];
@@ -90,6 +113,7 @@ struct pg_peer_state {
 	int self;                         /* index of us */
 	uint32_t inflight;                /* pulls/pushes of this PG */
 	uint64_t skipped_writes;          /* writes that skipped a backfill target */
+	uint32_t urgent;                  /* of inflight: pushes for waiting writes */
 	uint32_t logsync_wait;
 };
 
@@ -272,7 +296,9 @@ void osd_pg_stop_peering(struct pg *pg)
 	struct osd *o = pg->osd;
 	if (pg->ps) {
 		NORN_ASSERT(o->recovery_inflight >= pg->ps->inflight);
+		NORN_ASSERT(o->recovery_urgent >= pg->ps->urgent);
 		o->recovery_inflight -= pg->ps->inflight;
+		o->recovery_urgent -= pg->ps->urgent;
 		ps_free(pg->ps);
 	}
 	pg->ps = NULL;
@@ -1016,14 +1042,18 @@ static int push_blocked(const struct pg *pg, const char *oid)
 }
 
 /* Push missing entry @k to member @p. 0, or an error (nothing started). */
-static int push_one(struct pg *pg, struct peer_info *p, uint32_t k, struct msgr_conn *c)
+static int push_one(struct pg *pg, struct peer_info *p, uint32_t k, struct msgr_conn *c, int urgent)
 {
 	struct osd *o = pg->osd;
 	const char *oid = p->missing[k];
 	int rc = start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid));
 	if (rc)
 		return rc;
-	p->acked[k] = OBJ_STARTED;
+	p->acked[k] = urgent ? OBJ_URGENT : OBJ_STARTED;
+	if (urgent) {
+		o->recovery_urgent++;
+		pg->ps->urgent++;
+	}
 	p->pushing++;
 	o->recovery_inflight++;
 	pg->ps->inflight++;
@@ -1054,7 +1084,7 @@ void osd_pg_recover_first(struct pg *pg, const char *oid)
 			obj_kind(p->missing[k], strlen(p->missing[k]), &b, &bl);
 			if (bytes_cmp(b, bl, oid, len))
 				break;
-			if (p->acked[k] == OBJ_TODO && push_one(pg, p, k, c))
+			if (p->acked[k] == OBJ_TODO && push_one(pg, p, k, c, 1))
 				break;
 		}
 	}
@@ -1087,7 +1117,7 @@ int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *sk
 			entries++;
 			companions += kind != KIND_HEAD;
 			todo += p->acked[k] == OBJ_TODO;
-			started += p->acked[k] == OBJ_STARTED;
+			started += p->acked[k] >= OBJ_STARTED;
 		}
 		if (!entries || todo + started == 0)
 			continue;              /* complete for this object */
@@ -1205,14 +1235,17 @@ static void peering_advance(struct pg *pg)
 			if (o->map.flags & (OSDMAP_FLAG_NORECOVER | OSDMAP_FLAG_NOBACKFILL))
 				return;
 			struct msgr_conn *c = osd_peer_conn(o, p->osd);
-			while (c && p->next < p->n_missing && o->recovery_inflight < limit) {
+			/* client ops first: while pushes for waiting writes are in
+			 * flight, one bulk push at a time per OSD */
+			while (c && p->next < p->n_missing &&
+			       o->recovery_inflight - o->recovery_urgent < (o->recovery_urgent ? 1 : limit)) {
 				if (p->acked[p->next] != OBJ_TODO) {
 					p->next++;     /* pushed ahead of order for a waiting write */
 					continue;
 				}
 				if (push_blocked(pg, p->missing[p->next]) || recovery_throttled(o))
 					break;         /* osd_pg_recovery_resume / the next ack retries */
-				if (push_one(pg, p, p->next, c))
+				if (push_one(pg, p, p->next, c, 0))
 					break;
 				p->next++;
 			}
@@ -1256,7 +1289,8 @@ static void kick_recovery(struct osd *o)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
 			if (pg->ps && pg->peering == PG_PEER_PUSH && pg->n_queued)
 				osd_pg_kick(pg);
-	for (uint32_t h = 0; h < OSD_PG_HASH && o->recovery_inflight < (uint32_t)o->cfg.osd_max_recovery; h++)
+	for (uint32_t h = 0; h < OSD_PG_HASH &&
+	                     o->recovery_inflight - o->recovery_urgent < (uint32_t)o->cfg.osd_max_recovery; h++)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
 			if (pg->ps && (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH))
 				peering_advance(pg);
@@ -1442,8 +1476,13 @@ static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t f
 		if (p->osd != from || !p->pushing)
 			continue;
 		int64_t k = m->oid_len ? obj_find(p->missing, p->n_missing, m->oid, m->oid_len) : -1;
-		if (k < 0 || p->acked[k] != OBJ_STARTED)
+		if (k < 0 || p->acked[k] < OBJ_STARTED)
 			break;         /* not a push of ours in flight */
+		if (p->acked[k] == OBJ_URGENT) {
+			NORN_ASSERT(o->recovery_urgent > 0 && pg->ps->urgent > 0);
+			o->recovery_urgent--;
+			pg->ps->urgent--;
+		}
 		p->acked[k] = OBJ_ACKED;
 		p->pushing--;
 		p->done++;
