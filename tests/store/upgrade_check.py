@@ -730,14 +730,26 @@ def reverse(old_mod, new_mod, old, new, cdir, ids, tmp, manifest):
             i, r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip()[-300:]))
     c = None
     try:
-        c = old_mod.Cluster(old, dir=cdir, keep=True, wait_timeout=60)
-        log("C1: old daemons started")
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        c = old_mod.Cluster(old, dir=cdir, keep=True, wait_timeout=30, start=False)
         try:
-            wait_clean(c, timeout=90)
-        except Fail as e:
-            log("C1: %s" % e)
-        rc = child(old, "verify", c.conf, manifest, os.path.join(tmp, "acked.txt"))
-        log("C1: verify with the old build: exit %d" % rc)
+            c.start()
+        except Exception as e:
+            log("C1: old cluster start: %s" % e)
+        time.sleep(3)
+        dead = [i for i in ids if c.procs.get("osd.%d" % i) is None or
+                c.procs["osd.%d" % i].poll() is not None]
+        for i in dead:
+            log("C1: old osd.%d exited: %s" % (i, osd_log_tail(cdir, i, since)))
+        if dead:
+            log("C1: the old OSDs %s refuse the stores; nothing read" % dead)
+        else:
+            try:
+                wait_clean(c, timeout=90)
+            except Fail as e:
+                log("C1: %s" % e)
+            rc = child(old, "verify", c.conf, manifest, os.path.join(tmp, "acked.txt"), timeout=300)
+            log("C1: verify with the old build: exit %d" % rc)
     except Exception as e:      # report, do not fail
         log("C1: old cluster: %s: %s" % (type(e).__name__, e))
     finally:
