@@ -20,10 +20,10 @@ namespaces).
     net = NetNS(["h1", "h2", "h3", "h4"])
     net.setup()                 # raises Unsupported if `ip netns add` is refused
     net.addr("h1"), net.core_addr
-    net.prefix("h1")            # ["ip", "netns", "exec", "nornnet-123-h1"]
+    net.prefix("h1")            # ["nsenter", "--net=/run/netns/nornnet-123-h1", "--"]
     net.prefix(None)            # the switch namespace
     net.spawn("h1", [...])      # Popen inside h1 (pid = the program's pid:
-                                # `ip netns exec` execs it); killed at teardown
+                                # nsenter execs it); killed at teardown
     net.link_down("h1")         # cable pulled: h1's switch port down
     net.link_up("h1")
     net.teardown()              # kills the processes it spawned and every
@@ -47,6 +47,7 @@ import subprocess
 import time
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
+NSENTER = "/usr/bin/nsenter" if os.path.exists("/usr/bin/nsenter") else "nsenter"
 PREFIX = "nornnet"
 _NAME_RE = re.compile(r"^%s-(\d+)-[A-Za-z0-9_]+$" % PREFIX)
 MAX_HOSTS = 200
@@ -169,7 +170,12 @@ class NetNS:
         return "p-" + host
 
     def prefix(self, host=None):
-        return [IP, "netns", "exec", self.ns(host)]
+        # nsenter --net, not `ip netns exec`: the latter also gives the
+        # process a private mount namespace holding a copy of every mount
+        # of the moment, which keeps other tests' loop-mounted filesystems
+        # alive after their umount (seen: vol_integ's ext4 journal left
+        # dirty while a drill daemon ran)
+        return [NSENTER, "--net=/run/netns/" + self.ns(host), "--"]
 
     # ---- life cycle ---------------------------------------------------------------
     def setup(self):
