@@ -694,6 +694,7 @@ static void on_osdmap(struct monc *mc, const struct osdmap *m, void *user)
 		send_boot(o);
 	}
 	osd_wait_map_retry(o);
+	osd_peering_map_updated(o);
 	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
 			osd_pg_kick(pg);

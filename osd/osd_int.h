@@ -122,6 +122,8 @@ struct pg {
 	int backfilling;                  /* peering: some member is being backfilled */
 	uint64_t stray_asked_ns;          /* last PG_STRAY we sent about our copy (stray.c) */
 	int kicking;                      /* osd_pg_kick is running (re-entry only flags) */
+	struct msgr_conn *dq_conn;        /* a PG_QUERY for a map we lack: answered when we have it */
+	uint64_t dq_epoch;                /* its epoch */
 	int kick_again;                   /* osd_pg_kick was called while running */
 };
 
@@ -203,6 +205,9 @@ void osd_pg_start_peering(struct pg *pg);
 /* Drop peering state (we are not primary any more). */
 void osd_pg_stop_peering(struct pg *pg);
 void osd_peering_tick(struct osd *o);
+/* After a map update: answer the PG_QUERYs that came for an epoch we had
+ * not seen (the querier would resend them only a second later). */
+void osd_peering_map_updated(struct osd *o);
 /* Start the recovery ops osd_recovery_sleep_ms held back (its timer). */
 void osd_recovery_tick(struct osd *o);
 void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);

@@ -1375,8 +1375,16 @@ static void handle_query(struct osd *o, struct msgr_conn *c, const struct osd_pg
 		/* the querier is in an interval we have not seen: while we lag
 		 * we may still be serving writes as primary of the old one, and
 		 * an answer now would miss them (and lose them). Fetch the map;
-		 * the query is resent every second. */
+		 * we answer once we have it (osd_peering_map_updated), as if it
+		 * had come first; the query is resent every second too. */
 		monc_renew_subs(o->mc);
+		if (!pg->dq_conn || m->epoch >= pg->dq_epoch) {
+			if (pg->dq_conn)
+				msgr_conn_put(pg->dq_conn);
+			msgr_conn_get(c);
+			pg->dq_conn = c;
+			pg->dq_epoch = m->epoch;
+		}
 		return;
 	}
 	if (self_notify(pg, &n, &names)) {
@@ -1391,6 +1399,20 @@ static void handle_query(struct osd *o, struct msgr_conn *c, const struct osd_pg
 	enc_free(&e);
 	osd_pg_notify_free(&n);
 	store_names_free(&names);
+}
+
+void osd_peering_map_updated(struct osd *o)
+{
+	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
+		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext) {
+			struct msgr_conn *c = pg->dq_conn;
+			if (!c || pg->dq_epoch > o->map.epoch)
+				continue;
+			struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed, .epoch = pg->dq_epoch };
+			pg->dq_conn = NULL;
+			handle_query(o, c, &m);
+			msgr_conn_put(c);
+		}
 }
 
 static void handle_notify(struct osd *o, struct msgr_conn *c, struct msg_in *in, int32_t from)

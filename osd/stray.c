@@ -380,6 +380,8 @@ static int pg_idle(const struct pg *pg)
 
 static void pg_free_unlinked(struct pg *pg)
 {
+	if (pg->dq_conn)
+		msgr_conn_put(pg->dq_conn);
 	pg_log_free(&pg->log);
 	free(pg);
 }
