@@ -460,9 +460,10 @@ def sec_backfill_race():
         check(modes and all("(backfill," in ln for _, ln in modes), "not a backfill: %s" % modes)
         skipped = log_lines(c, offs, "pg %s: " % pg)
         skipped = [ln for _, ln in skipped if "writes skipped a backfill target" in ln]
-        ok("osd.%d backfilled in %.1f s; %d rounds of %d overwrites, %d of them while it ran; %s"
+        ok("osd.%d backfilled in %.1f s; %d rounds of %d overwrites, %d ended before it did; %s"
            % (victim, time.time() - t0, rounds, n, during, skipped or "no write skipped it"))
-        check(during >= 1, "no round of writes ran during the backfill")
+        # the PG state is sampled between rounds only: the skip count in the
+        # primary's log is what proves writes raced the backfill
         check(skipped, "no write skipped the backfill target (the boundary was not exercised)")
         snapc(c, "bf", "verify", "o", 0, n, size, tag)
         for i in c.osd_ids:
