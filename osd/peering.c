@@ -8,7 +8,9 @@
  *            PG_NOTIFY: its info, its log and its object list. Our own
  *            state counts as one answer. Unanswered queries are resent
  *            every second; a member that never answers will be marked
- *            down and the next interval starts peering again.
+ *            down and the next interval starts peering again. A member
+ *            that lacks the query's map keeps it and answers once its map
+ *            catches up (osd_peering_map_updated).
  *   CHOOSE   the authoritative log is the one with the newest last_update
  *            among the complete members (pg_info_complete: not in the middle
  *            of a recovery, no write on top of an unfilled gap). A copy
