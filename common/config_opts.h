@@ -54,6 +54,7 @@ NORN_OPT(osd_recovery_sleep_ms,  MS,   0, 0, 60000, "pause between starting two 
 NORN_OPT(osd_memory_budget_bytes, SIZE, 192u << 20, 16u << 20, 1ull << 40, "memory budget for caches and queues")
 NORN_OPT(osd_host,               STR,  "", 0, 0, "CRUSH host bucket this OSD reports at boot (empty: the host name)")
 NORN_OPT(osd_pg_log_max,         INT,  1000, 16, 100000, "PG log entries kept per PG (also the duplicate-request window)")
+NORN_OPT(osd_full_pct,           INT,  95, 10, 100, "client writes that add data are refused with ENOSPC once they would fill this share of the OSD's store (deletes and recovery still run)")
 NORN_OPT(osd_pool_purge_objects_per_sec, INT, 2000, 1, 1000000, "objects per second an OSD removes from the PG copies of deleted pools (in the background)")
 
 /* --- store ------------------------------------------------------------ */

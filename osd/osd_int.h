@@ -110,6 +110,7 @@ struct pg {
 	struct osd_op_list inflight;      /* started, not finished */
 	uint32_t n_queued, n_inflight;
 	int warned_min_size;
+	int warned_full;          /* the store-full refusal was logged */
 	/* peering and recovery (peering.c); ops wait while peering != 0 */
 	int peering;                      /* PG_PEER_* phase, 0 when active */
 	uint64_t peer_epoch;              /* map epoch the current peering began in */

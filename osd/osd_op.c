@@ -893,6 +893,27 @@ static void do_write(struct osd_op *op)
 		op_finish(op);
 		return;
 	}
+	/* A full OSD refuses client writes that add data (deletes, truncates
+	 * and recovery still run), so a full cluster answers ENOSPC at once
+	 * instead of failing the store transaction after a version was given
+	 * out (the client then waited for its op timeout). */
+	if (!deleted) {
+		uint64_t add = 0, total, avail;
+		for (uint32_t i = 0; i < rs.n; i++)
+			add += rs.s[i].data_len;
+		store_statfs(o->store, &total, &avail);
+		if (add && total - avail + add > total / 100 * (uint64_t)o->cfg.osd_full_pct) {
+			if (!pg->warned_full)
+				NLOG(OSD, WARN, "pg %s: store %" PRIu64 " of %" PRIu64 " MiB used (full at %d %%): "
+				     "writes refused with ENOSPC", pg->cid, (total - avail) >> 20, total >> 20,
+				     (int)o->cfg.osd_full_pct);
+			pg->warned_full = 1;
+			op->r.result = NORN_ENOSPC;
+			op_finish(op);
+			return;
+		}
+		pg->warned_full = 0;
+	}
 	/* a version and the log entry */
 	struct pg_log_entry *le = &op->le;
 	memset(le, 0, sizeof(*le));
