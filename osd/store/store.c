@@ -3482,7 +3482,7 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 	if (--r->pending == 0)
 		rd_defer(s, r);
 	else
-		io_kick(s);
+		io_flush(s);   /* reads go at once (batching them measured ~20 % slower) */
 	return 0;
 }
 

@@ -384,7 +384,7 @@ static void fault_case(struct store_fault f)
 	mkcoll(s, "1.0");
 	uint8_t data[12288];
 	int acked = 0, failed = 0;
-	for (int i = 0; i < 400 && failed < 2; i++) {
+	for (int i = 0; i < 5000 && failed < 2; i++) {
 		fill(data, sizeof(data), (unsigned)i);
 		struct store_txn *t = store_txn_new();
 		char oid[16];
