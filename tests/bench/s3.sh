@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 python3 tests/lib/cluster.py start "$TMP/cluster" --mons 1 --osds "$OSDS" --build "$BUILD" \
-	--pool s3 --pg-num 32 --size 2 --store-size 3G --base-port $((20000 + RANDOM % 20000)) >/dev/null
+	--pool s3 --pg-num 32 --size 2 --store-size 6G --base-port $((20000 + RANDOM % 20000)) >/dev/null
 CONF=$TMP/cluster/norn.conf
 AK=NKBENCHKEY0000000001 SK=bench-secret-000000000000000000000000001
 "$NORN" -c "$CONF" s3 user create bench --access-key "$AK" --secret "$SK" >/dev/null
