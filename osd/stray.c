@@ -231,23 +231,32 @@ static void pg_unlink(struct osd *o, struct pg *pg)
 			}
 }
 
-static void removal_cb(void *arg, int err)
+/* One transaction of removal @r completed with @err: 1 when it was the
+ * last (@r has left the OSD's list and the caller finishes it), else 0. */
+static int removal_part_done(struct osd_removal *r, int err)
 {
-	struct osd_removal *r = arg;
-	struct osd *o = r->o;
-
 	if (err == NORN_EFAILED)
 		exit(1);
 	if (err && !r->err)
 		r->err = err;
 	NORN_ASSERT(r->left > 0);
 	if (--r->left)
-		return;
-	for (struct osd_removal **pp = &o->removing; *pp; pp = &(*pp)->next)
+		return 0;
+	for (struct osd_removal **pp = &r->o->removing; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
 			break;
 		}
+	return 1;
+}
+
+static void removal_cb(void *arg, int err)
+{
+	struct osd_removal *r = arg;
+	struct osd *o = r->o;
+
+	if (!removal_part_done(r, err))
+		return;
 	if (r->err) {
 		/* e.g. a late write put an object in it: the copy stays and is
 		 * found again (loaded anew) and re-offered later */
@@ -402,18 +411,8 @@ static void purge_cb(void *arg, int err)
 	int64_t pool = r->pg->id.pool;
 	uint32_t seed = r->pg->id.seed;
 
-	if (err == NORN_EFAILED)
-		exit(1);
-	if (err && !r->err)
-		r->err = err;
-	NORN_ASSERT(r->left > 0);
-	if (--r->left)
+	if (!removal_part_done(r, err))
 		return;
-	for (struct osd_removal **pp = &o->removing; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
 	if (r->err)
 		NLOG(PG, WARN, "pg %s: removing objects of a deleted pool failed: %s (retried)", r->cid,
 		     norn_strerror(r->err));

@@ -298,8 +298,8 @@ struct store {
 	struct rd *rdone;                      /* loop only: reads to complete */
 	bool stop;
 	atomic_int failed;
-	uint32_t nfsync, ncommit;
-	uint64_t st_batches, st_txns, st_fsync_ns, st_lmdb_ns;   /* commit thread */
+	uint32_t ncommit;
+	uint64_t st_batches, st_txns, st_lmdb_ns;   /* commit thread */
 	uv_async_t async;
 	uint32_t busy;
 
