@@ -172,6 +172,8 @@ static int cmd_s3(struct norn_cli_ctx *ctx, int argc, char **argv)
 			       cs.objects, cs.data_objects, cs.manifests, cs.gc_pending);
 		return 0;
 #else
+		(void)orphans;
+		(void)grace_ms;
 		fprintf(stderr, "norn s3 gc: needs the cluster backend\n");
 		return 1;
 #endif
