@@ -109,6 +109,14 @@ struct mop {
 
 struct run { uint64_t pblk; uint64_t n; };
 
+/* A block whose new data is only in the log (and in memory) yet. */
+struct pend {
+	struct pend *next;
+	uint64_t pblk;
+	const uint8_t *buf;      /* BLK bytes */
+};
+#define PEND_BUCKETS 65536u
+
 /* Blocks with known content: new data to write, or old data read back. */
 struct seg {
 	uint64_t pblk;
@@ -177,6 +185,12 @@ struct store_txn {
 	uint32_t nwcrc, capwcrc;
 	bool mid_group;          /* a later txn ends this one's log group */
 	bool direct;             /* too big for the log: commits straight to LMDB */
+	/* Small data goes into the log record instead of to its blocks; the
+	 * commit thread writes it to the blocks before the LMDB commit. Until
+	 * then reads find it through the store's pending-block table. */
+	bool wal_data;
+	struct pend *pend;       /* one entry per written block */
+	uint32_t npend;
 };
 
 /* Overlay: the newest state of objects with transactions not yet
@@ -255,7 +269,8 @@ struct store {
 	struct sio *io_head, *io_tail;
 	uint32_t io_inflight;
 	uint32_t writes_inflight;
-	uint32_t nwrites, nreads_total;
+	atomic_uint nwrites;        /* data + log writes (fault seam; commit thread too) */
+	uint32_t nreads_total;
 	uint32_t nfsync_loop;
 
 	/* LMDB */
@@ -321,9 +336,20 @@ struct store {
 	uint64_t tseq_next, acked_tseq;
 	_Atomic uint64_t applied_tseq;
 	pthread_cond_t applied_cv;
-	uint64_t st_groups, st_group_txns, st_wal_bytes;
+	uint64_t st_groups, st_group_txns, st_wal_bytes, st_wal_data_txns;
 	uint64_t st_io_n[4], st_io_ns[4];   /* data write, log write, fsync, read */
 	uint64_t st_waits, st_wait_ns;       /* reads that waited for LMDB */
+
+	/* Blocks whose data is only in the log so far (wal_data
+	 * transactions): pblk -> data, until the commit thread wrote them.
+	 * Loop inserts and looks up, commit thread removes; under pend_mu. */
+	pthread_mutex_t pend_mu;
+	struct pend **pend_tab;
+	atomic_uint_fast64_t pend_n;        /* entries (lock-free "none" check) */
+	_Atomic uint64_t pend_bytes;        /* data bytes waiting for the commit thread */
+	struct io_uring cring;              /* commit thread: block writes, fdatasync */
+	bool cring_ok;
+	uint64_t st_apply_n, st_apply_ns;   /* commit thread: block writes and their time */
 
 	/* close */
 	bool closing;
@@ -338,7 +364,7 @@ static void busy_get(struct store *s);
 static void busy_put(struct store *s);
 static void maybe_finish_close(struct store *s);
 static void on_poll(uv_poll_t *h, int status, int events);
-static void sync_kick(struct store *s);
+static bool sync_kick(struct store *s);
 static void on_wal_write(struct store *s, struct sio *io, int res);
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -436,6 +462,8 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 	o->commit_batch_max = 16384;
 	o->wal_bytes = 64u << 20;
 	o->wal_groups = 4;
+	o->wal_group_txns = 0;
+	o->wal_data_max_bytes = 32768;
 	o->lmdb_map_bytes = 1ull << 30;
 	o->max_object_bytes = 128u << 20;
 	o->onode_shard_blocks = 64;
@@ -448,6 +476,8 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 		o->commit_batch_max = (uint32_t)cfg->store_commit_batch_max;
 		o->wal_bytes = cfg->store_wal_bytes;
 		o->wal_groups = (uint32_t)cfg->store_wal_groups;
+		o->wal_group_txns = (uint32_t)cfg->store_wal_group_txns;
+		o->wal_data_max_bytes = (uint32_t)cfg->store_wal_data_bytes;
 		o->lmdb_map_bytes = cfg->store_lmdb_map_bytes;
 		o->max_object_bytes = cfg->store_max_object_bytes;
 		o->onode_shard_blocks = (uint32_t)cfg->store_onode_shard_blocks;
@@ -718,13 +748,13 @@ static void io_submit_one(struct store *s, struct sio *io)
 			io_uring_prep_nop(sqe);
 		}
 	} else if (io->write) {
-		s->nwrites++;
-		if (s->o.fault.fail_write_n && s->nwrites == s->o.fault.fail_write_n) {
-			NLOG(STORE, WARN, "fault injection: failing data write #%u", s->nwrites);
+		unsigned nw = atomic_fetch_add(&s->nwrites, 1) + 1;
+		if (s->o.fault.fail_write_n && nw == s->o.fault.fail_write_n) {
+			NLOG(STORE, WARN, "fault injection: failing data write #%u", nw);
 			io->fault = 1;
 			io_uring_prep_nop(sqe);
-		} else if (s->o.fault.tear_write_n && s->nwrites == s->o.fault.tear_write_n) {
-			NLOG(STORE, WARN, "fault injection: tearing data write #%u", s->nwrites);
+		} else if (s->o.fault.tear_write_n && nw == s->o.fault.tear_write_n) {
+			NLOG(STORE, WARN, "fault injection: tearing data write #%u", nw);
 			io->fault = 2;
 			/* Half the bytes reach the disk, the rest of the first block is garbage. */
 			uint32_t half = io->len / 2;
@@ -785,8 +815,8 @@ static void io_flush(struct store *s)
 static void on_loop_phase(uv_handle_t *h)
 {
 	struct store *s = h->data;
-	if (s->pipe_head)
-		sync_kick(s);
+	for (unsigned i = 0; i < 64 && s->pipe_head && sync_kick(s); i++)
+		;
 	if (s->flush_pending)
 		io_flush(s);
 }
@@ -860,6 +890,90 @@ static void busy_put(struct store *s)
 	NORN_ASSERT(s->busy > 0);
 	if (--s->busy == 0)
 		uv_unref((uv_handle_t *)&s->async);
+}
+
+/* ---- blocks whose data is only in the log yet ---------------------------- */
+
+static uint32_t pend_hash(uint64_t pblk)
+{
+	return (uint32_t)((pblk * 0x9E3779B97F4A7C15ull) >> 48) % PEND_BUCKETS;
+}
+
+/* Loop: list every block @t writes in the table (its data stays in @t's
+ * buffers until the commit thread wrote it). 0 or -ENOMEM. */
+static int pend_add(struct store *s, struct store_txn *t)
+{
+	t->pend = calloc(t->nwcrc ? t->nwcrc : 1, sizeof(*t->pend));
+	if (!t->pend)
+		return -ENOMEM;
+	uint32_t k = 0;
+	pthread_mutex_lock(&s->pend_mu);
+	for (uint32_t i = 0; i < t->nw; i++)
+		for (uint32_t b = 0; b < t->wsegs[i].n; b++, k++) {
+			NORN_ASSERT(k < t->nwcrc);
+			struct pend *e = &t->pend[k];
+			e->pblk = t->wsegs[i].pblk + b;
+			e->buf = t->wsegs[i].buf + (size_t)b * BLK;
+			uint32_t h = pend_hash(e->pblk);
+			e->next = s->pend_tab[h];
+			s->pend_tab[h] = e;
+		}
+	pthread_mutex_unlock(&s->pend_mu);
+	t->npend = k;
+	atomic_fetch_add(&s->pend_n, k);
+	atomic_fetch_add(&s->pend_bytes, (uint64_t)k * BLK);
+	return 0;
+}
+
+/* Any thread: drop @t's entries (its blocks now hold the data on the
+ * device, or the store failed) and free its data buffers. */
+static void pend_remove(struct store *s, struct store_txn *t)
+{
+	if (!t->pend)
+		return;
+	pthread_mutex_lock(&s->pend_mu);
+	for (uint32_t k = 0; k < t->npend; k++) {
+		struct pend *e = &t->pend[k];
+		struct pend **pp = &s->pend_tab[pend_hash(e->pblk)];
+		while (*pp != e) {
+			NORN_ASSERT(*pp);
+			pp = &(*pp)->next;
+		}
+		*pp = e->next;
+	}
+	pthread_mutex_unlock(&s->pend_mu);
+	atomic_fetch_sub(&s->pend_n, t->npend);
+	atomic_fetch_sub(&s->pend_bytes, (uint64_t)t->npend * BLK);
+	free(t->pend);
+	t->pend = NULL;
+	t->npend = 0;
+	for (uint32_t i = 0; i < t->nw; i++) {
+		if (t->wsegs[i].owns)
+			free(t->wsegs[i].buf);
+		t->wsegs[i].buf = NULL;
+	}
+	for (uint32_t i = 0; i < t->nops; i++) {
+		free(t->ops[i].a);
+		free(t->ops[i].b);
+		t->ops[i].a = t->ops[i].b = NULL;
+	}
+}
+
+/* Loop: copy block @pblk into @dst when its data is only in the log yet. */
+static bool pend_copy(struct store *s, uint64_t pblk, uint8_t *dst)
+{
+	if (!atomic_load(&s->pend_n))
+		return false;
+	bool found = false;
+	pthread_mutex_lock(&s->pend_mu);
+	for (struct pend *e = s->pend_tab[pend_hash(pblk)]; e; e = e->next)
+		if (e->pblk == pblk) {
+			memcpy(dst, e->buf, BLK);
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&s->pend_mu);
+	return found;
 }
 
 /* ---- read transactions on the loop -------------------------------------- */
@@ -986,6 +1100,8 @@ void store_txn_free(struct store_txn *t)
 		free(t->ops[i].a);
 		free(t->ops[i].b);
 	}
+	if (t->pend)
+		pend_remove(t->s, t);
 	free(t->ops);
 	txn_scratch_free(t);
 	free(t->allocs);
@@ -2082,17 +2198,25 @@ static int txn_finish(struct store *s, struct store_txn *t)
  * key length (u32), value length (u32), key, value; allocated runs (u32)
  * and freed runs (u32), each run as first block (u64) and count (u64);
  * written runs (u32), each as first block (u64), count (u32) and the
- * crc32c of each block (u32). Everything little-endian. */
+ * crc32c of each block (u32); since version 2: data in the log (u8, 0 or
+ * 1), when 1 followed by the data of every written run in order (count x
+ * 4 KiB each: a small transaction's data travels in the log record and
+ * the commit thread writes it to its blocks later; replay writes it
+ * again). Everything little-endian. Version 1 groups (no data byte) are
+ * still read: a store made before version 2 may have them at its first
+ * mount by this code. */
 
 #define WAL_MAGIC   "NORNWAL1"
-#define WAL_VERSION 1u
+#define WAL_VERSION 2u
 #define WAL_HDR     64u
 #define WAL_POS_LEN 44u          /* the "wal" record in "super" */
 #define MOP_TYPES   ((unsigned)MOP_SHARD_RMRANGE + 1u)
 
 static size_t wal_txn_len(const struct store_txn *t)
 {
-	size_t n = 8 + 4 + 4 + 4 + 4 + (size_t)(t->na + t->nf) * 16;
+	size_t n = 8 + 4 + 4 + 4 + 4 + 1 + (size_t)(t->na + t->nf) * 16;
+	if (t->wal_data)
+		n += (size_t)t->nwcrc * BLK;
 	for (uint32_t i = 0; i < t->nw; i++)
 		n += 12 + (size_t)t->wsegs[i].n * 4;
 	for (uint32_t i = 0; i < t->nm; i++)
@@ -2143,6 +2267,12 @@ static uint8_t *wal_txn_put(const struct store_txn *t, uint8_t *p)
 		for (uint32_t b = 0; b < g->n; b++, p += 4)
 			norn_put_le32(p, t->wcrc[k++]);   /* computed when placed */
 	}
+	*p++ = t->wal_data;
+	if (t->wal_data)
+		for (uint32_t i = 0; i < t->nw; i++) {
+			memcpy(p, t->wsegs[i].buf, (size_t)t->wsegs[i].n * BLK);
+			p += (size_t)t->wsegs[i].n * BLK;
+		}
 	return p;
 }
 
@@ -2165,7 +2295,8 @@ int store__wal_group_len(const void *hdr, size_t len, uint64_t id, uint64_t seq,
                          uint32_t *glen)
 {
 	const uint8_t *b = hdr;
-	if (len < WAL_HDR || memcmp(b, WAL_MAGIC, 8) || norn_get_le32(b + 8) != WAL_VERSION)
+	if (len < WAL_HDR || memcmp(b, WAL_MAGIC, 8) || norn_get_le32(b + 8) < 1 ||
+	    norn_get_le32(b + 8) > WAL_VERSION)
 		return NORN_ECORRUPT;
 	if ((id != UINT64_MAX && norn_get_le64(b + 16) != id) ||
 	    (seq != UINT64_MAX && norn_get_le64(b + 24) != seq) ||
@@ -2239,6 +2370,33 @@ static int wal_get_written(const uint8_t **pp, const uint8_t *end, uint64_t nblo
 	return 0;
 }
 
+/* The data byte and, when set, the data of every written run (each block
+ * must match its recorded crc). The decoded runs point into the record. */
+static int wal_get_data(const uint8_t **pp, const uint8_t *end, struct store_txn *t)
+{
+	const uint8_t *p = *pp;
+	if (end - p < 1 || p[0] > 1)
+		return NORN_ECORRUPT;
+	t->wal_data = p[0] == 1;
+	p++;
+	if (t->wal_data) {
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < t->nw; i++) {
+			struct seg *g = &t->wsegs[i];
+			if ((uint64_t)(end - p) < (uint64_t)g->n * BLK)
+				return NORN_ECORRUPT;
+			for (uint32_t b = 0; b < g->n; b++, k++)
+				if (norn_crc32c(0, p + (size_t)b * BLK, BLK) != t->wcrc[k])
+					return NORN_ECORRUPT;
+			g->buf = (uint8_t *)(uintptr_t)p;   /* read only, not owned */
+			g->owns = false;
+			p += (size_t)g->n * BLK;
+		}
+	}
+	*pp = p;
+	return 0;
+}
+
 void store__wal_txns_free(struct store_txn *h)
 {
 	while (h) {
@@ -2259,6 +2417,7 @@ int store__wal_group_decode(const void *buf, size_t len, uint64_t id, uint64_t s
 		return rc;
 	const uint8_t *b = buf;
 	uint32_t ntxn = norn_get_le32(b + 44), payload = norn_get_le32(b + 48);
+	uint32_t version = norn_get_le32(b + 8);
 	if (glen > len)
 		return NORN_ECORRUPT;
 	uint8_t hdr[WAL_HDR];
@@ -2309,6 +2468,8 @@ int store__wal_group_decode(const void *buf, size_t len, uint64_t id, uint64_t s
 			rc = wal_get_runs(&p, end, nblocks, &t->frees, &t->nf, &t->capf);
 		if (!rc)
 			rc = wal_get_written(&p, end, nblocks, t);
+		if (!rc && version >= 2)
+			rc = wal_get_data(&p, end, t);
 	}
 	if (!rc && p != end)
 		rc = NORN_ECORRUPT;
@@ -2430,17 +2591,18 @@ static void cq_push(struct store *s, struct store_txn *h, struct store_txn *tl, 
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void sync_kick(struct store *s)
+/* Form one log group; true when one was formed. */
+static bool sync_kick(struct store *s)
 {
 	if (s->groups_inflight >= s->o.wal_groups || s->direct_inflight)
-		return;
+		return false;
 	if (atomic_load(&s->failed)) {
 		for (struct store_txn *t = s->pipe_head; t; t = t->next)
 			if (t->state == TS_WRITTEN) {
 				t->result = NORN_EFAILED;
 				t->state = TS_READY;
 			}
-		return;
+		return false;
 	}
 	size_t max = s->wal_size / 4, len = WAL_HDR;
 	uint32_t n = 0;
@@ -2465,9 +2627,9 @@ static void sync_kick(struct store *s)
 			s->direct_inflight = true;
 			NLOG(STORE, DEBUG, "transaction with %zu bytes of metadata bypasses the log", tl);
 			cq_push(s, t, t, 1);
-			return;
+			return false;
 		}
-		if (len + tl > max)
+		if (len + tl > max || (s->o.wal_group_txns && n >= s->o.wal_group_txns))
 			break;
 		len += tl;
 		n++;
@@ -2476,7 +2638,7 @@ static void sync_kick(struct store *s)
 		last = t;
 	}
 	if (!n)
-		return;
+		return false;
 	size_t glen = (len + BLK - 1) / BLK * BLK;
 	uint64_t lsn = s->wal_head;
 	if (lsn % s->wal_size + glen > s->wal_size)
@@ -2490,7 +2652,7 @@ static void sync_kick(struct store *s)
 		pthread_mutex_lock(&s->mu);
 		pthread_cond_signal(&s->cv);
 		pthread_mutex_unlock(&s->mu);
-		return;
+		return false;
 	}
 	s->wal_wait = false;
 	struct wgroup *g = calloc(1, sizeof(*g));
@@ -2541,6 +2703,7 @@ static void sync_kick(struct store *s)
 	s->groups_inflight++;
 	io_queue(s, io);
 	io_kick(s);
+	return true;
 }
 
 static void on_prep_read(struct store *s, struct sio *io, int res)
@@ -2581,6 +2744,22 @@ static void pipe_push(struct store *s, struct store_txn *t)
 	s->pipe_tail = t;
 }
 
+/* Whether @t's data goes in its log record: it writes at most
+ * wal_data_max_bytes and its record stays small enough for the log. Its
+ * blocks are then listed in the pending table. */
+static bool wal_data_pick(struct store *s, struct store_txn *t)
+{
+	if (!t->nw || !s->o.wal_data_max_bytes || (uint64_t)t->nwcrc * BLK > s->o.wal_data_max_bytes)
+		return false;
+	t->wal_data = true;
+	if (WAL_HDR + wal_txn_len(t) > s->wal_size / 4 || pend_add(s, t)) {
+		t->wal_data = false;
+		return false;
+	}
+	s->st_wal_data_txns++;
+	return true;
+}
+
 /* Prepare queued transactions in order until one waits for reads. */
 static void pump(struct store *s)
 {
@@ -2601,6 +2780,21 @@ static void pump(struct store *s)
 				t->op_idx++;
 		}
 		if (rc == NEED_READ) {
+			/* Blocks whose data is only in the log are in memory. */
+			bool missing = false;
+			for (uint32_t i = 0; i < t->nr; i++) {
+				struct seg *sg = &t->rsegs[i];
+				if (sg->have || sg->issued)
+					continue;
+				if (!pend_copy(s, sg->pblk, sg->buf)) {
+					missing = true;
+					continue;
+				}
+				NORN_ASSERT(norn_crc32c(0, sg->buf, BLK) == sg->want_crc);
+				sg->have = true;
+			}
+			if (!missing && !t->reads_pending)
+				continue;
 			if (s->writes_inflight) {
 				s->drain_wait = true;   /* resumed when the writes drained */
 				io_kick(s);
@@ -2645,7 +2839,14 @@ static void pump(struct store *s)
 			pipe_push(s, t);
 			continue;
 		}
-		/* Data out: one write per contiguous new segment. */
+		/* Small data goes in the log record (one log write for the
+		 * group instead of one write per transaction); else data out:
+		 * one write per contiguous new segment. */
+		if (wal_data_pick(s, t)) {
+			t->state = TS_WRITTEN;
+			pipe_push(s, t);
+			continue;
+		}
 		for (uint32_t i = 0; i < t->nw; i++) {
 			struct sio *io = calloc(1, sizeof(*io));
 			NORN_ASSERT(io);
@@ -2691,13 +2892,14 @@ static void pipe_advance(struct store *s)
 			s->pipe_tail = NULL;
 		t->next = NULL;
 		/* Data buffers and the ops' copies are no longer needed (the
-		 * mutations hold what LMDB still needs). */
-		for (uint32_t i = 0; i < t->nw; i++) {
+		 * mutations hold what LMDB still needs), unless the data is
+		 * only in the log: the commit thread writes it to its blocks. */
+		for (uint32_t i = 0; i < t->nw && !t->pend; i++) {
 			if (t->wsegs[i].owns)
 				free(t->wsegs[i].buf);
 			t->wsegs[i].buf = NULL;
 		}
-		for (uint32_t i = 0; i < t->nops; i++) {
+		for (uint32_t i = 0; i < t->nops && !t->pend; i++) {
 			free(t->ops[i].a);
 			free(t->ops[i].b);
 			t->ops[i].a = t->ops[i].b = NULL;
@@ -2997,6 +3199,112 @@ static void lmdb_synced(struct store *s)
 	s->c_lsn_prev = s->c_lsn;
 }
 
+/* Commit thread: one request on its own ring (submitted at once) and
+ * wait until at most @keep remain in flight. Returns the first error. */
+#define CRING_QD 64u
+
+static int cring_reap(struct store *s, uint32_t *inflight, uint32_t keep)
+{
+	int err = 0;
+	while (*inflight > keep) {
+		int rc = io_uring_submit(&s->cring);
+		struct io_uring_cqe *cqe;
+		if (rc >= 0)
+			rc = io_uring_wait_cqe(&s->cring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0) {
+			/* Requests in flight on buffers we cannot free: nothing
+			 * can be trusted. */
+			set_failed(s, "io_uring (metadata apply)", rc);
+			NORN_ASSERT(!"io_uring submit/wait failed on the commit thread");
+		}
+		for (unsigned guard = 0; guard < CRING_QD * 2 && !io_uring_peek_cqe(&s->cring, &cqe);
+		     guard++) {
+			/* user_data: the length a write must report (0: fdatasync;
+			 * UINT64_MAX: a torn write, an injected fault) */
+			uint64_t want = cqe->user_data;
+			if (!err && cqe->res < 0)
+				err = cqe->res;
+			else if (!err && (want == UINT64_MAX || (uint64_t)cqe->res != want))
+				err = -EIO;
+			io_uring_cqe_seen(&s->cring, cqe);
+			NORN_ASSERT(*inflight > 0);
+			(*inflight)--;
+		}
+	}
+	return err;
+}
+
+/* Commit thread, before the LMDB commit of batch @h: write the data the
+ * log holds for its transactions to their blocks, then one fdatasync, so
+ * once LMDB has the batch (and the log ring is reused past it) the data
+ * no longer needs the log. Then those blocks leave the pending table.
+ * 0 or the error (the store is then failed: the log keeps the data and
+ * the next mount writes it again). */
+static int wal_data_write(struct store *s, struct store_txn *h)
+{
+	uint32_t inflight = 0, n = 0;
+	int err = 0;
+	uint64_t t0 = norn_mono_ns();
+	for (struct store_txn *t = h; t && !err; t = t->next) {
+		if (!t->pend || t->result || atomic_load(&s->failed))
+			continue;
+		for (uint32_t i = 0; i < t->nw && !err; i++) {
+			const struct seg *g = &t->wsegs[i];
+			if (inflight >= CRING_QD && (err = cring_reap(s, &inflight, CRING_QD / 2)))
+				break;
+			/* The ring has 2 x CRING_QD entries: never short. */
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&s->cring);
+			NORN_ASSERT(sqe);
+			uint32_t len = g->n * BLK, nw = atomic_fetch_add(&s->nwrites, 1) + 1;
+			uint64_t want = len;
+			uint8_t *buf = g->buf;
+			if (s->o.fault.fail_write_n && nw == s->o.fault.fail_write_n) {
+				NLOG(STORE, WARN, "fault injection: failing data write #%u", nw);
+				io_uring_prep_nop(sqe);
+				want = UINT64_MAX;
+			} else if (s->o.fault.tear_write_n && nw == s->o.fault.tear_write_n) {
+				NLOG(STORE, WARN, "fault injection: tearing data write #%u", nw);
+				/* The first block is half new data, half garbage. */
+				uint8_t *tb = blk_alloc(1);
+				NORN_ASSERT(tb);
+				memset(tb, 0xA5, BLK);
+				memcpy(tb, buf, BLK / 2);
+				ssize_t w = pwrite(s->fd, tb, BLK, (off_t)(g->pblk * BLK));
+				(void)w;
+				free(tb);
+				io_uring_prep_nop(sqe);
+				want = UINT64_MAX;
+			} else {
+				io_uring_prep_write(sqe, s->fd, buf, len, g->pblk * BLK);
+			}
+			io_uring_sqe_set_data64(sqe, want);
+			inflight++;
+			n++;
+		}
+	}
+	int rc = cring_reap(s, &inflight, 0);
+	err = err ? err : rc;
+	if (n && !err) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&s->cring);
+		NORN_ASSERT(sqe);   /* the ring is empty now */
+		io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data64(sqe, 0);
+		inflight++;
+		err = cring_reap(s, &inflight, 0);
+	}
+	if (err)
+		set_failed(s, "writing logged data to its blocks", err);
+	for (struct store_txn *t = h; t; t = t->next)
+		pend_remove(s, t);
+	if (n) {
+		s->st_apply_n += n;
+		s->st_apply_ns += norn_mono_ns() - t0;
+	}
+	return err ? NORN_EFAILED : 0;
+}
+
 /* Hand a list of applied transactions to the loop (under mu). */
 static void release(struct store *s, struct store_txn **h, struct store_txn **tl)
 {
@@ -3039,7 +3347,8 @@ static void *commit_main(void *arg)
 			ts.tv_sec += (time_t)(ns / 1000000000u);
 			ts.tv_nsec = (long)(ns % 1000000000u);
 			while (s->cq_n < s->o.commit_batch_max / 2 && !s->apply_urgent && !s->stop &&
-			       !atomic_load(&s->wal_need_sync))
+			       !atomic_load(&s->wal_need_sync) &&
+			       atomic_load(&s->pend_bytes) < s->wal_size / 8)
 				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
 					break;
 		}
@@ -3077,10 +3386,10 @@ static void *commit_main(void *arg)
 			}
 		}
 		uint64_t t0 = norn_mono_ns();
-		int rc = 0;
-		if (atomic_load(&s->failed))
+		int rc = wal_data_write(s, h);
+		if (!rc && atomic_load(&s->failed))
 			rc = NORN_EFAILED;
-		else if (changed || seq)
+		else if (!rc && (changed || seq))
 			rc = commit_batch(s, h, false, seq, lsn);
 		bool wrote = !rc && (changed || seq), synced = false;
 		if (wrote) {
@@ -3459,14 +3768,24 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 		return 0;
 	}
 	r->pending = 1;   /* guard so completions cannot finish it early */
+	/* Blocks whose data is only in the log yet come from memory; the
+	 * others from the device (runs of consecutive blocks). */
+	bool *mem = NULL;
+	if (atomic_load(&s->pend_n)) {
+		mem = calloc(r->nb, sizeof(*mem));
+		NORN_ASSERT(mem);   /* small; the read is already accounted for */
+		for (uint32_t i = 0; i < r->nb; i++)
+			mem[i] = r->pblk[i] && pend_copy(s, r->pblk[i], r->buf + (size_t)i * BLK);
+	}
 	for (uint32_t i = 0; i < r->nb;) {
-		if (!r->pblk[i]) {
-			memset(r->buf + (size_t)i * BLK, 0, BLK);
+		if (!r->pblk[i] || (mem && mem[i])) {
+			if (!r->pblk[i])
+				memset(r->buf + (size_t)i * BLK, 0, BLK);
 			i++;
 			continue;
 		}
 		uint32_t j = i + 1;
-		while (j < r->nb && r->pblk[j] == r->pblk[j - 1] + 1 && j - i < 256)
+		while (j < r->nb && r->pblk[j] == r->pblk[j - 1] + 1 && j - i < 256 && !(mem && mem[j]))
 			j++;
 		struct sio *io = calloc(1, sizeof(*io));
 		NORN_ASSERT(io);
@@ -3479,6 +3798,7 @@ int store_read(struct store *s, const char *cid, const char *oid, uint64_t off, 
 		io_queue(s, io);
 		i = j;
 	}
+	free(mem);
 	if (--r->pending == 0)
 		rd_defer(s, r);
 	else
@@ -3889,7 +4209,7 @@ static int wal_verify_data(struct store *s, struct store_txn *h)
 	int rc = 0;
 	for (struct store_txn *t = h; t && !rc; t = t->next) {
 		uint64_t k = 0;
-		for (uint32_t i = 0; i < t->nw && !rc; i++) {
+		for (uint32_t i = 0; i < t->nw && !rc && !t->wal_data; i++) {
 			const struct seg *g = &t->wsegs[i];
 			for (uint32_t b = 0; b < g->n && !rc; b += 256) {
 				uint32_t nb = NORN_MIN(256u, g->n - b);
@@ -3908,6 +4228,33 @@ static int wal_verify_data(struct store *s, struct store_txn *h)
 		}
 	}
 	free(buf);
+	return rc;
+}
+
+/* Replay: write the data a group's records carry to its blocks, then
+ * fdatasync (mount is start-up work: blocking I/O). */
+static int wal_replay_data(struct store *s, struct store_txn *h)
+{
+	bool any = false;
+	int rc = 0;
+	for (struct store_txn *t = h; t && !rc; t = t->next) {
+		if (!t->wal_data)
+			continue;
+		for (uint32_t i = 0; i < t->nw && !rc; i++) {
+			const struct seg *g = &t->wsegs[i];
+			uint8_t *b = blk_alloc(g->n);
+			if (!b)
+				return -ENOMEM;
+			memcpy(b, g->buf, (size_t)g->n * BLK);
+			ssize_t w = pwrite(s->fd, b, (size_t)g->n * BLK, (off_t)(g->pblk * BLK));
+			if (w != (ssize_t)g->n * BLK)
+				rc = w < 0 ? -errno : -EIO;
+			free(b);
+			any = true;
+		}
+	}
+	if (!rc && any && fdatasync(s->fd))
+		rc = -errno;
 	return rc;
 }
 
@@ -4027,11 +4374,12 @@ static int wal_mount(struct store *s)
 			free(g);
 			break;   /* torn: written, never acknowledged */
 		}
-		free(g);
+		/* The decoded records point into g (data in the log). */
 		if (!rc) {
 			int vrc = wal_verify_data(s, h);
 			if (vrc == NORN_ECRC) {
 				store__wal_txns_free(h);
+				free(g);
 				NLOG(STORE, INFO, "log group %" PRIu64 " has data that never reached the disk: "
 				     "it was not acknowledged; replay ends there", s->c_seq + 1);
 				break;
@@ -4039,8 +4387,11 @@ static int wal_mount(struct store *s)
 			rc = vrc;
 		}
 		if (!rc)
+			rc = wal_replay_data(s, h);
+		if (!rc)
 			rc = commit_batch(s, h, true, s->c_seq + 1, lsn + glen);
 		store__wal_txns_free(h);
+		free(g);
 		if (rc) {
 			NLOG(STORE, ERR, "replaying log group %" PRIu64 " failed", s->c_seq + 1);
 			break;
@@ -4068,10 +4419,11 @@ static int wal_mount(struct store *s)
 	return 0;
 }
 
-/* A version 1 store has its log now: record version 2 in LMDB (synced),
- * then in block 0, so code that predates the log refuses the store. A
- * crash between the two leaves LMDB ahead, which the mount accepts and
- * this finishes. */
+/* An older store (1: no log; 2: no data in the log) has its log now:
+ * record the current version in LMDB (synced), then in block 0, so code
+ * that predates the log, or writes no logged data to its blocks at
+ * replay, refuses the store. A crash between the two leaves LMDB ahead,
+ * which the mount accepts and this finishes. */
 static int format_upgrade(struct store *s)
 {
 	if (s->sb.version == STORE_FORMAT_VERSION)
@@ -4098,7 +4450,7 @@ static int format_upgrade(struct store *s)
 		NLOG(STORE, ERR, "upgrading the store format from version %u failed: %s", from,
 		     norn_strerror(rc));
 	else
-		NLOG(STORE, INFO, "store format upgraded from version %u to %u (write-ahead log)", from,
+		NLOG(STORE, INFO, "store format upgraded from version %u to %u (write-ahead log with data)", from,
 		     STORE_FORMAT_VERSION);
 	return rc;
 }
@@ -4300,6 +4652,17 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	rc = io_uring_register_eventfd(&s->ring, s->efd);
 	if (rc)
 		goto fail_efd;
+	rc = io_uring_queue_init(CRING_QD * 2, &s->cring, 0);
+	if (rc) {
+		NLOG(STORE, ERR, "io_uring_queue_init (commit thread): %s", strerror(-rc));
+		goto fail_efd;
+	}
+	s->pend_tab = calloc(PEND_BUCKETS, sizeof(*s->pend_tab));
+	if (!s->pend_tab) {
+		rc = -ENOMEM;
+		goto fail_cring;
+	}
+	pthread_mutex_init(&s->pend_mu, NULL);
 	/* Neither can fail for a valid eventfd and loop; once they exist the
 	 * store can only go away through uv_close. */
 	rc = uv_poll_init(loop, &s->poll, s->efd);
@@ -4324,6 +4687,8 @@ int store_open(uv_loop_t *loop, const struct store_options *o, struct store **ou
 	     s->dir, s->sb.osd_id, s->sb.size_bytes >> 20, s->free_blocks * BLK >> 20);
 	*out = s;
 	return 0;
+fail_cring:
+	io_uring_queue_exit(&s->cring);
 fail_efd:
 	close(s->efd);
 fail_ring:
@@ -4376,6 +4741,10 @@ static void maybe_finish_close(struct store *s)
 	     " KiB); LMDB commits %" PRIu64 " (%" PRIu64 " transactions, %" PRIu64 " us each)",
 	     s->st_groups, s->st_group_txns, s->st_wal_bytes >> 10, s->st_batches, s->st_txns,
 	     s->st_batches ? s->st_lmdb_ns / 1000 / s->st_batches : 0);
+	if (s->st_apply_n)
+		NLOG(STORE, INFO, "data in the log: %" PRIu64 " transactions; %" PRIu64
+		     " block writes by the commit thread, %" PRIu64 " us per batch of them (with fdatasync)",
+		     s->st_wal_data_txns, s->st_apply_n, s->st_apply_ns / 1000 / NORN_MAX(s->st_batches, 1));
 	if (s->st_waits)
 		NLOG(STORE, INFO, "metadata reads that waited for LMDB: %" PRIu64 ", %" PRIu64 " us each",
 		     s->st_waits, s->st_wait_ns / 1000 / s->st_waits);
@@ -4393,6 +4762,10 @@ static void maybe_finish_close(struct store *s)
 		mdb_txn_abort(s->rtxn);
 	mdb_env_close(s->env);
 	io_uring_queue_exit(&s->ring);
+	io_uring_queue_exit(&s->cring);
+	NORN_ASSERT(!atomic_load(&s->pend_n));
+	free(s->pend_tab);
+	pthread_mutex_destroy(&s->pend_mu);
 	close(s->fd);
 	free(s->amap);
 	free(s->dmap);

@@ -67,9 +67,11 @@ struct store_txn;
 
 #define STORE_BLOCK_BYTES     4096u
 /* Format versions: 2 has a write-ahead log ring in the data area (older
- * code must not open it: it would ignore the log); a version 1 store is
- * upgraded to 2 at its first mount by this code. */
-#define STORE_FORMAT_VERSION  2u
+ * code must not open it: it would ignore the log); 3 may have object data
+ * that only the log holds (code for version 2 would not write it to its
+ * blocks at replay). Older stores are upgraded to 3 at their first mount
+ * by this code. */
+#define STORE_FORMAT_VERSION  3u
 #define STORE_FORMAT_VERSION_MIN 1u
 #define STORE_CID_MAX         63u     /* bytes of a collection id, no NUL */
 #define STORE_OID_MAX         255u    /* bytes of an object name, no NUL */
@@ -105,6 +107,13 @@ struct store_options {
 	uint32_t commit_batch_max;   /* transactions per commit (store_commit_batch_max) */
 	uint64_t wal_bytes;          /* write-ahead log size (store_wal_bytes) */
 	uint32_t wal_groups;         /* log groups in flight (store_wal_groups) */
+	uint32_t wal_group_txns;     /* most transactions in one log group (store_wal_group_txns; 0 = no limit) */
+	/* A transaction writing at most this many data bytes puts them in its
+	 * log record (one log write per group instead of a write per
+	 * transaction before the acknowledgement); the commit thread writes
+	 * them to their blocks before the LMDB commit (store_wal_data_bytes;
+	 * 0 = never). */
+	uint32_t wal_data_max_bytes;
 	uint64_t lmdb_map_bytes;     /* LMDB map size (store_lmdb_map_bytes) */
 	uint64_t max_object_bytes;   /* largest object (store_max_object_bytes) */
 	const struct norn_clock *clock; /* NULL: the system clock (mtimes) */

@@ -167,6 +167,8 @@ int main(int argc, char **argv)
 		o.commit_wait_us = (uint32_t)atoi(getenv("BENCH_COMMIT_WAIT_US"));
 	if (getenv("BENCH_BATCH_MAX"))
 		o.commit_batch_max = (uint32_t)atoi(getenv("BENCH_BATCH_MAX"));
+	if (getenv("BENCH_GROUP_TXNS"))
+		o.wal_group_txns = (uint32_t)atoi(getenv("BENCH_GROUP_TXNS"));
 	if (getenv("BENCH_WAL_GROUPS"))
 		o.wal_groups = (uint32_t)atoi(getenv("BENCH_WAL_GROUPS"));
 	int rc;
