@@ -143,8 +143,12 @@ struct tobj {
 	bool o_exists;
 	uint64_t o_nid;
 	uint32_t o_shard_blks, o_nblk;
-	uint64_t *o_pblk;
-	uint32_t *o_crc;
+	/* Which logical blocks the ops may have remapped: [dlo, dhi] when
+	 * drange (writes and zeroes), every block when map_all (truncate,
+	 * remove, clone onto it). Only the block-map shards they touch are
+	 * rewritten. */
+	bool drange, map_all;
+	uint64_t dlo, dhi;
 };
 
 struct tcoll { char cid[STORE_CID_MAX + 1]; bool exists; };
@@ -350,6 +354,7 @@ struct store {
 	struct io_uring cring;              /* commit thread: block writes, fdatasync */
 	bool cring_ok;
 	uint64_t st_apply_n, st_apply_ns;   /* commit thread: block writes and their time */
+	uint32_t napply;                    /* commit thread: logged-data writes (fault seam) */
 
 	/* close */
 	bool closing;
@@ -487,7 +492,8 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 static void fault_from_env(struct store_fault *f)
 {
 	const char *e = getenv("NORN_STORE_FAULT");
-	if (!e || f->fail_write_n || f->tear_write_n || f->fail_fsync_n || f->fail_commit_n)
+	if (!e || f->fail_write_n || f->tear_write_n || f->fail_fsync_n || f->fail_commit_n ||
+	    f->fail_apply_n)
 		return;
 	const char *c = strchr(e, ':');
 	if (!c)
@@ -497,6 +503,7 @@ static void fault_from_env(struct store_fault *f)
 	else if (!strncmp(e, "tear:", 5)) f->tear_write_n = n;
 	else if (!strncmp(e, "fsync:", 6)) f->fail_fsync_n = n;
 	else if (!strncmp(e, "commit:", 7)) f->fail_commit_n = n;
+	else if (!strncmp(e, "apply:", 6)) f->fail_apply_n = n;
 }
 
 static int paths(const struct store_options *o, char *dir, char *data, char *meta)
@@ -1070,8 +1077,6 @@ static void txn_scratch_free(struct store_txn *t)
 {
 	for (uint32_t i = 0; i < t->nobjs; i++) {
 		store__onode_free(&t->objs[i].on);
-		free(t->objs[i].o_pblk);
-		free(t->objs[i].o_crc);
 	}
 	free(t->objs); t->objs = NULL; t->nobjs = t->capobjs = 0;
 	free(t->colls); t->colls = NULL; t->ncolls = t->capcolls = 0;
@@ -1438,18 +1443,6 @@ static int tobj_get(struct store *s, struct store_txn *t, const char *cid, const
 		o->o_nid = o->on.nid;
 		o->o_shard_blks = o->on.shard_blks;
 		o->o_nblk = o->on.nblk;
-		if (o->on.shard_blks && o->on.nblk) {
-			o->o_pblk = malloc(o->on.nblk * sizeof(*o->o_pblk));
-			o->o_crc = malloc(o->on.nblk * sizeof(*o->o_crc));
-			if (!o->o_pblk || !o->o_crc) {
-				free(o->o_pblk);
-				free(o->o_crc);
-				store__onode_free(&o->on);
-				return -ENOMEM;
-			}
-			memcpy(o->o_pblk, o->on.pblk, o->on.nblk * sizeof(*o->o_pblk));
-			memcpy(o->o_crc, o->on.crc, o->on.nblk * sizeof(*o->o_crc));
-		}
 	}
 	t->nobjs++;
 	*out = o;
@@ -1766,6 +1759,7 @@ static int drop_object(struct store_txn *t, struct tobj *o)
 	store__onode_free(&o->on);
 	o->exists = false;
 	o->dirty = true;
+	o->map_all = true;
 	return 0;
 }
 
@@ -1801,6 +1795,8 @@ static int do_clone(struct store *s, struct store_txn *t, struct top *op)
 		return NEED_READ;
 	uint32_t si = (uint32_t)(src - t->objs);
 	rc = tobj_get(s, t, op->cid, op->oid2, &dst);
+	if (!rc)
+		dst->map_all = true;
 	if (rc)
 		return rc;
 	src = &t->objs[si];     /* tobj_get may have moved the array */
@@ -1943,10 +1939,18 @@ static int run_op(struct store *s, struct store_txn *t, struct top *op)
 		tobj_create(t, o);
 		return 0;
 	case TOP_WRITE:
-		return do_write(s, t, o, op->off, op->len, op->a, op->aligned ? op->a : NULL);
 	case TOP_ZERO:
-		return do_write(s, t, o, op->off, op->len, NULL, NULL);
+		if (op->len) {
+			uint64_t lo = op->off / BLK, hi = (op->off + op->len - 1) / BLK;
+			o->dlo = o->drange ? NORN_MIN(o->dlo, lo) : lo;
+			o->dhi = o->drange ? NORN_MAX(o->dhi, hi) : hi;
+			o->drange = true;
+		}
+		if (op->type == TOP_ZERO)
+			return do_write(s, t, o, op->off, op->len, NULL, NULL);
+		return do_write(s, t, o, op->off, op->len, op->a, op->aligned ? op->a : NULL);
 	case TOP_TRUNCATE:
+		o->map_all = true;
 		return do_truncate(s, t, o, op->off);
 	case TOP_REMOVE:
 		if (!o->exists)
@@ -2051,7 +2055,7 @@ static int shards_finish(struct store_txn *t, struct tobj *o)
 	size_t sl;
 	uint32_t sb = o->exists ? o->on.shard_blks : 0;
 	bool full = !o->o_exists || !o->o_shard_blks || o->on.nid != o->o_nid ||
-	            sb != o->o_shard_blks;
+	            sb != o->o_shard_blks || o->map_all;
 	if (o->o_exists && o->o_shard_blks && (full || !o->exists)) {
 		uint8_t a[SHARD_KEY_MAX], z[SHARD_KEY_MAX];
 		memcpy(a, o->key, o->klen);
@@ -2067,12 +2071,7 @@ static int shards_finish(struct store_txn *t, struct tobj *o)
 	uint32_t n = nshards(o->on.nblk, sb);
 	for (uint32_t idx = 0; idx < n; idx++) {
 		uint64_t lo = (uint64_t)idx * sb, hi = NORN_MIN(lo + sb, (uint64_t)o->on.nblk);
-		bool dirty = full;
-		for (uint64_t b = lo; b < hi && !dirty; b++) {
-			uint64_t op = b < o->o_nblk ? o->o_pblk[b] : 0;
-			uint32_t oc = b < o->o_nblk ? o->o_crc[b] : 0;
-			dirty = op != o->on.pblk[b] || (op && oc != o->on.crc[b]);
-		}
+		bool dirty = full || (o->drange && o->dlo < hi && o->dhi >= lo);
 		/* A shard that ends the object now may have held more blocks. */
 		dirty |= hi < lo + sb && o->o_nblk > hi;
 		if (!dirty)
@@ -3260,8 +3259,11 @@ static int wal_data_write(struct store *s, struct store_txn *h)
 			uint32_t len = g->n * BLK, nw = atomic_fetch_add(&s->nwrites, 1) + 1;
 			uint64_t want = len;
 			uint8_t *buf = g->buf;
-			if (s->o.fault.fail_write_n && nw == s->o.fault.fail_write_n) {
-				NLOG(STORE, WARN, "fault injection: failing data write #%u", nw);
+			s->napply++;
+			if ((s->o.fault.fail_write_n && nw == s->o.fault.fail_write_n) ||
+			    (s->o.fault.fail_apply_n && s->napply == s->o.fault.fail_apply_n)) {
+				NLOG(STORE, WARN, "fault injection: failing data write #%u (logged data #%u)",
+				     nw, s->napply);
 				io_uring_prep_nop(sqe);
 				want = UINT64_MAX;
 			} else if (s->o.fault.tear_write_n && nw == s->o.fault.tear_write_n) {

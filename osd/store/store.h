@@ -84,17 +84,20 @@ struct store_txn;
 #define STORE_TXN_OPS_MAX     4096u
 #define STORE_QUEUED_TXNS_MAX 65536u  /* queued, not yet completed */
 
-/* Test/fault seam: fail or tear the Nth data write, fail the Nth fdatasync
- * or the Nth LMDB commit (1-based counts since store_open; 0 = off). A
- * "torn" write puts only the first half of the buffer on disk and then
- * reports an I/O error. Also read from the environment variable
- * NORN_STORE_FAULT="write:N" | "tear:N" | "fsync:N" | "commit:N" when the
- * options leave it off. */
+/* Test/fault seam: fail or tear the Nth write (data, log, or logged data
+ * written to its blocks by the commit thread: one count), fail the Nth
+ * fdatasync (of the acknowledgement path) or the Nth LMDB commit, or fail
+ * the Nth write of logged data to its blocks (1-based counts since
+ * store_open; 0 = off). A "torn" write puts only the first half of the
+ * buffer on disk and then reports an I/O error. Also read from the
+ * environment variable NORN_STORE_FAULT="write:N" | "tear:N" | "fsync:N" |
+ * "commit:N" | "apply:N" when the options leave it off. */
 struct store_fault {
 	uint32_t fail_write_n;
 	uint32_t tear_write_n;
 	uint32_t fail_fsync_n;
 	uint32_t fail_commit_n;
+	uint32_t fail_apply_n;
 };
 
 struct store_options {

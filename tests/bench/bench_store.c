@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 #include "common/env.h"
 #include "common/log.h"
@@ -137,14 +138,27 @@ static uint64_t io_write_bytes(void)
 	return v;
 }
 
+/* CPU time (user + system, all threads) of this process so far, in us. */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static uint64_t run_cpu_us;   /* CPU time of the last run() */
+
 static double run(void (*submit)(void), double secs)
 {
 	done_ops = 0;
+	uint64_t c0 = cpu_us();
 	uint64_t t0 = now_ns();
 	deadline_ns = t0 + (uint64_t)(secs * 1e9);
 	submit();
 	while (inflight > 0)
 		uv_run(&loop, UV_RUN_ONCE);
+	run_cpu_us = cpu_us() - c0;
 	return (double)done_ops / ((double)(now_ns() - t0) / 1e9);
 }
 
@@ -167,6 +181,8 @@ int main(int argc, char **argv)
 		o.commit_wait_us = (uint32_t)atoi(getenv("BENCH_COMMIT_WAIT_US"));
 	if (getenv("BENCH_BATCH_MAX"))
 		o.commit_batch_max = (uint32_t)atoi(getenv("BENCH_BATCH_MAX"));
+	if (getenv("BENCH_WAL_DATA"))
+		o.wal_data_max_bytes = (uint32_t)atoi(getenv("BENCH_WAL_DATA"));
 	if (getenv("BENCH_GROUP_TXNS"))
 		o.wal_group_txns = (uint32_t)atoi(getenv("BENCH_GROUP_TXNS"));
 	if (getenv("BENCH_WAL_GROUPS"))
@@ -191,6 +207,8 @@ int main(int argc, char **argv)
 		nobj_max = 300;
 		double objs = run(seq_submit, secs);
 		printf("seqwrite_MBps %.1f\n", objs * OBJ / 1e6);
+		if (done_ops)
+			printf("seqwrite_cpu_us_per_obj %.0f\n", (double)run_cpu_us / (double)done_ops);
 		printf("objects %" PRIu64 "\n", nobj_written);
 		store_close_sync(st);
 		/* metadata overhead for the 4 MiB objects */
@@ -223,12 +241,17 @@ int main(int argc, char **argv)
 		uint64_t w0 = io_write_bytes();
 		printf("randwrite_txn_per_s %.0f\n", run(rw_submit, secs));
 		uint64_t ntx = done_ops;
+		if (ntx)
+			printf("randwrite_cpu_us_per_txn %.1f\n", (double)run_cpu_us / (double)ntx);
 		store_close_sync(st);   /* count what close still writes */
 		st = NULL;
 		if (ntx)
 			printf("randwrite_bytes_per_txn %.0f\n", (double)(io_write_bytes() - w0) / (double)ntx);
-	} else
+	} else {
 		printf("randread_per_s %.0f\n", run(rr_submit, secs));
+		if (done_ops)
+			printf("randread_cpu_us_per_read %.1f\n", (double)run_cpu_us / (double)done_ops);
+	}
 	if (st)
 		store_close_sync(st);
 	free(wbuf);

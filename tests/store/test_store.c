@@ -9,6 +9,8 @@
 #include <string.h>
 #include <stdint.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "common/assert.h"
 #include "common/encode.h"
@@ -20,6 +22,7 @@
 
 static char g_dir[256];
 static uv_loop_t g_loop;
+static int64_t g_wal_data = -1;   /* mk(): store_wal_data_bytes when >= 0 */
 
 static void mkdir_tmp(void)
 {
@@ -53,6 +56,8 @@ static struct store *mk(struct store_fault *f)
 	CHECK_EQ(store_mkfs(&o), -EEXIST);
 	if (f)
 		o.fault = *f;
+	if (g_wal_data >= 0)
+		o.wal_data_max_bytes = (uint32_t)g_wal_data;
 	CHECK_EQ(uv_loop_init(&g_loop), 0);
 	struct store *s;
 	CHECK_EQ(store_open(&g_loop, &o, &s), 0);
@@ -434,6 +439,15 @@ static void fault_case(struct store_fault f)
 
 TEST(fault_write) { fault_case((struct store_fault){ .fail_write_n = 5 }); }
 TEST(fault_tear) { fault_case((struct store_fault){ .tear_write_n = 4 }); }
+/* The 12 KiB writes above carry their data in the log; these keep it out
+ * (a failed or torn data write of the acknowledgement path). */
+TEST(fault_write_nolog) { g_wal_data = 0; fault_case((struct store_fault){ .fail_write_n = 5 }); }
+TEST(fault_tear_nolog) { g_wal_data = 0; fault_case((struct store_fault){ .tear_write_n = 4 }); }
+/* The commit thread fails to write logged data to its blocks (after the
+ * acknowledgement): the store fails, the remount writes it from the log. */
+TEST(fault_apply) { fault_case((struct store_fault){ .fail_apply_n = 3 }); }
+/* A later write torn (a log write or logged data written to its blocks). */
+TEST(fault_tear_late) { fault_case((struct store_fault){ .tear_write_n = 12 }); }
 TEST(fault_fsync) { fault_case((struct store_fault){ .fail_fsync_n = 6 }); }
 TEST(fault_commit) { fault_case((struct store_fault){ .fail_commit_n = 3 }); }
 
@@ -742,10 +756,113 @@ TEST(format_upgrade_resumes)
 	rm_tmp();
 }
 
+/* Small writes acknowledged with their data only in the log: a child
+ * applies the log to LMDB and the blocks only every second, writes and
+ * reads back (from memory: partial writes merge with blocks that are only
+ * in the log), then is killed. The remount must show every write (replay
+ * writes the logged data to its blocks) and fsck must be clean. */
+#define LD_OBJS 6
+#define LD_SIZE (48u << 10)
+#define LD_TXNS 48
+
+static void ld_gen(int i, int *obj, uint64_t *off, uint64_t *len, uint8_t *buf)
+{
+	*obj = i % LD_OBJS;
+	if (i < LD_OBJS) {
+		*off = 0;
+		*len = LD_SIZE / 2;   /* 6 blocks: above the 16 KiB limit used here */
+	} else {
+		*off = ((uint64_t)i * 5003u) % (LD_SIZE - 9000);
+		*len = 1 + ((uint64_t)i * 7777u) % 9000u;   /* up to 3 blocks, unaligned */
+	}
+	for (uint64_t b = 0; b < *len; b++)
+		buf[b] = (uint8_t)(i * 29 + b * 3 + (b >> 10));
+}
+
+TEST(log_data_crash)
+{
+	struct store *s = mk(NULL);
+	mkcoll(s, "1.0");
+	store_close_sync(s);
+	static uint8_t model[LD_OBJS][LD_SIZE];
+	uint64_t msize[LD_OBJS] = { 0 };
+	uint8_t buf[LD_SIZE];
+	memset(model, 0, sizeof(model));
+	for (int i = 0; i < LD_TXNS; i++) {
+		int obj;
+		uint64_t off, len;
+		ld_gen(i, &obj, &off, &len, buf);
+		memcpy(model[obj] + off, buf, len);
+		msize[obj] = NORN_MAX(msize[obj], off + len);
+	}
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		uv_loop_t loop;
+		uv_loop_init(&loop);
+		struct store_options o;
+		store_options_init(&o, NULL, g_dir);
+		o.lmdb_map_bytes = 64u << 20;
+		o.commit_wait_us = 1000000;
+		o.wal_data_max_bytes = 16384;
+		if (store_open(&loop, &o, &s))
+			_exit(2);
+		for (int i = 0; i < LD_TXNS; i++) {
+			int obj;
+			uint64_t off, len;
+			ld_gen(i, &obj, &off, &len, buf);
+			char oid[16];
+			snprintf(oid, sizeof(oid), "ld%d", obj);
+			struct store_txn *t = store_txn_new();
+			store_txn_write(t, "1.0", oid, off, buf, len);
+			if (store_apply_sync(s, t))
+				_exit(3);
+		}
+		for (int obj = 0; obj < LD_OBJS; obj++) {
+			char oid[16];
+			snprintf(oid, sizeof(oid), "ld%d", obj);
+			uint8_t *rb;
+			size_t rl;
+			if (store_read_sync(s, "1.0", oid, 0, LD_SIZE, &rb, &rl) || rl != msize[obj] ||
+			    memcmp(rb, model[obj], rl))
+				_exit(4);
+			free(rb);
+		}
+		char ok = 1;
+		if (write(p[1], &ok, 1) != 1)
+			_exit(5);
+		raise(SIGKILL);
+		_exit(6);
+	}
+	close(p[1]);
+	char ok = 0;
+	CHECK_EQ(read(p[0], &ok, 1), 1);   /* the child read everything back */
+	close(p[0]);
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	s = reopen();
+	for (int obj = 0; obj < LD_OBJS; obj++) {
+		char oid[16];
+		snprintf(oid, sizeof(oid), "ld%d", obj);
+		struct store_stat sst;
+		CHECK_EQ(store_stat(s, "1.0", oid, &sst), 0);
+		CHECK_EQ(sst.size, msize[obj]);
+		check_read(s, "1.0", oid, 0, model[obj], msize[obj]);
+	}
+	CHECK_EQ(store_fsck(s, stderr), 0);
+	store_close_sync(s);
+	rm_tmp();
+}
+
 TEST_MAIN_TIMEOUT(120, TEST_ENTRY(write_read_partial), TEST_ENTRY(meta_ops),
                   TEST_ENTRY(ordering_concurrent), TEST_ENTRY(crc_mismatch_detected),
                   TEST_ENTRY(version_refused), TEST_ENTRY(fault_write), TEST_ENTRY(fault_tear),
                   TEST_ENTRY(fault_fsync), TEST_ENTRY(fault_commit), TEST_ENTRY(fault_env),
                   TEST_ENTRY(big_object), TEST_ENTRY(sharded_block_map),
                   TEST_ENTRY(wal_wrap_and_big_txn), TEST_ENTRY(omap_read_after_ack),
-                  TEST_ENTRY(format_upgrade_resumes))
+                  TEST_ENTRY(format_upgrade_resumes), TEST_ENTRY(fault_write_nolog),
+                  TEST_ENTRY(fault_tear_nolog), TEST_ENTRY(fault_apply),
+                  TEST_ENTRY(fault_tear_late), TEST_ENTRY(log_data_crash))
