@@ -1,7 +1,9 @@
 /* libFuzzer target over the object store's on-disk record decoders: the
  * onode (LMDB value), the superblock (block 0), block-map shards and the
- * write-ahead log's groups (their crc is fixed up here so the fuzzer
- * reaches the record parser). The first input byte
+ * write-ahead log's groups of versions 1 and 2 (bit 0x10 of the first
+ * byte; 2 may carry small transactions' data, each block checked against
+ * its recorded crc; the group crc is fixed up here so the fuzzer reaches
+ * the record parser). The first input byte
  * picks the decoder; the rest is the record. Decoders must reject bad
  * bytes with an error, never crash, leak or read out of bounds; a record
  * that decodes must re-encode to a record that decodes the same way. */
@@ -71,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		NORN_ASSERT(g);
 		memcpy(g, p, n);
 		memcpy(g, "NORNWAL1", 8);
-		norn_put_le32(g + 8, 1);
+		norn_put_le32(g + 8, data[0] & 0x10 ? 2 : 1);
 		norn_put_le32(g + 40, (uint32_t)glen);
 		uint32_t payload = (uint32_t)(n - 64);
 		norn_put_le32(g + 48, payload);
