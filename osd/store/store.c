@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <malloc.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -592,22 +593,34 @@ int store_mkfs(const struct store_options *o)
 		 * and converting them on first write makes every fdatasync commit
 		 * the filesystem journal (several times slower). A preallocated
 		 * file then behaves like a block device. */
+		/* Written with O_DIRECT (the store's own I/O is O_DIRECT): 2 GiB of
+		 * zeros left in the page cache made every later direct write
+		 * invalidate cached pages first (measured: the first 4 MiB writes
+		 * after mkfs ran at half speed, most CPU in the kernel). */
 		size_t chunk = 8u << 20;
-		uint8_t *z = calloc(1, chunk);
+		uint8_t *z = blk_alloc(chunk / BLK);
 		if (!z) {
 			rc = -ENOMEM;
 			goto fail_fd;
 		}
+		memset(z, 0, chunk);
+		int dfd = open(data, O_WRONLY | O_DIRECT | O_CLOEXEC);
+		int wfd = dfd >= 0 ? dfd : fd;
 		for (uint64_t off = 0; off < size && !rc; off += chunk) {
 			size_t n = (size_t)NORN_MIN((uint64_t)chunk, size - off);
-			if (pwrite(fd, z, n, (off_t)off) != (ssize_t)n)
+			if (wfd == dfd && n % BLK)
+				wfd = fd;   /* an unaligned tail: buffered */
+			if (pwrite(wfd, z, n, (off_t)off) != (ssize_t)n)
 				rc = -EIO;
 		}
 		free(z);
+		if (dfd >= 0)
+			close(dfd);
 		if (rc || fsync(fd)) {
 			rc = rc ? rc : -errno;
 			goto fail_fd;
 		}
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	}
 	size -= size % BLK;
 	if (size < (uint64_t)(STORE__RESERVED_BLOCKS + 16) * BLK) {
@@ -4459,9 +4472,25 @@ static int format_upgrade(struct store *s)
 
 /* ---- open / close ---------------------------------------------------------- */
 
+/* Whole-block writes copy their data into a block-aligned buffer (4 MiB
+ * for a 4 MiB object) that is freed at the acknowledgement. With glibc's
+ * defaults those buffers came from fresh mappings or a heap that was
+ * trimmed back after each free, so every 4 MiB write page-faulted and
+ * zeroed 1,024 new pages (measured: 3.4-4.2 ms of CPU per 4 MiB write
+ * object; 1.3-1.6 ms with these settings). Keep such buffers in the heap
+ * and up to 256 MiB of free heap before trimming. A process-wide malloc
+ * setting, harmless to anything else in the process (memory is reused,
+ * not lost). */
+static void store_malloc_tune(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 int store_open(uv_loop_t *loop, const struct store_options *o, struct store **out)
 {
 	char meta[4096];
+	store_malloc_tune();
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

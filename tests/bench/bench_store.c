@@ -1,10 +1,12 @@
 /* Object store benchmark (make bench, never make check).
  *
- *   bench_store DIR SECONDS seq|randwrite|randread
+ *   bench_store DIR SECONDS seq|seqover|randwrite|randread
  *
  * "seq" makes a 2 GiB store in DIR; the others reuse it. Each runs for
  * SECONDS and measures one of:
  *   seqwrite  4 MiB objects written whole, 4 transactions in flight: MB/s
+ *             ("seqover": the objects "seq" made, overwritten whole in
+ *             order, so a run can repeat on the same store)
  *   randwrite 4 KiB random overwrites of those objects, one transaction
  *             each, 32 in flight, each durable before its ack: txn/s
  *   randread  4 KiB random reads, 32 in flight: reads/s
@@ -52,12 +54,18 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
+static bool g_over;          /* seqover: overwrite obj0.. in turn */
+static uint64_t g_next_over;
+
 static void seq_cb(void *arg, int err);
 static void seq_submit(void)
 {
-	while (inflight < 4 && now_ns() < deadline_ns && nobj_written < nobj_max) {
+	while (inflight < 4 && now_ns() < deadline_ns && (g_over || nobj_written < nobj_max)) {
 		char oid[32];
-		snprintf(oid, sizeof(oid), "obj%" PRIu64, nobj_written++);
+		if (g_over)
+			snprintf(oid, sizeof(oid), "obj%" PRIu64, g_next_over++ % nobj_written);
+		else
+			snprintf(oid, sizeof(oid), "obj%" PRIu64, nobj_written++);
 		struct store_txn *t = store_txn_new();
 		store_txn_write(t, "1.0", oid, 0, wbuf, OBJ);
 		inflight++;
@@ -165,7 +173,7 @@ static double run(void (*submit)(void), double secs)
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: bench_store DIR SECONDS seq|randwrite|randread\n");
+		fprintf(stderr, "usage: bench_store DIR SECONDS seq|seqover|randwrite|randread\n");
 		return 2;
 	}
 	norn_log_init("bench", stderr, getenv("BENCH_VERBOSE") ? NORN_LOG_INFO : NORN_LOG_WARN);
@@ -237,7 +245,13 @@ int main(int argc, char **argv)
 	store_names_free(&n);
 	if (!nobj_written)
 		die("no objects (run seq first)", -ENOENT);
-	if (!strcmp(mode, "randwrite")) {
+	if (!strcmp(mode, "seqover")) {
+		g_over = true;
+		double objs = run(seq_submit, secs);
+		printf("seqwrite_MBps %.1f\n", objs * OBJ / 1e6);
+		if (done_ops)
+			printf("seqwrite_cpu_us_per_obj %.0f\n", (double)run_cpu_us / (double)done_ops);
+	} else if (!strcmp(mode, "randwrite")) {
 		uint64_t w0 = io_write_bytes();
 		printf("randwrite_txn_per_s %.0f\n", run(rw_submit, secs));
 		uint64_t ntx = done_ops;
