@@ -561,8 +561,9 @@ static void push(struct msg_out **head, struct msg_out **tail, struct msg_out *m
 	*tail = mo;
 }
 
+/* @crc: the payload's crc32c when the caller knows it, else NULL. */
 static struct msg_out *build_msg(struct msgr *m, uint16_t type, uint64_t tid, uint64_t epoch,
-                                 const struct iovec *iov, int iovcnt)
+                                 const struct iovec *iov, int iovcnt, const uint32_t *known_crc)
 {
 	struct msg_out *mo = calloc(1, sizeof(*mo));
 	if (!mo)
@@ -574,8 +575,11 @@ static struct msg_out *build_msg(struct msgr *m, uint16_t type, uint64_t tid, ui
 	for (int i = 0; i < iovcnt; i++) {
 		mo->iov[i] = iov[i];
 		len += iov[i].iov_len;
-		crc = norn_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+		if (!known_crc)
+			crc = norn_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
 	}
+	if (known_crc)
+		crc = *known_crc;
 	mo->iovcnt = iovcnt;
 	h.payload_len = (uint32_t)len;
 	h.payload_crc = crc;
@@ -595,7 +599,7 @@ static int send_internal(struct msgr_conn *c, uint16_t type, struct enc *e)
 			return -ENOMEM;
 	}
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msg_out *mo = build_msg(c->m, type, 0, 0, &iov, buf ? 1 : 0);
+	struct msg_out *mo = build_msg(c->m, type, 0, 0, &iov, buf ? 1 : 0, NULL);
 	if (!mo) {
 		free(buf);
 		return -ENOMEM;
@@ -895,8 +899,9 @@ static void flush_idle_cb(uv_idle_t *h)
 	flush_dirty(h->data);
 }
 
-int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
-              const struct iovec *iov, int iovcnt, msgr_free_cb free_cb, void *cb_arg)
+static int send_msg(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
+                    const struct iovec *iov, int iovcnt, const uint32_t *crc,
+                    msgr_free_cb free_cb, void *cb_arg)
 {
 	if (type < MSG_T_USER_MIN || iovcnt < 0 || iovcnt > MSG_MAX_IOV || (iovcnt && !iov))
 		return -EINVAL;
@@ -912,7 +917,7 @@ int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
 		c->want_writable = true;
 		return NORN_EAGAIN;
 	}
-	struct msg_out *mo = build_msg(c->m, type, tid, epoch, iov, iovcnt);
+	struct msg_out *mo = build_msg(c->m, type, tid, epoch, iov, iovcnt, crc);
 	if (!mo)
 		return -ENOMEM;
 	mo->app = true;
@@ -925,6 +930,19 @@ int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
 	else
 		mark_dirty(c);
 	return 0;
+}
+
+int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
+              const struct iovec *iov, int iovcnt, msgr_free_cb free_cb, void *cb_arg)
+{
+	return send_msg(c, type, tid, epoch, iov, iovcnt, NULL, free_cb, cb_arg);
+}
+
+int msgr_send_crc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
+                  const struct iovec *iov, int iovcnt, uint32_t payload_crc,
+                  msgr_free_cb free_cb, void *cb_arg)
+{
+	return send_msg(c, type, tid, epoch, iov, iovcnt, &payload_crc, free_cb, cb_arg);
 }
 
 /* ---- handshake --------------------------------------------------------- */

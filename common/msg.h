@@ -262,6 +262,15 @@ typedef void (*msgr_free_cb)(void *cb_arg, int status);
 int msgr_send(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
               const struct iovec *iov, int iovcnt, msgr_free_cb free_cb, void *cb_arg);
 
+/* msgr_send() with the payload's crc32c given: @payload_crc must equal
+ * norn_crc32c over the iovecs in order (the receiver checks it and drops
+ * the connection on a mismatch). For a payload sent to several peers, or
+ * one whose crc the caller derived without reading it again (see
+ * norn_crc32c_combine / norn_crc32c_tail), instead of one pass per send. */
+int msgr_send_crc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch,
+                  const struct iovec *iov, int iovcnt, uint32_t payload_crc,
+                  msgr_free_cb free_cb, void *cb_arg);
+
 /* Close @c: stop reconnecting, drop queued messages (free callbacks get
  * -ECANCELED) and close the socket. For an outgoing conn this also drops
  * the reference msgr_connect() returned (call it exactly once per

@@ -64,6 +64,7 @@ struct osd_op {
 	uint64_t tid;
 	uint8_t *payload;                 /* owned; m points into it */
 	size_t len;
+	uint32_t payload_crc;             /* its crc32c (checked by the messenger) */
 	struct osd_op_msg m;
 	char oid[STORE_OID_MAX + 1];
 	int is_write;
@@ -77,6 +78,7 @@ struct osd_op {
 	size_t repop_len;
 	const uint8_t *repop_tail;        /* its data tail (points into payload) */
 	size_t repop_tail_len;
+	uint32_t repop_crc;               /* crc32c of head + tail, once for every replica */
 	uint32_t repop_refs;              /* sends not yet freed by the messenger */
 	int32_t acked[OSDMAP_MAX_POOL_SIZE];
 	uint32_t n_acked;

@@ -35,6 +35,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "norn/errors.h"
+#include "common/crc32c.h"
 #include "osd/osd_int.h"
 #include "osd/snap.h"
 
@@ -577,6 +578,21 @@ static int in_list(const int32_t *l, uint32_t n, int32_t x)
 	return 0;
 }
 
+/* The REPOP's payload crc, computed once for all replicas. Its tail is
+ * normally the tail of the client's message, whose crc the messenger
+ * verified: the tail's crc then follows from that and a pass over the
+ * client message's head alone, so the data is not read again. */
+static uint32_t repop_crc(const struct osd_op *op)
+{
+	uint32_t tail;
+	size_t tl = op->repop_tail_len;
+	if (tl && op->payload && op->repop_tail + tl == op->payload + op->len)
+		tail = norn_crc32c_tail(op->payload_crc, norn_crc32c(0, op->payload, op->len - tl), tl);
+	else
+		tail = norn_crc32c(0, op->repop_tail, tl);
+	return norn_crc32c_combine(norn_crc32c(0, op->repop, op->repop_len), tail, tl);
+}
+
 static void send_repop_to(struct osd_op *op, int32_t peer)
 {
 	struct osd *o = op->osd;
@@ -591,8 +607,8 @@ static void send_repop_to(struct osd_op *op, int32_t peer)
 		return;
 	}
 	op->repop_refs++;
-	int rc = msgr_send(c, MSG_T_OSD_REPOP, op->le.ver.v, o->map.epoch, iov,
-	                   op->repop_tail_len ? 2 : 1, repop_free_cb, op);
+	int rc = msgr_send_crc(c, MSG_T_OSD_REPOP, op->le.ver.v, o->map.epoch, iov,
+	                       op->repop_tail_len ? 2 : 1, op->repop_crc, repop_free_cb, op);
 	if (rc) {
 		op->repop_refs--;
 		NLOG(OSD, WARN, "pg %s: repop to osd.%d: %s (resent on reconnect)", op->pg->cid, peer,
@@ -980,6 +996,7 @@ static void do_write(struct osd_op *op)
 	}
 	enc_free(&e1);
 	op->repop = enc_take(&e2, &op->repop_len);
+	op->repop_crc = repop_crc(op);
 	rc = log_and_info(pg, t, le);
 	if (rc) {
 		store_txn_free(t);
@@ -1288,6 +1305,7 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	op->tid = in->hdr.tid;
 	op->start_ns = norn_mono_ns();
 	op->len = in->len;
+	op->payload_crc = in->hdr.payload_crc;
 	op->payload = msg_in_steal(in);
 	if (!op->payload && in->len) {
 		free(op);

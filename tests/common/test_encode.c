@@ -5,6 +5,7 @@
 #include "tests/harness.h"
 #include "common/encode.h"
 #include "common/crc32c.h"
+#include "common/assert.h"
 #include "common/config.h"
 #include "common/env.h"
 #include "norn/errors.h"
@@ -141,6 +142,26 @@ TEST(crc32c_check_value)
 	CHECK_EQ(norn_crc32c(0, "", 0), 0);
 }
 
+TEST(crc32c_combine_and_tail)
+{
+	static uint8_t buf[70000];
+	struct norn_rand r;
+	norn_rand_seed(&r, 7);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)norn_rand_u64(&r);
+	const size_t cuts[][2] = { { 0, 0 }, { 0, 9 }, { 9, 0 }, { 1, 1 }, { 100, 4096 },
+	                           { 37, 65536 }, { 4096, 4096 }, { 3, 69997 } };
+	for (size_t i = 0; i < NORN_ARRAY_SIZE(cuts); i++) {
+		size_t la = cuts[i][0], lb = cuts[i][1];
+		uint32_t a = norn_crc32c(0, buf, la), b = norn_crc32c(0, buf + la, lb);
+		uint32_t ab = norn_crc32c(0, buf, la + lb);
+		CHECK_EQ(norn_crc32c_combine(a, b, lb), ab);
+		CHECK_EQ(norn_crc32c_tail(ab, a, lb), b);
+	}
+	CHECK_EQ(norn_crc32c_combine(norn_crc32c(0, "1234", 4), norn_crc32c(0, "56789", 5), 5),
+	         0xE3069283u);
+}
+
 TEST(rand_deterministic)
 {
 	struct norn_rand a, b;
@@ -216,6 +237,6 @@ TEST(config_errors_name_the_option)
 
 TEST_MAIN(TEST_ENTRY(roundtrip_and_skip_new_fields), TEST_ENTRY(truncation_at_every_offset),
           TEST_ENTRY(refuses_newer_compat), TEST_ENTRY(hostile_counts_and_lengths),
-          TEST_ENTRY(fixed_encoder_overflow), TEST_ENTRY(crc32c_check_value),
+          TEST_ENTRY(fixed_encoder_overflow), TEST_ENTRY(crc32c_check_value), TEST_ENTRY(crc32c_combine_and_tail),
           TEST_ENTRY(rand_deterministic), TEST_ENTRY(config_sections_and_overrides),
           TEST_ENTRY(config_errors_name_the_option))
