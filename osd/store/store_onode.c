@@ -82,9 +82,15 @@ int store__onode_copy(struct store__onode *dst, const struct store__onode *src)
 	dst->mtime_ns = src->mtime_ns;
 	dst->version = src->version;
 	dst->shard_blks = src->shard_blks;
-	if (store__onode_resize(dst, src->size))
-		goto fail;
+	dst->size = src->size;
 	if (src->nblk) {
+		/* Copied, not resized: no zero fill first (a 4 MiB object's map
+		 * is copied for every transaction on it). */
+		dst->pblk = malloc(src->nblk * sizeof(*dst->pblk));
+		dst->crc = malloc(src->nblk * sizeof(*dst->crc));
+		if (!dst->pblk || !dst->crc)
+			goto fail;
+		dst->nblk = src->nblk;
 		memcpy(dst->pblk, src->pblk, src->nblk * sizeof(*src->pblk));
 		memcpy(dst->crc, src->crc, src->nblk * sizeof(*src->crc));
 	}
