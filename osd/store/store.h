@@ -27,8 +27,12 @@
  * copy-on-write to newly allocated blocks (a partial block merges with the
  * old block). A transaction's metadata changes go to a write-ahead log, a
  * ring of blocks inside the data file ("wal" in "super" says where): many
- * transactions share one log record (a group), written after their data,
+ * transactions share one log record (a group), written with their data,
  * and one fdatasync of the data file makes data and log durable together.
+ * A small transaction's data (store_wal_data_bytes) travels inside its log
+ * record instead; the commit thread writes it to its blocks (and
+ * fdatasyncs) before the LMDB commit, and reads take it from memory
+ * until then.
  * That fdatasync is the atomic point: the callback runs right after it, in
  * submission order. The commit thread then applies the logged changes to
  * LMDB in large batches (whole groups, with the log position they reach,
