@@ -26,7 +26,6 @@
  *            the mon for a peer silent for osd_heartbeat_grace_ms.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1235,14 +1234,6 @@ int main(int argc, char **argv)
 		}
 	}
 	norn_log_init(o->entity, lf, lvl);
-	/* Payloads and write buffers of large ops (MiBs each, one set per op)
-	 * come from malloc's heap and are reused, instead of a fresh mmap per
-	 * buffer whose pages are faulted in and zeroed on every op (about a
-	 * fifth of the OSD's CPU on 4 MiB writes); what stays cached is
-	 * bounded by the ops in flight (osd_memory_budget_bytes) plus the
-	 * trim threshold. */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	rc = osd_run(o, &a);
 	return rc ? 1 : 0;
 }
