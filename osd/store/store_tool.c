@@ -102,7 +102,9 @@ static int dump_coll(struct store *s, const char *cid)
 
 int main(int argc, char **argv)
 {
-	norn_log_init("norn-store", stderr, NORN_LOG_WARN);
+	/* NORN_STORE_VERBOSE=1: also the mount's INFO lines (log replay,
+	 * format upgrade). */
+	norn_log_init("norn-store", stderr, getenv("NORN_STORE_VERBOSE") ? NORN_LOG_INFO : NORN_LOG_WARN);
 	if (argc < 3)
 		return usage();
 	const char *cmd = argv[1], *dir = argv[2];
