@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 
+#include "client/s3/s3_md5.h"
 #include "client/s3/s3_sigv4.h"
 #include "client/s3/s3_util.h"
 #include "client/s3/s3_xml.h"
@@ -33,6 +34,7 @@ struct s3_api {
 	struct s3_backend *be;
 	const struct s3_backend_ops *ops;
 	uint64_t req_counter;
+	struct s3_md5_sched md5s;      /* MD5 of PUT bodies, many at once */
 };
 
 struct qp {
@@ -84,6 +86,14 @@ struct op {
 	int body_to_writer;
 	int body_err;                  /* S3 error index when the body failed */
 	uint8_t md5_out[16];
+	/* A body on its way to o->writer: bytes are copied into a chunk (the
+	 * backend's piece size) that is then lent to the writer without a
+	 * copy; its MD5 is deferred (see body_chunk). */
+	struct s3_md5 md5m;
+	struct body_chunk *chunk;      /* being filled */
+	const char *feed_p;            /* the rest of the body piece being consumed */
+	size_t feed_len;
+	uint64_t body_expect;          /* declared decoded length, UINT64_MAX if unknown */
 
 	/* Objects. */
 	struct s3_obj_meta *meta;
@@ -129,6 +139,48 @@ struct op {
 	size_t ddone, dinflight;
 	int ddriving;
 };
+
+/* PUT body bytes on their way to the backend, and how their MD5 is
+ * computed.
+ *
+ * A chunk is filled from the HTTP body pieces, then lent to the backend
+ * (put_write_buf, which sends it to the cluster as it is) and, at the
+ * same moment, queued for MD5 in api->md5s without being hashed. The
+ * chunk is freed when both are done with it (refs). Hashing waits until
+ * the PUT has MD5_DEFER_BYTES queued (or its body ends): by then the
+ * other PUTs in progress have queued bytes too, and one drain hashes 8 or
+ * 16 of them at once in SIMD lanes (s3_md5.h), at a fraction of the CPU
+ * of one body at a time on this single loop thread. The digest still
+ * gates everything it should: the last chunk is lent to the backend
+ * only after the final digest was compared with Content-MD5, and the
+ * index entry (put_commit) only follows that, so a body that fails the
+ * check leaves nothing visible (its stripes are reclaimed as for any
+ * aborted PUT). */
+#define MD5_DEFER_BYTES (12u << 20)
+#define MD5_KEEP_BYTES (4u << 20)
+
+struct body_chunk {
+	struct s3_be_buf b;
+	int refs;                      /* the op (while filling) / the backend, + MD5 queue */
+	char data[];
+};
+
+static void chunk_unref(struct body_chunk *c)
+{
+	NORN_ASSERT(c->refs > 0);
+	if (--c->refs == 0)
+		free(c);
+}
+
+static void chunk_release(struct s3_be_buf *b)
+{
+	chunk_unref(NORN_CONTAINER_OF(b, struct body_chunk, b));
+}
+
+static void chunk_seg_done(void *tag)
+{
+	chunk_unref(tag);
+}
 
 /* DeleteObjects runs up to DELMANY_INFLIGHT deletes at once (each is a
  * few cluster round trips); results are reported in request order. */
@@ -217,6 +269,9 @@ static void op_free(struct op *o)
 	}
 	if (o->chunked_on)
 		s3_chunked_free(&o->chunked);
+	s3_md5_cancel(&o->md5m);
+	if (o->chunk)
+		chunk_unref(o->chunk);
 	s3_digest_free(&o->md5);
 	s3_digest_free(&o->sha);
 	s3_buf_free(&o->body);
@@ -761,6 +816,7 @@ static int has_grant_headers(const struct op *o)
 /* --- request bodies --------------------------------------------------- */
 
 static void body_read_next(struct op *o);
+static void body_feed(struct op *o);
 
 static int stage_emit(void *arg, const char *p, size_t n)
 {
@@ -772,6 +828,30 @@ static int stage_emit(void *arg, const char *p, size_t n)
 static void body_fail(struct op *o, int e)
 {
 	o->body_error = e;
+	o->body_next(o);
+}
+
+/* Queue the filled part of o->chunk for MD5 (the MD5 queue takes a
+ * reference; nothing may write those bytes again). */
+static void chunk_defer(struct op *o)
+{
+	struct body_chunk *c = o->chunk;
+	c->refs++;
+	s3_md5_defer(&o->api->md5s, &o->md5m, c->data, c->b.len, c);
+}
+
+/* Lend o->chunk to the writer (the op's reference goes with it). */
+static void chunk_send(struct op *o, s3_be_done_cb cb)
+{
+	struct body_chunk *c = o->chunk;
+	o->chunk = NULL;
+	o->be_ops->put_write_buf(o->writer, &c->b, cb, o);
+}
+
+static void body_last_cb(void *arg, int err)
+{
+	struct op *o = arg;
+	o->body_error = !err ? -1 : err == NORN_EAGAIN ? E_ServiceUnavailable : E_InternalError;
 	o->body_next(o);
 }
 
@@ -796,8 +876,16 @@ static void body_finish(struct op *o)
 			return;
 		}
 	}
-	if (o->md5.ctx)
+	if (o->body_to_writer) {
+		/* The last chunk's MD5 (and any other stream's pending blocks
+		 * that can share the SIMD passes). */
+		if (o->chunk)
+			chunk_defer(o);
+		s3_md5_drain(&o->md5m);
+		s3_md5_final(&o->md5m, o->md5_out);
+	} else if (o->md5.ctx) {
 		s3_digest_final(&o->md5, o->md5_out);
+	}
 	const char *cm = s3_http_header(o->req, "content-md5");
 	if (cm) {
 		uint8_t want[20];
@@ -812,6 +900,12 @@ static void body_finish(struct op *o)
 		}
 	}
 	o->body_error = -1;
+	if (o->chunk) {
+		/* Verified: only now does the last chunk go to the writer
+		 * (the caller commits after it). */
+		chunk_send(o, body_last_cb);
+		return;
+	}
 	o->body_next(o);
 }
 
@@ -823,7 +917,7 @@ static void body_write_cb(void *arg, int err)
 		o->body_next(o);
 		return;
 	}
-	body_read_next(o);
+	body_feed(o);
 }
 
 static void body_cb(struct s3_http_req *req, int err, const char *p, size_t n, void *arg)
@@ -860,21 +954,63 @@ static void body_cb(struct s3_http_req *req, int err, const char *p, size_t n, v
 		s3_digest_update(&o->md5, data, len);
 	if (o->sha.ctx)
 		s3_digest_update(&o->sha, data, len);
-	if (!o->body_to_writer) {
-		if (!o->chunked_on)
-			s3_buf_add(&o->body, data, len);
-		if (o->body.err) {
-			body_fail(o, E_InternalError);
+	if (o->body_to_writer) {
+		o->feed_p = data;
+		o->feed_len = len;
+		body_feed(o);
+		return;
+	}
+	if (!o->chunked_on)
+		s3_buf_add(&o->body, data, len);
+	if (o->body.err) {
+		body_fail(o, E_InternalError);
+		return;
+	}
+	body_read_next(o);
+}
+
+/* Move o->feed_p/feed_len into chunks; a full chunk goes to the writer
+ * (which may make us wait for its window) and we come back here; once
+ * the piece is used up, ask for the next one. The piece stays valid until
+ * then (it is the HTTP layer's or o->stage's, untouched until the next
+ * body read). */
+static void body_feed(struct op *o)
+{
+	while (o->feed_len) {
+		struct body_chunk *c = o->chunk;
+		if (!c) {
+			uint64_t off = o->body_len - o->feed_len;
+			size_t cap = o->be_ops->put_piece_bytes(o->writer, off);
+			/* A declared length: no bigger buffer than it needs. */
+			if (o->body_expect != UINT64_MAX)
+				cap = (size_t)NORN_MIN((uint64_t)cap, o->body_expect > off ?
+				                                      o->body_expect - off : 65536);
+			NORN_ASSERT(cap > 0);
+			c = o->chunk = malloc(sizeof(*c) + cap);
+			if (!c) {
+				body_fail(o, E_InternalError);
+				return;
+			}
+			c->b.p = c->data;
+			c->b.len = 0;
+			c->b.cap = cap;
+			c->b.release = chunk_release;
+			c->refs = 1;
+		}
+		size_t take = NORN_MIN(o->feed_len, c->b.cap - c->b.len);
+		memcpy(c->data + c->b.len, o->feed_p, take);
+		c->b.len += take;
+		o->feed_p += take;
+		o->feed_len -= take;
+		if (c->b.len == c->b.cap) {
+			chunk_defer(o);
+			if (o->md5m.pend_bytes >= MD5_DEFER_BYTES)
+				s3_md5_drain_to(&o->md5m, MD5_KEEP_BYTES);
+			chunk_send(o, body_write_cb);
 			return;
 		}
-		body_read_next(o);
-		return;
 	}
-	if (len == 0) {
-		body_read_next(o);
-		return;
-	}
-	o->be_ops->put_write(o->writer, data, len, body_write_cb, o);
+	body_read_next(o);
 }
 
 static void body_read_next(struct op *o)
@@ -892,7 +1028,16 @@ static void body_start(struct op *o, int to_writer, uint64_t limit, op_fn next)
 	o->body_limit = limit;
 	o->body_next = next;
 	o->body_len = 0;
-	if (s3_digest_init_md5(&o->md5) ||
+	o->body_expect = UINT64_MAX;
+	if (to_writer) {
+		const char *dl = s3_http_header(o->req, "x-amz-decoded-content-length");
+		if (o->chunked_on && dl)
+			o->body_expect = strtoull(dl, NULL, 10);
+		else if (!o->chunked_on && o->req->has_content_length)
+			o->body_expect = o->req->content_length;
+		s3_md5_init(&o->md5m);
+	}
+	if ((!to_writer && s3_digest_init_md5(&o->md5)) ||
 	    (o->pmode == PL_HASH && s3_digest_init_sha256(&o->sha))) {
 		body_fail(o, E_InternalError);
 		return;
@@ -2817,11 +2962,18 @@ int s3_api_create(const struct s3_api_config *cfg, struct s3_backend *be, struct
 		a->cfg.clock = norn_clock_system();
 	a->be = be;
 	a->ops = be->ops;
+	s3_md5_sched_init(&a->md5s, a->cfg.md5_lanes, chunk_seg_done);
+	NLOG(S3, INFO, "body MD5: %d stream(s) per pass", a->md5s.lanes);
 	*out = a;
 	return 0;
 }
 
 void s3_api_destroy(struct s3_api *api)
 {
+	if (api->md5s.nstreams)
+		NLOG(S3, WARN, "%zu PUT bodies still hashing at exit", api->md5s.nstreams);
+	NLOG(S3, INFO, "body MD5 blocks: %llu in SIMD passes (%llu lane slots), %llu one stream at a time",
+	     (unsigned long long)api->md5s.simd_blocks, (unsigned long long)api->md5s.simd_slots,
+	     (unsigned long long)api->md5s.scalar_blocks);
 	free(api);
 }

@@ -25,6 +25,7 @@ struct s3_api_config {
 	uint64_t max_skew_ms;           /* 15 min on AWS */
 	uint64_t max_put_bytes;         /* single PUT / part limit (5 GiB) */
 	size_t io_chunk_bytes;          /* GET piece size */
+	int md5_lanes;                  /* PUT body MD5 SIMD width cap (16, 8, 1; 0: best) */
 	const struct norn_clock *clock; /* NULL: system clock */
 };
 

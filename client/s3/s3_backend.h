@@ -113,6 +113,14 @@ struct s3_be_writer;
 struct s3_be_reader;
 
 typedef void (*s3_be_done_cb)(void *arg, int err);
+
+/* A buffer lent to the backend by put_write_buf. */
+struct s3_be_buf {
+	char *p;
+	size_t len;                   /* bytes of data */
+	size_t cap;                   /* bytes the backend may fill */
+	void (*release)(struct s3_be_buf *b);
+};
 typedef void (*s3_be_user_cb)(void *arg, int err, const struct s3_user *u);
 typedef void (*s3_be_bucket_cb)(void *arg, int err, const struct s3_bucket_info *b);
 typedef void (*s3_be_buckets_cb)(void *arg, int err, const struct s3_bucket_info *b, size_t n);
@@ -177,6 +185,17 @@ struct s3_backend_ops {
 	void (*put_open)(struct s3_backend *be, const char *bucket, const char *key,
 	                 const char *upload_id, int part_number, s3_be_writer_cb cb, void *arg);
 	void (*put_write)(struct s3_be_writer *w, const void *p, size_t n, s3_be_done_cb cb, void *arg);
+	/* As put_write, but without a copy where possible: the backend keeps
+	 * @b->p (@b->len bytes of data, @b->cap bytes writable) and calls
+	 * @b->release(@b) once, from the loop, when it no longer needs it
+	 * (before or after @cb). A piece of exactly put_piece_bytes(w,
+	 * offset) bytes at the offset where the previous one ended goes to
+	 * storage as it is. */
+	void (*put_write_buf)(struct s3_be_writer *w, struct s3_be_buf *b, s3_be_done_cb cb,
+	                      void *arg);
+	/* The piece size put_write_buf takes without copying at object offset
+	 * @off (> 0). */
+	size_t (*put_piece_bytes)(struct s3_be_writer *w, uint64_t off);
 	/* Make the object (or part) visible with @m (size and etag set by the
 	 * caller). Frees @w whatever the result. */
 	void (*put_commit)(struct s3_be_writer *w, const struct s3_obj_meta *m, s3_be_done_cb cb,

@@ -1147,6 +1147,35 @@ static void fs_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_
 	cb(arg, 0);
 }
 
+/* Written (a copy into the page cache) and released at once. */
+static void fs_put_write_buf(struct s3_be_writer *w, struct s3_be_buf *b, s3_be_done_cb cb,
+                             void *arg)
+{
+	const char *c = b->p;
+	size_t n = b->len;
+	int rc = 0;
+	while (n) {
+		ssize_t r = write(w->fd, c, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = errno == ENOSPC ? NORN_ENOSPC : -EIO;
+			break;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	b->release(b);
+	cb(arg, rc);
+}
+
+static size_t fs_put_piece_bytes(struct s3_be_writer *w, uint64_t off)
+{
+	(void)w;
+	(void)off;
+	return 1u << 20;
+}
+
 static void writer_free(struct s3_be_writer *w)
 {
 	if (w->fd >= 0)
@@ -1693,6 +1722,8 @@ static const struct s3_backend_ops fs_ops = {
 	.obj_update_meta = fs_obj_update_meta,
 	.put_open = fs_put_open,
 	.put_write = fs_put_write,
+	.put_write_buf = fs_put_write_buf,
+	.put_piece_bytes = fs_put_piece_bytes,
 	.put_commit = fs_put_commit,
 	.put_abort = fs_put_abort,
 	.get_open = fs_get_open,

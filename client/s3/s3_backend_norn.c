@@ -856,6 +856,7 @@ struct nb_aio {
 	void (*done)(struct nb_aio *a);
 	void *owner;
 	char *buf;                 /* owned data (writes) */
+	struct s3_be_buf *ebuf;    /* or: the caller's buffer buf is in (released, not freed) */
 	norn_write_op_t *op;       /* owned compound op, kept until completion */
 	norn_read_op_t *rop;       /* owned read op, kept until completion */
 	size_t len;
@@ -931,7 +932,10 @@ static void aio_free(struct nb_aio *a)
 		norn_write_op_release(a->op);
 	if (a->rop)
 		norn_read_op_release(a->rop);
-	free(a->buf);
+	if (a->ebuf)
+		a->ebuf->release(a->ebuf);
+	else
+		free(a->buf);
 	free(a);
 }
 
@@ -1978,6 +1982,7 @@ struct s3_be_writer {
 	int intent_state;               /* 0 none, 1 in flight, 2 written */
 	uint64_t accepted;              /* bytes taken from the caller */
 	char *cur;                      /* chunk being filled */
+	struct s3_be_buf *cur_ext;      /* the caller's buffer cur is (put_write_buf), or NULL */
 	uint64_t cur_off;               /* object offset of cur[0] */
 	size_t cur_len, cur_cap;
 	uint64_t inflight_bytes;
@@ -2017,11 +2022,23 @@ static void writer_bp(struct s3_be_writer *w, struct nb_bp *bp)
 	}
 }
 
+/* Drop the chunk being filled. */
+static void writer_drop_cur(struct s3_be_writer *w)
+{
+	if (w->cur_ext)
+		w->cur_ext->release(w->cur_ext);
+	else
+		free(w->cur);
+	w->cur = NULL;
+	w->cur_ext = NULL;
+	w->cur_len = 0;
+}
+
 static void writer_free(struct s3_be_writer *w)
 {
 	free(w->old_raw);
 	free(w->old);
-	free(w->cur);
+	writer_drop_cur(w);
 	free(w->key);
 	free(w);
 }
@@ -2167,8 +2184,10 @@ static void writer_flush(struct s3_be_writer *w)
 	int rc = a ? 0 : -ENOMEM;
 	if (a) {
 		a->buf = w->cur;
+		a->ebuf = w->cur_ext;
 		a->len = w->cur_len;
 		w->cur = NULL;
+		w->cur_ext = NULL;
 		if (w->cur_off == 0) {
 			/* The first bytes carry the back-pointer, in the same op. */
 			struct nb_bp bp;
@@ -2207,6 +2226,8 @@ static void nb_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_
 	const char *c = p;
 	NORN_ASSERT(!w->wait_cb && !w->committing);
 	while (n && !w->err) {
+		if (w->cur && w->cur_len == w->cur_cap)
+			writer_flush(w);    /* an adopted buffer that was full */
 		if (!w->cur) {
 			uint64_t to_stripe_end = be->stripe - (w->cur_off % be->stripe);
 			w->cur_cap = (size_t)NORN_MIN((uint64_t)NB_CHUNK_MAX, to_stripe_end);
@@ -2225,6 +2246,52 @@ static void nb_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_
 		if (w->cur_len == w->cur_cap)
 			writer_flush(w);
 	}
+	if (w->err) {
+		cb(arg, w->err);
+		return;
+	}
+	if (w->inflight_bytes > be->window) {
+		w->wait_cb = cb;
+		w->wait_arg = arg;
+		return;
+	}
+	cb(arg, 0);
+}
+
+/* The chunk size at object offset @off: up to NB_CHUNK_MAX, never across
+ * a stripe boundary. */
+static size_t nb_put_piece_bytes(struct s3_be_writer *w, uint64_t off)
+{
+	uint64_t to_stripe_end = w->be->stripe - (off % w->be->stripe);
+	return (size_t)NORN_MIN((uint64_t)NB_CHUNK_MAX, to_stripe_end);
+}
+
+/* Zero-copy write: with no chunk being filled, @b becomes the chunk (sent
+ * at once when it is a whole chunk; otherwise kept, like a partly filled
+ * chunk, so a small object is still written at commit next to its index
+ * entry). Anything else is copied by put_write. */
+static void nb_put_write_buf(struct s3_be_writer *w, struct s3_be_buf *b, s3_be_done_cb cb,
+                             void *arg)
+{
+	struct nb *be = w->be;
+	NORN_ASSERT(!w->wait_cb && !w->committing && b->len <= b->cap);
+	size_t want = nb_put_piece_bytes(w, w->cur_off);
+	if (w->cur || w->err || b->len == 0 || b->len > want || w->aborted) {
+		/* put_write copies before it returns, whatever it then waits for */
+		const char *p = b->p;
+		size_t n = b->len;
+		struct s3_be_buf *hold = b;
+		nb_put_write(w, p, n, cb, arg);
+		hold->release(hold);
+		return;
+	}
+	w->cur = b->p;
+	w->cur_ext = b;
+	w->cur_len = b->len;
+	w->cur_cap = NORN_MIN(want, b->cap);
+	w->accepted += b->len;
+	if (b->len == want)
+		writer_flush(w);
 	if (w->err) {
 		cb(arg, w->err);
 		return;
@@ -2532,9 +2599,7 @@ static void nb_put_abort(struct s3_be_writer *w)
 {
 	w->aborted = 1;
 	w->wait_cb = NULL;
-	free(w->cur);
-	w->cur = NULL;
-	w->cur_len = 0;
+	writer_drop_cur(w);
 	if (w->inflight == 0)
 		writer_abort_cleanup(w);
 }
@@ -3880,6 +3945,8 @@ static const struct s3_backend_ops nb_ops = {
 	.obj_update_meta = nb_obj_update_meta,
 	.put_open = nb_put_open,
 	.put_write = nb_put_write,
+	.put_write_buf = nb_put_write_buf,
+	.put_piece_bytes = nb_put_piece_bytes,
 	.put_commit = nb_put_commit,
 	.put_abort = nb_put_abort,
 	.get_open = nb_get_open,

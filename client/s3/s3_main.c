@@ -151,6 +151,7 @@ int main(int argc, char **argv)
 		.max_skew_ms = cfg.s3_max_skew_ms,
 		.max_put_bytes = cfg.s3_max_put_bytes,
 		.io_chunk_bytes = (size_t)cfg.s3_io_chunk_bytes,
+		.md5_lanes = (int)cfg.s3_md5_lanes,
 	};
 	if (s3_api_create(&acfg, be, &api))
 		return 1;

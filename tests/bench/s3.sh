@@ -15,8 +15,12 @@ SECS=${S3_BENCH_SECONDS:-5}
 CLIENTS=${S3_BENCH_CLIENTS:-16}
 OSDS=${S3_BENCH_OSDS:-3}
 # S3BIN=path overrides the gateway binary (e.g. an older build to compare);
-# S3_BENCH_PHASES=small runs only the 4 KiB phases.
+# S3_BENCH_PHASES=small runs only the 4 KiB phases; =bigput only the
+# 64 MiB PUT phase (then norn bench write, for the ratio).
+# S3_BENCH_PERF=FILE records `perf record -g` of the gateway during the
+# 64 MiB PUT phase into FILE.
 PHASES=${S3_BENCH_PHASES:-all}
+PERF=${S3_BENCH_PERF:-}
 # GC passes every second here (default 5 s): keep the orphan scan at its
 # default rate (200 objects per 5 s pass). Older gateways lack the option.
 EXTRA=${S3_BENCH_GW_ARGS---s3_orphan_scan_per_pass=40}
@@ -28,7 +32,11 @@ LOAD=$BUILD/tests/s3/s3_load
 TMP=$(mktemp -d /tmp/norn-s3-bench.XXXXXX)
 pid=
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+		wait "$pid" 2>/dev/null || true
+		# The gateway's MD5 statistics (logged at exit).
+		grep -ho "body MD5 blocks.*" "$TMP/err" "$TMP/out" 2>/dev/null | sed 's/^/gateway /' || true
+	fi
 	python3 tests/lib/cluster.py stop "$TMP/cluster" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
@@ -72,11 +80,24 @@ phase() {
 	ops=$(echo "$o" | sed -n 's/.* ops=\([0-9]*\).*/\1/p')
 	echo "$o gw_cpu_us_per_req=$(( ops > 0 ? (c1 - c0) * 10000 / ops : 0 ))"
 }
-out=$(phase put 4096 "$CLIENTS" "$SECS"); echo "s3 $out"
-keys=$(echo "$out" | sed -n 's/.*keys_per_client=\([0-9]*\).*/\1/p')
-echo "s3 $(phase get 4096 "$CLIENTS" "$SECS" "$keys")"
-if [ "$PHASES" = all ]; then
+if [ "$PHASES" != bigput ]; then
+	out=$(phase put 4096 "$CLIENTS" "$SECS"); echo "s3 $out"
+	keys=$(echo "$out" | sed -n 's/.*keys_per_client=\([0-9]*\).*/\1/p')
+	echo "s3 $(phase get 4096 "$CLIENTS" "$SECS" "$keys")"
+fi
+if [ "$PHASES" = all ] || [ "$PHASES" = bigput ]; then
+	perfpid=
+	if [ -n "$PERF" ]; then
+		perf record -g -o "$PERF" -p "$pid" >/dev/null 2>&1 &
+		perfpid=$!
+	fi
 	echo "s3 $(phase put $((64 << 20)) "$CLIENTS" "$SECS" 1)"
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null || true
+		wait "$perfpid" 2>/dev/null || true
+	fi
+fi
+if [ "$PHASES" = all ]; then
 	echo "s3 $(phase get $((64 << 20)) "$CLIENTS" "$SECS" 1)"
 fi
 cpu1=$(awk '{print $14+$15}' /proc/$pid/stat)
@@ -98,7 +119,9 @@ PY
 "$NORN" -c "$CONF" pool create bench 32 --size 2 >/dev/null
 echo "== norn bench (same cluster, pool size 2, 16 in flight) =="
 "$NORN" -c "$CONF" bench bench "$SECS" write -b 4M -t 16 --no-cleanup | grep -E "Bandwidth|Average IOPS|p50|Total"
-"$NORN" -c "$CONF" bench bench "$SECS" seq -t 16 | grep -E "Bandwidth|Average IOPS|p50|Total"
+if [ "$PHASES" != bigput ]; then
+	"$NORN" -c "$CONF" bench bench "$SECS" seq -t 16 | grep -E "Bandwidth|Average IOPS|p50|Total"
+fi
 /usr/bin/python3 - <<'PY'
 import hashlib, os, time
 buf = os.urandom(256 << 20)

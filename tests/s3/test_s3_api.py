@@ -151,6 +151,57 @@ def test_content_md5(gw, s3, bucket):
         s3.head_object(Bucket=bucket, Key="c2")
 
 
+def test_content_md5_large_concurrent(gw, s3, bucket):
+    """Large bodies (several 4 MiB chunks, odd sizes) PUT at the same time,
+    so their MD5s are computed together in the gateway's batched hashing
+    and their chunks reach the store before the digest is known: every
+    ETag is its own body's MD5, a body whose Content-MD5 is wrong fails
+    with BadDigest and leaves nothing visible (a new key stays absent, an
+    existing key keeps its old bytes), a part upload likewise."""
+    sizes = [9 * 2**20 + 13, 13 * 2**20 + 1, 5 * 2**20, 17 * 2**20 - 7, 4 * 2**20 + 64, 3]
+    bodies = [os.urandom(n) for n in sizes]
+    s3.put_object(Bucket=bucket, Key="big-bad-1", Body=b"old bytes")
+    jobs = []
+    for i, b in enumerate(bodies):
+        good = base64.b64encode(hashlib.md5(b).digest()).decode()
+        jobs.append(("big-%d" % i, b, good, None))
+        bad = base64.b64encode(hashlib.md5(b + b"x").digest()).decode()
+        jobs.append(("big-bad-%d" % i, b, bad, "BadDigest"))
+    cli = gw.client(max_pool_connections=len(jobs))
+
+    def put(job):
+        key, body, md5, want_err = job
+        try:
+            r = cli.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5)
+        except ClientError as e:
+            return key, e.response["Error"]["Code"]
+        return key, r["ETag"]
+
+    with cf.ThreadPoolExecutor(len(jobs)) as ex:
+        results = dict(ex.map(put, jobs))
+    for key, body, _, want_err in jobs:
+        if want_err:
+            assert results[key] == want_err, key
+        else:
+            assert results[key] == '"%s"' % hashlib.md5(body).hexdigest(), key
+            got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert got == body, key
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == {"big-%d" % i for i in range(len(bodies))} | {"big-bad-1"}
+    assert s3.get_object(Bucket=bucket, Key="big-bad-1")["Body"].read() == b"old bytes"
+    # A part with a bad Content-MD5 is refused and not listed.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    bad = base64.b64encode(hashlib.md5(b"nope").digest()).decode()
+    with pytest.raises(ClientError) as ei:
+        s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=bodies[0],
+                       ContentMD5=bad)
+    assert err(ei) == "BadDigest"
+    assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=up).get("Parts", []) == []
+    r = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=bodies[0])
+    assert r["ETag"] == '"%s"' % hashlib.md5(bodies[0]).hexdigest()
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=up)
+
+
 def test_copy_object(s3, bucket):
     s3.put_object(Bucket=bucket, Key="src", Body=b"copy me", ContentType="text/a",
                   Metadata={"k": "v"})
