@@ -41,9 +41,6 @@
 #include "common/msg.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,100 +241,7 @@ int msg_frame_decode(const void *buf, size_t len, uint64_t max_frame_bytes,
 	return 0;
 }
 
-/* ---- payload buffers --------------------------------------------------- */
-
-/* A payload buffer is preceded by a header naming where it came from: a
- * small one is a malloc block, a large one (> DIRECT_MIN) a private
- * anonymous mapping placed so that the payload ends on a page boundary.
- * Freed mappings wait in a small cache (best fit, at most twice the size
- * asked for) with their pages still faulted in. */
-#define PBUF_MAGIC_HEAP 0x4e504248u   /* "NPBH" */
-#define PBUF_MAGIC_MAP 0x4e50424du    /* "NPBM" */
-#define PBUF_HDR 32u
-#define PBUF_CACHE_N 16
-
-struct pbuf_hdr {
-	uint32_t magic;
-	void *base;
-	size_t maplen;
-};
-
-static struct {
-	pthread_mutex_t mu;
-	void *base[PBUF_CACHE_N];
-	size_t len[PBUF_CACHE_N];
-	unsigned n;
-	size_t bytes;
-} pbuf_cache = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static uint8_t *pbuf_place(void *base, size_t maplen, size_t len, uint32_t magic)
-{
-	uint8_t *p = magic == PBUF_MAGIC_MAP ? (uint8_t *)base + maplen - len
-	                                     : (uint8_t *)base + PBUF_HDR;
-	struct pbuf_hdr h = { .magic = magic, .base = base, .maplen = maplen };
-	memcpy(p - PBUF_HDR, &h, sizeof(h));
-	return p;
-}
-
-static uint8_t *pbuf_alloc(size_t len)
-{
-	if (len > SIZE_MAX - PBUF_HDR - 4096)
-		return NULL;
-	if (len <= DIRECT_MIN) {
-		void *b = malloc(PBUF_HDR + (len ? len : 1));
-		return b ? pbuf_place(b, 0, len, PBUF_MAGIC_HEAP) : NULL;
-	}
-	size_t need = (len + PBUF_HDR + 4095) & ~(size_t)4095;
-	void *base = NULL;
-	size_t maplen = 0;
-	pthread_mutex_lock(&pbuf_cache.mu);
-	int best = -1;
-	for (unsigned i = 0; i < pbuf_cache.n; i++)
-		if (pbuf_cache.len[i] >= need && pbuf_cache.len[i] / 2 <= need &&
-		    (best < 0 || pbuf_cache.len[i] < pbuf_cache.len[best]))
-			best = (int)i;
-	if (best >= 0) {
-		base = pbuf_cache.base[best];
-		maplen = pbuf_cache.len[best];
-		pbuf_cache.bytes -= maplen;
-		pbuf_cache.n--;
-		pbuf_cache.base[best] = pbuf_cache.base[pbuf_cache.n];
-		pbuf_cache.len[best] = pbuf_cache.len[pbuf_cache.n];
-	}
-	pthread_mutex_unlock(&pbuf_cache.mu);
-	if (!base) {
-		maplen = need;
-		base = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (base == MAP_FAILED)
-			return NULL;
-	}
-	return pbuf_place(base, maplen, len, PBUF_MAGIC_MAP);
-}
-
-void msgr_payload_free(void *p)
-{
-	if (!p)
-		return;
-	struct pbuf_hdr h;
-	memcpy(&h, (uint8_t *)p - PBUF_HDR, sizeof(h));
-	NORN_ASSERT(h.magic == PBUF_MAGIC_HEAP || h.magic == PBUF_MAGIC_MAP);
-	if (h.magic == PBUF_MAGIC_HEAP) {
-		free(h.base);
-		return;
-	}
-	pthread_mutex_lock(&pbuf_cache.mu);
-	if (pbuf_cache.n < PBUF_CACHE_N && pbuf_cache.bytes + h.maplen <= MSG_PAYLOAD_CACHE_BYTES) {
-		pbuf_cache.base[pbuf_cache.n] = h.base;
-		pbuf_cache.len[pbuf_cache.n++] = h.maplen;
-		pbuf_cache.bytes += h.maplen;
-		h.base = NULL;
-	}
-	pthread_mutex_unlock(&pbuf_cache.mu);
-	if (h.base)
-		munmap(h.base, h.maplen);
-}
-
-uint8_t *msg_in_steal_buf(struct msg_in *m)
+uint8_t *msg_in_steal(struct msg_in *m)
 {
 	if (!m->len)
 		return NULL;
@@ -347,24 +251,10 @@ uint8_t *msg_in_steal_buf(struct msg_in *m)
 		m->payload = NULL;
 		return p;
 	}
-	uint8_t *p = pbuf_alloc(m->len);
-	if (!p)
-		return NULL;
-	memcpy(p, m->payload, m->len);
-	m->payload = NULL;
-	return p;
-}
-
-uint8_t *msg_in_steal(struct msg_in *m)
-{
-	if (!m->len)
-		return NULL;
 	uint8_t *p = malloc(m->len);
 	if (!p)
 		return NULL;
 	memcpy(p, m->payload, m->len);
-	msgr_payload_free(m->owned);
-	m->owned = NULL;
 	m->payload = NULL;
 	return p;
 }
@@ -497,7 +387,7 @@ static void conn_free(struct msgr_conn *c)
 	void *arg = c->close_arg;
 	tls_sess_free(c->tls);
 	free(c->rbuf);
-	msgr_payload_free(c->dbuf);
+	free(c->dbuf);
 	free(c->tls_in);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -563,7 +453,7 @@ static void rx_reset(struct msgr_conn *c)
 {
 	c->rstart = c->rlen = 0;
 	c->direct = false;
-	msgr_payload_free(c->dbuf);
+	free(c->dbuf);
 	c->dbuf = NULL;
 	c->dgot = 0;
 }
@@ -1255,11 +1145,11 @@ static bool deliver(struct msgr_conn *c, const struct msg_hdr *h, const uint8_t 
 	struct msgr_sock *s = c->sock;
 	if (h->type <= MSG_T_INTERNAL_MAX) {
 		bool ok = handle_internal(c, h, p);
-		msgr_payload_free(owned);
+		free(owned);
 		return ok;
 	}
 	if (c->hs != HS_UP) {
-		msgr_payload_free(owned);
+		free(owned);
 		bad_frame(c, "message before authentication");
 		return false;
 	}
@@ -1267,7 +1157,7 @@ static bool deliver(struct msgr_conn *c, const struct msg_hdr *h, const uint8_t 
 	                     .len = h->payload_len, .owned = owned };
 	if (c->m->o.cb.on_message)
 		c->m->o.cb.on_message(c, &mi, c->m->o.cb.user);
-	msgr_payload_free(mi.owned);
+	free(mi.owned);
 	return c->sock == s && !c->closed;
 }
 
@@ -1316,7 +1206,7 @@ static void rx_process(struct msgr_conn *c)
 		size_t plen = h.payload_len;
 		if (plen > DIRECT_MIN) {
 			/* Large payload: one allocation, socket reads into it. */
-			uint8_t *d = pbuf_alloc(plen);
+			uint8_t *d = malloc(plen);
 			if (!d) {
 				bad_frame(c, "out of memory for payload");
 				break;
@@ -1335,7 +1225,7 @@ static void rx_process(struct msgr_conn *c)
 				c->direct = false;
 				c->dbuf = NULL;
 				if (norn_crc32c(0, d, plen) != h.payload_crc) {
-					msgr_payload_free(d);
+					free(d);
 					bad_frame(c, "payload crc mismatch");
 					break;
 				}
@@ -1390,7 +1280,7 @@ static void rx_commit(struct msgr_conn *c, size_t n)
 		c->dbuf = NULL;
 		c->direct = false;
 		if (norn_crc32c(0, d, h.payload_len) != h.payload_crc) {
-			msgr_payload_free(d);
+			free(d);
 			bad_frame(c, "payload crc mismatch");
 			return;
 		}

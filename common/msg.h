@@ -151,24 +151,9 @@ struct msg_in {
 /* Take ownership of the payload as a heap buffer the caller frees with
  * free(). For large payloads (read straight into their own allocation)
  * this is free; a small payload that sits in the connection's read buffer
- * is copied once (a large one too, since the messenger keeps those in its
- * own cache: see msg_in_steal_buf). Returns NULL if @m has no payload or
- * on -ENOMEM; call at most once, and do not use m->payload afterwards. */
+ * is copied once. Returns NULL if @m has no payload or on -ENOMEM; call at
+ * most once, and do not use m->payload afterwards. */
 uint8_t *msg_in_steal(struct msg_in *m);
-
-/* Like msg_in_steal(), but never copies a large payload: the buffer comes
- * from the messenger's payload cache and must be freed with
- * msgr_payload_free() (never free()). A large payload (over 64 KiB) ends
- * on a 4 KiB boundary, so a tail whose length is a multiple of 4 KiB (the
- * data of a whole-block write) is block aligned. */
-uint8_t *msg_in_steal_buf(struct msg_in *m);
-
-/* Free a buffer from msg_in_steal_buf() (NULL is fine). Large ones go
- * back to a small process-wide cache (at most MSG_PAYLOAD_CACHE_BYTES of
- * mapped, already faulted-in pages) so that a stream of MiB-sized
- * messages does not map, fault in and zero fresh pages for each one. */
-void msgr_payload_free(void *p);
-#define MSG_PAYLOAD_CACHE_BYTES (32u << 20)
 
 /* Application callbacks. All run on the msgr's loop thread. A callback may
  * call any msgr function, including closing the connection or the msgr. */

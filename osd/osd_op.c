@@ -91,7 +91,7 @@ void osd_op_free(struct osd_op *op)
 		free(op->outs[i]);
 	if (op->conn)
 		msgr_conn_put(op->conn);
-	msgr_payload_free(op->payload);
+	free(op->payload);
 	free(op->repop);
 	free(op);
 }
@@ -1306,7 +1306,7 @@ void osd_handle_op(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	op->start_ns = norn_mono_ns();
 	op->len = in->len;
 	op->payload_crc = in->hdr.payload_crc;
-	op->payload = msg_in_steal_buf(in);
+	op->payload = msg_in_steal(in);
 	if (!op->payload && in->len) {
 		free(op);
 		return;

@@ -404,30 +404,6 @@ TEST(payload_64mib)
 	free(d);
 }
 
-/* Payload buffers from msg_in_steal_buf: contents kept, a large one ends
- * on a 4 KiB boundary, freed ones come back from the cache. */
-TEST(payload_buffers)
-{
-	size_t lens[] = { 1, 100, 65536, 65537, 70000, (4u << 20) + 123, 4u << 20, 100000 };
-	uint8_t *d = make_data((4u << 20) + 200);
-	for (int round = 0; round < 3; round++)
-		for (size_t i = 0; i < NORN_ARRAY_SIZE(lens); i++) {
-			struct msg_in m = { .payload = d, .len = lens[i] };
-			uint8_t *p = msg_in_steal_buf(&m);
-			CHECK(p != NULL);
-			CHECK(!memcmp(p, d, lens[i]));
-			if (lens[i] > 65536)
-				CHECK_EQ((uintptr_t)(p + lens[i]) % 4096, 0);
-			p[0] ^= 1;
-			p[lens[i] - 1] ^= 1;
-			msgr_payload_free(p);
-		}
-	struct msg_in m = { .payload = d, .len = 0 };
-	CHECK(msg_in_steal_buf(&m) == NULL);
-	msgr_payload_free(NULL);
-	free(d);
-}
-
 /* A raw TCP socket to the server (blocking connect; loopback accepts from
  * the backlog without the loop running). */
 static int raw_connect(int port)
@@ -1035,7 +1011,7 @@ TEST(wire_contents)
 	teardown(&c, 1);
 }
 
-TEST_MAIN_TIMEOUT(90, TEST_ENTRY(order_10000), TEST_ENTRY(payload_64mib), TEST_ENTRY(payload_buffers),
+TEST_MAIN_TIMEOUT(90, TEST_ENTRY(order_10000), TEST_ENTRY(payload_64mib),
                   TEST_ENTRY(peer_killed_mid_frame), TEST_ENTRY(garbage_frames),
                   TEST_ENTRY(auth_failures), TEST_ENTRY(tickets_handshake),
                   TEST_ENTRY(reconnect_after_restart), TEST_ENTRY(backpressure),
