@@ -333,6 +333,7 @@ struct store {
 	_Atomic uint64_t wal_tail;
 	bool wal_wait;                  /* a group waits for log space */
 	uint32_t groups_inflight;
+	uint32_t ungrouped;             /* prepared, in no log group yet */
 	atomic_bool wal_need_sync;      /* loop asks for an LMDB sync */
 	bool direct_inflight;
 	bool apply_urgent;              /* a reader waits for LMDB (under mu) */
@@ -2637,6 +2638,7 @@ static bool sync_kick(struct store *s)
 			t->state = TS_DIRECT;
 			t->direct = true;
 			s->direct_inflight = true;
+			s->ungrouped -= s->ungrouped > 0;
 			NLOG(STORE, DEBUG, "transaction with %zu bytes of metadata bypasses the log", tl);
 			cq_push(s, t, t, 1);
 			return false;
@@ -2700,6 +2702,7 @@ static bool sync_kick(struct store *s)
 	            (uint32_t)(len - WAL_HDR));
 	s->wal_seq++;
 	s->wal_head = lsn + glen;
+	s->ungrouped -= NORN_MIN(s->ungrouped, n);
 	s->st_groups++;
 	s->st_group_txns += n;
 	s->st_wal_bytes += glen;
@@ -2754,6 +2757,20 @@ static void pipe_push(struct store *s, struct store_txn *t)
 	else
 		s->pipe_head = t;
 	s->pipe_tail = t;
+}
+
+/* With store_wal_group_txns set, a group goes out as soon as that many
+ * transactions are prepared, not at the end of the loop iteration: when a
+ * burst of acknowledgements brings a burst of new transactions (QD32
+ * clients resubmit from the callbacks), the first group's log write runs
+ * while the rest are still being prepared, and the groups' fdatasyncs
+ * overlap the next groups' writes. */
+static void eager_group(struct store *s)
+{
+	if (++s->ungrouped < s->o.wal_group_txns || !s->o.wal_group_txns)
+		return;
+	if (sync_kick(s))
+		io_flush(s);
 }
 
 /* Whether @t's data goes in its log record: it writes at most
@@ -2857,6 +2874,7 @@ static void pump(struct store *s)
 		if (wal_data_pick(s, t)) {
 			t->state = TS_WRITTEN;
 			pipe_push(s, t);
+			eager_group(s);
 			continue;
 		}
 		for (uint32_t i = 0; i < t->nw; i++) {
@@ -2874,6 +2892,7 @@ static void pump(struct store *s)
 		}
 		t->state = t->writes_pending ? TS_WRITING : TS_WRITTEN;
 		pipe_push(s, t);
+		eager_group(s);
 	}
 	io_kick(s);
 	pipe_advance(s);

@@ -207,7 +207,8 @@ static void c_submit(void)
 /* Odd cycles apply the log to LMDB only every 300 ms, so at the kill the
  * data of acknowledged small writes (carried in the log records) is often
  * in the log only, not yet in its blocks; even cycles apply at once. Every
- * third cycle keeps all data out of the log records. */
+ * third cycle keeps all data out of the log records; every fourth sends a
+ * log group as soon as 3 transactions are prepared. */
 static void child(uint64_t start, int cycle)
 {
 	uv_loop_t loop;
@@ -218,6 +219,8 @@ static void child(uint64_t start, int cycle)
 	o.commit_wait_us = cycle % 2 ? 300000 : 100;
 	if (cycle % 3 == 2)
 		o.wal_data_max_bytes = 0;
+	if (cycle % 4 == 1)
+		o.wal_group_txns = 3;   /* groups go out as soon as 3 are prepared */
 	o.onode_shard_blocks = 4;   /* objects above 16 KiB get a sharded block map */
 	if (store_open(&loop, &o, &c_store))
 		_exit(7);
