@@ -354,7 +354,6 @@ struct store {
 	atomic_uint_fast64_t pend_n;        /* entries (lock-free "none" check) */
 	_Atomic uint64_t pend_bytes;        /* data bytes waiting for the commit thread */
 	struct io_uring cring;              /* commit thread: block writes, fdatasync */
-	bool cring_ok;
 	uint64_t st_apply_n, st_apply_ns;   /* commit thread: block writes and their time */
 	uint32_t napply;                    /* commit thread: logged-data writes (fault seam) */
 
@@ -593,11 +592,11 @@ int store_mkfs(const struct store_options *o)
 		/* Write the whole file once: fallocate leaves unwritten extents,
 		 * and converting them on first write makes every fdatasync commit
 		 * the filesystem journal (several times slower). A preallocated
-		 * file then behaves like a block device. */
-		/* Written with O_DIRECT (the store's own I/O is O_DIRECT): 2 GiB of
-		 * zeros left in the page cache made every later direct write
-		 * invalidate cached pages first (measured: the first 4 MiB writes
-		 * after mkfs ran at half speed, most CPU in the kernel). */
+		 * file then behaves like a block device. Written with O_DIRECT
+		 * (the store's own I/O is O_DIRECT): 2 GiB of zeros left in the
+		 * page cache made every later direct write invalidate cached pages
+		 * first (the first 4 MiB writes after mkfs spent most of their
+		 * CPU time in the kernel). */
 		size_t chunk = 8u << 20;
 		uint8_t *z = blk_alloc(chunk / BLK);
 		if (!z) {
@@ -1115,12 +1114,12 @@ void store_txn_free(struct store_txn *t)
 {
 	if (!t)
 		return;
+	if (t->pend)
+		pend_remove(t->s, t);   /* frees the data buffers too */
 	for (uint32_t i = 0; i < t->nops; i++) {
 		free(t->ops[i].a);
 		free(t->ops[i].b);
 	}
-	if (t->pend)
-		pend_remove(t->s, t);
 	free(t->ops);
 	txn_scratch_free(t);
 	free(t->allocs);
