@@ -50,6 +50,7 @@ NORN_OPT(osd_heartbeat_interval_ms, MS, 1000, 50, 60000, "peer heartbeat interva
 NORN_OPT(osd_heartbeat_grace_ms, MS,   6000, 200, 600000, "peer silent this long is reported failed")
 NORN_OPT(osd_beacon_interval_ms, MS,   2000, 100, 600000, "beacon interval to the mon")
 NORN_OPT(osd_max_recovery,       INT,  4, 1, 1024, "concurrent recovery/backfill ops per OSD")
+NORN_OPT(osd_recovery_piece_bytes, SIZE, 1u << 20, 0, 1ull << 30, "a recovery push to a replica moves a larger object in pieces of this size, one piece in flight per object (0: whole objects in one message, as OSDs before pieces expect)")
 NORN_OPT(osd_recovery_sleep_ms,  MS,   0, 0, 60000, "pause between starting two recovery/backfill pushes to replicas per OSD (0: none; a primary's own pulls are not throttled: its client ops wait for them)")
 NORN_OPT(osd_memory_budget_bytes, SIZE, 192u << 20, 16u << 20, 1ull << 40, "memory budget for caches and queues")
 NORN_OPT(osd_host,               STR,  "", 0, 0, "CRUSH host bucket this OSD reports at boot (empty: the host name)")

@@ -38,7 +38,18 @@
  *   PUSH     we push each object a replica misses, then send it the log
  *            (LOGSYNC); it answers once durable. Client ops run: reads
  *            from our (authoritative) copy; writes as osd_pg_write_plan
- *            says (below).
+ *            says (below). An object larger than osd_recovery_piece_bytes
+ *            goes in pieces: we read one piece, send it, and read and
+ *            send the next only once the replica acknowledged the last
+ *            one durable (PUSH_ACK carries the piece's end). So a piece
+ *            never lands without the ones before it (a lost message only
+ *            stalls that push until peering restarts), the first piece
+ *            (which replaces the object and carries xattrs and omap) is
+ *            always applied first, memory per push is one piece, and a
+ *            replica's store never has more than one piece per object
+ *            queued ahead of a client write. The object cannot change
+ *            between pieces: its entry is STARTED until the last piece is
+ *            acknowledged, and writes to it wait (below).
  *   ACTIVE   the queued client ops start.
  *
  * Writes while we push (osd_pg_write_plan, osd_op.c's kick). Each
@@ -50,17 +61,24 @@
  * bulk push at a time: client ops first). A write to an object that a
  * member misses:
  *   - ACKED everywhere (or missing nowhere): goes to every member;
- *   - a log-recovery member, or any entry STARTED: waits (alone: other
- *     objects' ops go on) until the object's entries are ACKED;
- *   - a backfill member whose copy of the object is TODO: the write
- *     skips it (Ceph's "beyond last_backfill"); the push reads our copy
- *     later, with this write in it (a push never starts while a write to
- *     its object waits for its local commit: osd_pg_oid_writing). Not if
- *     the write could create objects the missing set does not name (a
- *     snap context, or clones/snapdir of the object exist) and not if the
- *     members left would be fewer than min_size: then it waits.
+ *   - any entry STARTED: waits (alone: other objects' ops go on) until
+ *     the object's entries are ACKED;
+ *   - a member (backfill or log recovery alike) whose copy of the object
+ *     is TODO: the write skips it (Ceph's "beyond last_backfill"); the
+ *     push reads our copy later, with this write in it (a push never
+ *     starts while a write to its object waits for its local commit:
+ *     osd_pg_oid_writing). Not if the write could create objects the
+ *     missing set does not name (a snap context, or clones/snapdir of the
+ *     object exist) and not if the members left would be fewer than
+ *     min_size: then it waits.
  * A skipped member keeps a gap in its log (last_complete stays behind),
- * so it can never be chosen as an authority with the write missing.
+ * so it can never be chosen as an authority with the write missing, and
+ * any later peering puts the object in its missing set again (its
+ * last_complete is older than the write's entry). Ceph makes writes wait
+ * for log recovery because its replicas apply a log entry on top of the
+ * object they hold; a push here replaces the whole object, so the member
+ * needs no older state of it, and LOGSYNC gives it the authoritative log
+ * once every push is in.
  *
  * Pulls and pushes in flight are bounded per OSD by osd_max_recovery;
  * recovery runs only while peering, so client ops of active PGs are never
@@ -114,7 +132,7 @@ struct pg_peer_state {
 	int auth;                         /* index into p */
 	int self;                         /* index of us */
 	uint32_t inflight;                /* pulls/pushes of this PG */
-	uint64_t skipped_writes;          /* writes that skipped a backfill target */
+	uint64_t skipped_writes;          /* writes that skipped a member missing their object */
 	uint32_t urgent;                  /* of inflight: pushes for waiting writes */
 	uint32_t logsync_wait;
 };
@@ -621,9 +639,29 @@ struct push_ctx {
 	char oid[STORE_OID_MAX + 1];
 	struct msgr_conn *conn;           /* where the PUSH goes (a reference) */
 	uint16_t type;
+	uint64_t off;                     /* first byte of this piece */
+	uint64_t size;                    /* the object's size (when it exists) */
+	uint64_t want;                    /* bytes this push reads */
+	int piece;                        /* a piece push: version 2 framing */
 };
 
-/* Read the whole object and send it as a PUSH. */
+/* The two buffers of a PUSH in flight: the encoded head and the data
+ * read from the store (sent as a second iovec, not copied). */
+struct push_msg {
+	uint8_t *head;
+	uint8_t *data;
+};
+
+static void push_msg_free(void *arg, int status)
+{
+	struct push_msg *m = arg;
+	(void)status;
+	free(m->head);
+	free(m->data);
+	free(m);
+}
+
+/* Read the object (or one piece of it) and send it as a PUSH. */
 static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
 {
 	struct push_ctx *x = arg;
@@ -632,6 +670,7 @@ static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
 	struct osd_pg_push p;
 	struct enc xe, oe, e;
 	struct store_kvs kv = { 0 };
+	struct push_msg *pm = NULL;
 
 	store_cid(cid, (uint64_t)x->pool, x->seed);
 	memset(&p, 0, sizeof(p));
@@ -642,42 +681,65 @@ static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
 	p.oid_len = strlen(x->oid);
 	enc_init(&xe, 256);
 	enc_init(&oe, 256);
-	if (err == -ENOENT) {
+	enc_init(&e, 256);
+	if (err == -ENOENT && x->off == 0) {
 		p.exists = 0;
 	} else if (err) {
 		NLOG(PG, ERR, "pg %s: reading %s for recovery: %s", cid, x->oid, norn_strerror(err));
+		goto out;
+	} else if (len != x->want) {
+		/* the object is stable while its push is in flight (writes
+		 * to it wait): a short read means it changed under us */
+		NLOG(PG, ERR, "pg %s: %s changed while being pushed (%zu bytes at %" PRIu64 " of %" PRIu64
+		     ")", cid, x->oid, len, x->off, x->size);
 		goto out;
 	} else {
 		p.exists = 1;
 		p.data = buf;
 		p.data_len = len;
-		if (store_getxattrs(o->store, cid, x->oid, &kv) == 0) {
-			osd_kv_list_begin(&xe, (uint32_t)kv.n);
-			for (size_t i = 0; i < kv.n; i++)
-				osd_kv_list_add(&xe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-			store_kvs_free(&kv);
-		} else {
-			osd_kv_list_begin(&xe, 0);
+		p.off = x->off;
+		p.size = x->piece ? x->size : len;
+		if (x->off == 0) {
+			if (store_getxattrs(o->store, cid, x->oid, &kv) == 0) {
+				osd_kv_list_begin(&xe, (uint32_t)kv.n);
+				for (size_t i = 0; i < kv.n; i++)
+					osd_kv_list_add(&xe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
+				store_kvs_free(&kv);
+			} else {
+				osd_kv_list_begin(&xe, 0);
+			}
+			if (store_omap_list(o->store, cid, x->oid, NULL, 0, NULL, 0, 1u << 20, &kv) == 0) {
+				osd_kv_list_begin(&oe, (uint32_t)kv.n);
+				for (size_t i = 0; i < kv.n; i++)
+					osd_kv_list_add(&oe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
+				store_kvs_free(&kv);
+			} else {
+				osd_kv_list_begin(&oe, 0);
+			}
+			p.xattrs = xe.buf;
+			p.xattrs_len = xe.len;
+			p.omap = oe.buf;
+			p.omap_len = oe.len;
 		}
-		if (store_omap_list(o->store, cid, x->oid, NULL, 0, NULL, 0, 1u << 20, &kv) == 0) {
-			osd_kv_list_begin(&oe, (uint32_t)kv.n);
-			for (size_t i = 0; i < kv.n; i++)
-				osd_kv_list_add(&oe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-			store_kvs_free(&kv);
-		} else {
-			osd_kv_list_begin(&oe, 0);
-		}
-		p.xattrs = xe.buf;
-		p.xattrs_len = xe.len;
-		p.omap = oe.buf;
-		p.omap_len = oe.len;
 	}
-	enc_init(&e, len + xe.len + oe.len + 256);
-	if (osd_pg_push_encode(&e, &p) == 0)
-		osd_send_enc(x->conn, x->type, 0, o->map.epoch, &e);
-	enc_free(&e);
-	o->recovered_bytes += len;
+	pm = calloc(1, sizeof(*pm));
+	if (!pm || osd_pg_push_encode_split(&e, &p) || !(pm->head = enc_take(&e, &len))) {
+		NLOG(PG, ERR, "pg %s: encoding a push of %s: out of memory", cid, x->oid);
+		free(pm);
+		goto out;
+	}
+	struct iovec iov[2] = { { pm->head, len }, { buf, p.data_len } };
+	pm->data = buf;
+	buf = NULL;
+	if (msgr_send(x->conn, x->type, 0, o->map.epoch, iov, p.data_len ? 2 : 1, push_msg_free, pm)) {
+		/* no ack will come: peering's stuck timer restarts it */
+		NLOG(PG, WARN, "pg %s: sending a push of %s failed", cid, x->oid);
+		push_msg_free(pm, 0);
+	} else {
+		o->recovered_bytes += p.data_len;
+	}
 out:
+	enc_free(&e);
 	enc_free(&xe);
 	enc_free(&oe);
 	free(buf);
@@ -685,8 +747,10 @@ out:
 	free(x);
 }
 
+/* Push @oid (from byte @off; @piece > 0: at most @piece bytes, a piece
+ * push; 0: the whole object) over @c. 0, or an error (nothing sent). */
 static int start_push(struct osd *o, struct msgr_conn *c, int64_t pool, uint32_t seed, uint64_t epoch,
-                      const char *oid, size_t oid_len)
+                      const char *oid, size_t oid_len, uint64_t off, uint64_t piece)
 {
 	struct push_ctx *x = calloc(1, sizeof(*x));
 	char cid[STORE_CID_MAX + 1];
@@ -705,15 +769,22 @@ static int start_push(struct osd *o, struct msgr_conn *c, int64_t pool, uint32_t
 	x->oid[oid_len] = 0;
 	x->conn = c;
 	x->type = MSG_T_OSD_PG_PUSH;
+	x->off = off;
 	msgr_conn_get(c);
 	store_cid(cid, (uint64_t)pool, seed);
 	rc = store_stat(o->store, cid, x->oid, &st);
-	if (rc == -ENOENT) {
+	if (rc == -ENOENT && off == 0) {
 		push_read_cb(x, -ENOENT, NULL, 0);
 		return 0;
 	}
-	if (rc == 0)
-		rc = store_read(o->store, cid, x->oid, 0, st.size ? st.size : 1, push_read_cb, x);
+	if (rc == 0 && off > st.size)
+		rc = -ERANGE;
+	if (rc == 0) {
+		x->size = st.size;
+		x->piece = piece && (off > 0 || st.size > piece);
+		x->want = x->piece ? NORN_MIN(st.size - off, piece) : st.size - off;
+		rc = store_read(o->store, cid, x->oid, off, x->want ? x->want : 1, push_read_cb, x);
+	}
 	if (rc) {
 		msgr_conn_put(c);
 		free(x);
@@ -764,14 +835,20 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 
 	if (!t)
 		return -ENOMEM;
-	int exists = store_stat(o->store, pg->cid, x->oid, &st) == 0;
+	/* a later piece (off > 0) only writes its range: the first piece
+	 * replaced the object, and the pusher sends each piece only after
+	 * the one before it is durable here */
+	int exists = p->off == 0 && store_stat(o->store, pg->cid, x->oid, &st) == 0;
+	if (p->off)
+		rc = store_txn_write(t, pg->cid, x->oid, p->off, p->data, p->data_len);
 	/* the stat can be stale (the deletion of a stray copy of this PG may
 	 * be queued ahead of us, stray.c): touch first, so the remove never
 	 * fails the transaction on an object that is already gone */
-	rc = store_txn_touch(t, pg->cid, x->oid);
-	if (!rc)
+	if (!rc && p->off == 0)
+		rc = store_txn_touch(t, pg->cid, x->oid);
+	if (!rc && p->off == 0)
 		rc = store_txn_remove(t, pg->cid, x->oid);
-	if (!rc && p->exists) {
+	if (!rc && p->off == 0 && p->exists) {
 		rc = p->data_len ? store_txn_write(t, pg->cid, x->oid, 0, p->data, p->data_len)
 		                 : store_txn_touch(t, pg->cid, x->oid);
 		dec_init(&d, p->xattrs, p->xattrs_len);
@@ -795,7 +872,7 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 		if (!rc && dec_error(&d))
 			rc = -EINVAL;
 	}
-	if (!rc && !exists && !p->exists) {
+	if (!rc && p->off == 0 && !exists && !p->exists) {
 		/* nothing to do: still go through the store to keep order */
 		rc = store_txn_touch(t, pg->cid, ".norn-recovery-noop");
 		if (!rc)
@@ -822,9 +899,9 @@ static int apply_push(struct osd *o, struct pg *pg, const struct osd_pg_push *p,
 		return rc;
 	}
 	/* clones and snapdirs are not counted (as in the op path) */
-	if (!snap_is_hidden(x->oid) && !exists && p->exists)
+	if (!snap_is_hidden(x->oid) && p->off == 0 && !exists && p->exists)
 		pg->objects++;
-	else if (!snap_is_hidden(x->oid) && exists && !p->exists && pg->objects)
+	else if (!snap_is_hidden(x->oid) && p->off == 0 && exists && !p->exists && pg->objects)
 		pg->objects--;
 	return store_queue_txn(o->store, t, apply_push_cb, x);
 }
@@ -975,7 +1052,7 @@ static void go_active(struct pg *pg)
 		strays[n_strays++] = p->osd;
 	}
 	if (pg->ps && pg->ps->skipped_writes)
-		NLOG(PG, INFO, "pg %s: %" PRIu64 " writes skipped a backfill target (objects it had not "
+		NLOG(PG, INFO, "pg %s: %" PRIu64 " writes skipped a recovering member (objects it had not "
 		     "been sent yet)", pg->cid, pg->ps->skipped_writes);
 	osd_pg_stop_peering(pg);
 	osd_pg_kick(pg);
@@ -1043,12 +1120,37 @@ static int push_blocked(const struct pg *pg, const char *oid)
 	return osd_pg_oid_writing(pg, b, bl);
 }
 
+/* A piece of missing entry @k ending at @end reached member @p durably:
+ * send the next one. 1 if one was sent (the push goes on), 0 if the
+ * object is complete (or cannot go on: logged, the entry ends as if it
+ * were acknowledged, as a failed whole push does). The object does not
+ * change meanwhile: writes to it wait while its push is in flight. */
+static int more_pieces(struct osd *o, struct pg *pg, struct peer_info *p, uint32_t k, uint64_t end)
+{
+	struct store_stat st;
+	struct msgr_conn *c;
+	int rc = store_stat(o->store, pg->cid, p->missing[k], &st);
+	if (rc == 0 && end >= st.size)
+		return 0;
+	if (rc == 0 && !(c = osd_peer_conn(o, p->osd)))
+		rc = -ENOTCONN;
+	if (rc == 0)
+		rc = start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, p->missing[k],
+		                strlen(p->missing[k]), end, o->cfg.osd_recovery_piece_bytes);
+	if (rc == 0)
+		return 1;
+	NLOG(PG, ERR, "pg %s: cannot push %s to osd.%d from byte %" PRIu64 ": %s", pg->cid, p->missing[k],
+	     p->osd, end, norn_strerror(rc));
+	return 0;
+}
+
 /* Push missing entry @k to member @p. 0, or an error (nothing started). */
 static int push_one(struct pg *pg, struct peer_info *p, uint32_t k, struct msgr_conn *c, int urgent)
 {
 	struct osd *o = pg->osd;
 	const char *oid = p->missing[k];
-	int rc = start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid));
+	int rc = start_push(o, c, pg->id.pool, pg->id.seed, pg->peer_epoch, oid, strlen(oid), 0,
+	                    o->cfg.osd_recovery_piece_bytes);
 	if (rc)
 		return rc;
 	p->acked[k] = urgent ? OBJ_URGENT : OBJ_STARTED;
@@ -1123,13 +1225,13 @@ int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *sk
 		}
 		if (!entries || todo + started == 0)
 			continue;              /* complete for this object */
-		/* a backfill target whose copy of the object has not been started
-		 * gets the newest state when the backfill reaches it: the write
-		 * skips it. Not when the write could create objects its missing
-		 * set does not name (a clone or snapdir: a snap context, or clones
-		 * already there), nor while the copy is in flight (it could carry
-		 * the state from before this write) */
-		if ((int)i == ps->self || !p->backfill || started || companions || has_snapc ||
+		/* a member whose copy of the object has not been started (backfill
+		 * or log recovery alike) gets the newest state when the push reads
+		 * it: the write skips it. Not when the write could create objects
+		 * its missing set does not name (a clone or snapdir: a snap
+		 * context, or clones already there), nor while the copy is in
+		 * flight (it could carry the state from before this write) */
+		if ((int)i == ps->self || started || companions || has_snapc ||
 		    !in_acting_or_up(pg, p->osd) || *n_skip >= OSDMAP_MAX_POOL_SIZE)
 			return 1;
 		skip[(*n_skip)++] = p->osd;
@@ -1481,7 +1583,12 @@ static void handle_push(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 	if (!is_pull_reply) {
 		x->conn = c;
 		msgr_conn_get(c);
-		x->ack = (struct osd_pg_msg){ .pool = p.pool, .seed = p.seed, .epoch = p.epoch };
+		x->ack = (struct osd_pg_msg){ .pool = p.pool, .seed = p.seed, .epoch = p.epoch,
+		                              .off = p.off + p.data_len };
+	} else if (p.off || p.size != p.data_len) {
+		NLOG(PG, WARN, "pg %s: a pulled object came in pieces: ignored", pg->cid);
+		free(x);
+		return;
 	}
 	int rc = apply_push(o, pg, &p, x);
 	if (rc) {
@@ -1502,6 +1609,8 @@ static void handle_push_ack(struct osd *o, const struct osd_pg_msg *m, int32_t f
 		int64_t k = m->oid_len ? obj_find(p->missing, p->n_missing, m->oid, m->oid_len) : -1;
 		if (k < 0 || p->acked[k] < OBJ_STARTED)
 			break;         /* not a push of ours in flight */
+		if (!m->result && m->off && more_pieces(o, pg, p, (uint32_t)k, m->off))
+			return;        /* the next piece is on its way */
 		if (p->acked[k] == OBJ_URGENT) {
 			NORN_ASSERT(o->recovery_urgent > 0 && pg->ps->urgent > 0);
 			o->recovery_urgent--;
@@ -1619,7 +1728,7 @@ void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in)
 		handle_query(o, c, &m);
 		break;
 	case MSG_T_OSD_PG_PULL: {
-		if (start_push(o, c, m.pool, m.seed, m.epoch, m.oid, m.oid_len))
+		if (start_push(o, c, m.pool, m.seed, m.epoch, m.oid, m.oid_len, 0, 0))
 			NLOG(PG, WARN, "cannot serve a pull of %.*s", (int)m.oid_len, m.oid);
 		break;
 	}

@@ -133,12 +133,13 @@ int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len)
 
 int osd_pg_msg_encode(struct enc *e, const struct osd_pg_msg *m)
 {
-	size_t t = enc_struct_begin(e, 1, 1);
+	size_t t = enc_struct_begin(e, 2, 1);
 	enc_s64(e, m->pool);
 	enc_u32(e, m->seed);
 	enc_u64(e, m->epoch);
 	enc_s32(e, m->result);
 	enc_blob(e, m->oid, m->oid_len);
+	enc_u64(e, m->off);               /* v2 */
 	enc_struct_end(e, t);
 	return enc_error(e);
 }
@@ -151,15 +152,17 @@ int osd_pg_msg_decode(struct osd_pg_msg *m, const void *buf, size_t len)
 
 	memset(m, 0, sizeof(*m));
 	dec_init(&d, buf, len);
-	dec_struct_begin(&d, 1, &v, &tok);
+	dec_struct_begin(&d, 2, &v, &tok);
 	m->pool = dec_s64(&d);
 	m->seed = dec_u32(&d);
 	m->epoch = dec_u64(&d);
 	m->result = dec_s32(&d);
 	m->oid = dec_blob(&d, &m->oid_len);
+	if (v >= 2)
+		m->off = dec_u64(&d);
 	dec_struct_end(&d, &tok);
 	if (!dec_error(&d) && (m->pool < 0 || m->oid_len > STORE_OID_MAX ||
-	                       memchr(m->oid, 0, m->oid_len)))
+	                       memchr(m->oid, 0, m->oid_len) || m->off > OSD_PUSH_MAX_OBJECT_BYTES))
 		dec_fail(&d, NORN_ECORRUPT);
 	return finish(&d);
 }
@@ -246,9 +249,15 @@ int osd_pg_notify_decode(struct osd_pg_notify *n, const void *buf, size_t len)
 	return rc;
 }
 
-int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p)
+/* A whole object (off 0, size = data_len) keeps the version 1 layout,
+ * which older OSDs read; a piece is version 2 with compat 2 (an older
+ * reader refuses it instead of taking a piece for the whole object). The
+ * data blob comes last in both, so it can travel as a separate iovec. */
+static int push_encode(struct enc *e, const struct osd_pg_push *p, size_t tail_len)
 {
-	size_t t = enc_struct_begin(e, 1, 1);
+	int piece = p->off != 0 || p->size != p->data_len;
+	size_t dlen = p->data_len + tail_len;
+	size_t t = enc_struct_begin(e, piece ? 2 : 1, piece ? 2 : 1);
 	enc_s64(e, p->pool);
 	enc_u32(e, p->seed);
 	enc_u64(e, p->epoch);
@@ -256,9 +265,44 @@ int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p)
 	enc_u8(e, p->exists);
 	enc_blob(e, p->xattrs, p->xattrs_len);
 	enc_blob(e, p->omap, p->omap_len);
-	enc_blob(e, p->data, p->data_len);
+	if (piece) {
+		enc_u64(e, p->off);
+		enc_u64(e, p->size);
+	}
+	if (dlen > UINT32_MAX || dlen < p->data_len) {
+		e->err = -EOVERFLOW;
+		return enc_error(e);
+	}
+	enc_u32(e, (uint32_t)dlen);
+	enc_bytes(e, p->data, p->data_len);
 	enc_struct_end(e, t);
-	return enc_error(e);
+	if (enc_error(e))
+		return enc_error(e);
+	if (tail_len) {
+		/* the struct's body also covers the tail */
+		uint32_t body = norn_get_le32(e->buf + t);
+		if ((uint64_t)body + tail_len > UINT32_MAX) {
+			e->err = -EOVERFLOW;
+			return enc_error(e);
+		}
+		norn_put_le32(e->buf + t, (uint32_t)(body + tail_len));
+	}
+	return 0;
+}
+
+int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p)
+{
+	return push_encode(e, p, 0);
+}
+
+int osd_pg_push_encode_split(struct enc *e, const struct osd_pg_push *p)
+{
+	struct osd_pg_push h = *p;
+	h.data = NULL;
+	h.data_len = 0;
+	if (p->off == 0 && p->size == p->data_len)
+		h.size = 0;                   /* still a whole object: version 1 */
+	return push_encode(e, &h, p->data_len);
 }
 
 int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len)
@@ -269,7 +313,7 @@ int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len)
 
 	memset(p, 0, sizeof(*p));
 	dec_init(&d, buf, len);
-	dec_struct_begin(&d, 1, &v, &tok);
+	dec_struct_begin(&d, 2, &v, &tok);
 	p->pool = dec_s64(&d);
 	p->seed = dec_u32(&d);
 	p->epoch = dec_u64(&d);
@@ -277,10 +321,23 @@ int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len)
 	p->exists = dec_u8(&d);
 	p->xattrs = dec_blob(&d, &p->xattrs_len);
 	p->omap = dec_blob(&d, &p->omap_len);
+	if (v >= 2) {
+		p->off = dec_u64(&d);
+		p->size = dec_u64(&d);
+	}
 	p->data = dec_blob(&d, &p->data_len);
 	dec_struct_end(&d, &tok);
+	if (v < 2)
+		p->size = p->data_len;
 	if (!dec_error(&d) && (p->pool < 0 || p->oid_len == 0 || p->oid_len > STORE_OID_MAX ||
 	                       memchr(p->oid, 0, p->oid_len) || p->exists > 1))
+		dec_fail(&d, NORN_ECORRUPT);
+	/* a piece: inside the object; only the first carries xattrs and omap;
+	 * an absent object is one message with nothing in it */
+	if (!dec_error(&d) && (p->size > OSD_PUSH_MAX_OBJECT_BYTES || p->off > p->size ||
+	                       p->data_len > p->size - p->off ||
+	                       (p->off && (p->xattrs_len || p->omap_len || !p->data_len)) ||
+	                       (!p->exists && (p->size || p->data_len || p->xattrs_len || p->omap_len))))
 		dec_fail(&d, NORN_ECORRUPT);
 	return finish(&d);
 }

@@ -75,7 +75,14 @@ int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len);
  *   PG_PUSH        holder -> primary (answer to a pull) or primary ->
  *                  replica (recovery): the whole object (data, xattrs,
  *                  omap) or "does not exist"; a push to a replica is
- *                  answered with PG_PUSH_ACK once durable
+ *                  answered with PG_PUSH_ACK once durable. A large object
+ *                  goes to a replica in pieces (version 2: off, size):
+ *                  the first piece (off 0) replaces the object and
+ *                  carries xattrs and omap, each later one writes its
+ *                  range; each is acknowledged (PG_PUSH_ACK with off =
+ *                  the end of the piece) and the next one is sent only
+ *                  after that, so a piece never lands without the ones
+ *                  before it (osd/peering.c)
  *   PG_LOGSYNC     primary -> member after its objects are recovered: the
  *                  authoritative log and info; the member replaces its
  *                  log with it and answers PG_LOGSYNC_ACK once durable
@@ -100,6 +107,7 @@ int osd_ping_decode(struct osd_ping *p, const void *buf, size_t len);
 #define MSG_T_OSD_PG_REMOVE       (MSG_T_OSD_MIN + 18)
 
 #define OSD_NOTIFY_MAX_OBJECTS (1u << 20)
+#define OSD_PUSH_MAX_OBJECT_BYTES (1ull << 40)   /* sanity bound on a pushed object's size */
 
 /* QUERY, PULL, PUSH_ACK and LOGSYNC_ACK share one small struct. */
 struct osd_pg_msg {
@@ -109,6 +117,8 @@ struct osd_pg_msg {
 	int32_t result;
 	const char *oid;                   /* PULL / PUSH_ACK (oid_len bytes) */
 	size_t oid_len;
+	uint64_t off;                      /* v2, PUSH_ACK: end of the piece applied
+	                                    * (0 from older senders: a whole object) */
 };
 int osd_pg_msg_encode(struct enc *e, const struct osd_pg_msg *m);
 int osd_pg_msg_decode(struct osd_pg_msg *m, const void *buf, size_t len);
@@ -138,13 +148,23 @@ struct osd_pg_push {
 	const char *oid;
 	size_t oid_len;
 	uint8_t exists;
-	const uint8_t *data;
+	const uint8_t *data;               /* [off, off + data_len) of the object */
 	size_t data_len;
 	const uint8_t *xattrs;             /* kv list (osd_kv_list_*) of raw store xattrs */
 	size_t xattrs_len;
 	const uint8_t *omap;               /* kv list */
 	size_t omap_len;
+	uint64_t off;                      /* v2: where data goes (0 = first piece) */
+	uint64_t size;                     /* v2: the object's size (v1: data_len) */
 };
+/* A whole object (off 0, size == data_len) is encoded as version 1, a
+ * piece as version 2 (compat 2). The decoder checks that the piece lies
+ * inside the object, that only the first piece carries xattrs or omap,
+ * that a later piece has data and that an absent object carries nothing. */
 int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p);
+/* Like osd_pg_push_encode(), but p->data is not copied: the message is
+ * [e->buf, e->len] followed by the p->data_len bytes of p->data (send them
+ * as a second iovec). */
+int osd_pg_push_encode_split(struct enc *e, const struct osd_pg_push *p);
 int osd_pg_push_decode(struct osd_pg_push *p, const void *buf, size_t len);
 #endif

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		struct osd_pg_msg m;
 		if (osd_pg_msg_decode(&m, p, len) == 0)
-			NORN_ASSERT(m.oid_len <= STORE_OID_MAX && m.pool >= 0);
+			NORN_ASSERT(m.oid_len <= STORE_OID_MAX && m.pool >= 0 && m.off <= OSD_PUSH_MAX_OBJECT_BYTES);
 		break;
 	}
 	case 4: {
@@ -56,8 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 5: {
 		struct osd_pg_push q;
-		if (osd_pg_push_decode(&q, p, len) == 0)
+		if (osd_pg_push_decode(&q, p, len) == 0) {
 			NORN_ASSERT(q.data + q.data_len <= p + len && q.exists <= 1);
+			/* a piece lies inside its object; later pieces carry data only */
+			NORN_ASSERT(q.off <= q.size && q.data_len <= q.size - q.off);
+			NORN_ASSERT(!q.off || (q.data_len && !q.xattrs_len && !q.omap_len));
+		}
 		break;
 	}
 	case 6: {

@@ -31,13 +31,17 @@ Sections (one ctest each, each with its own cluster):
           and only then it is deleted.
 
   backfill_race  (1 PG, size 3, min_size 2, 16-entry log, pushes 100 ms
-          apart) a replica misses more writes than the log holds and is
+          apart, 16 KiB objects pushed in 4 KiB pieces) a replica misses more writes than the log holds and is
           backfilled while a writer overwrites every object round after
           round: writes to objects the backfill has not reached skip the
           target (logged), writes to an object being copied wait for the
           copy, later ones go to the target too. Once active+clean the last
           round reads back, and each of the 3 stores (norn-store, daemons
           stopped) holds exactly the last round's data for every object.
+
+  log_race  the same with the default PG log: the replica misses one
+          round only and is recovered by log while the writer runs; its
+          not-yet-pushed objects are skipped the same way.
 
   purge   Deleting a pool deletes its PG copies on every OSD in the
           background: a pool with objects is removed, one OSD is killed -9
@@ -423,9 +427,12 @@ def sec_stray_newer():
         ok("osd.%d's copy deleted once the PG was clean with its data (copies on %s)" % (a, holders))
 
 
-def sec_backfill_race():
+def sec_backfill_race(log=False):
     n, size = 40, 16 << 10
-    conf = "osd_recovery_sleep_ms = 100\nosd_pg_log_max = 16\n"
+    mode = "log" if log else "backfill"
+    # 16 KiB objects go in 4 KiB pieces (each acknowledged before the next)
+    conf = "osd_recovery_sleep_ms = 100\nosd_recovery_piece_bytes = 4096\n" + \
+        ("" if log else "osd_pg_log_max = 16\n")
     with Cluster(BUILD, mons=1, osds=3, base_port=PORT0 + 9, osd_conf=conf) as c:
         pid = c.create_pool("bf", 1, 3, min_size=2)
         pg = "%d.0" % pid
@@ -441,7 +448,7 @@ def sec_backfill_race():
         t0 = time.time()
         c.start_osd(victim)
         c.wait_osds_up([victim], timeout=60)
-        wait_for("backfill of osd.%d started" % victim,
+        wait_for("%s recovery of osd.%d started" % (mode, victim),
                  lambda: log_lines(c, offs, "osd.%d misses " % victim), 30, 0.05)
         rounds, during = 0, 0
         deadline = time.time() + 90
@@ -457,14 +464,14 @@ def sec_backfill_race():
             check(time.time() < deadline, "PG not clean 90 s after osd.%d returned (%s)" % (victim, st))
         wait_pool_state(c, pid, 1, "PG active+clean", active_clean)
         modes = log_lines(c, offs, "osd.%d misses " % victim)
-        check(modes and all("(backfill," in ln for _, ln in modes), "not a backfill: %s" % modes)
+        check(modes and all(("(%s," % mode) in ln for _, ln in modes), "not a %s recovery: %s" % (mode, modes))
         skipped = log_lines(c, offs, "pg %s: " % pg)
-        skipped = [ln for _, ln in skipped if "writes skipped a backfill target" in ln]
-        ok("osd.%d backfilled in %.1f s; %d rounds of %d overwrites, %d ended before it did; %s"
-           % (victim, time.time() - t0, rounds, n, during, skipped or "no write skipped it"))
+        skipped = [ln for _, ln in skipped if "writes skipped a recovering member" in ln]
+        ok("osd.%d recovered (%s) in %.1f s; %d rounds of %d overwrites, %d ended before it did; %s"
+           % (victim, mode, time.time() - t0, rounds, n, during, skipped or "no write skipped it"))
         # the PG state is sampled between rounds only: the skip count in the
-        # primary's log is what proves writes raced the backfill
-        check(skipped, "no write skipped the backfill target (the boundary was not exercised)")
+        # primary's log is what proves writes raced the recovery
+        check(skipped, "no write skipped the recovering member (the boundary was not exercised)")
         snapc(c, "bf", "verify", "o", 0, n, size, tag)
         for i in c.osd_ids:
             c.kill_osd(i, signal.SIGTERM)
@@ -523,7 +530,8 @@ def sec_full():
         ok("every object written before the refusal reads back; every OSD up; fsck clean")
 
 
-SECTIONS = {"full": sec_full, "backfill_race": sec_backfill_race, "stray_newer": sec_stray_newer, "snap": sec_snap, "snap_backfill": lambda: sec_snap(backfill=True), "purge": sec_purge}
+SECTIONS = {"full": sec_full, "backfill_race": sec_backfill_race,
+            "log_race": lambda: sec_backfill_race(log=True), "stray_newer": sec_stray_newer, "snap": sec_snap, "snap_backfill": lambda: sec_snap(backfill=True), "purge": sec_purge}
 
 
 def main():
