@@ -3381,7 +3381,7 @@ static void *commit_main(void *arg)
 			ts.tv_nsec = (long)(ns % 1000000000u);
 			while (s->cq_n < s->o.commit_batch_max / 2 && !s->apply_urgent && !s->stop &&
 			       !atomic_load(&s->wal_need_sync) &&
-			       atomic_load(&s->pend_bytes) < s->wal_size / 8)
+			       atomic_load(&s->pend_bytes) < s->wal_size / 4)
 				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts))
 					break;
 		}
