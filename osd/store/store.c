@@ -234,6 +234,7 @@ struct sio {
 	void *ctx;
 	uint32_t idx;
 	int fault;              /* 1 fail, 2 tear */
+	bool link;              /* the next request runs only after this one (IOSQE_IO_LINK) */
 	uint64_t t_sub;         /* submitted (mono ns), for the statistics */
 	uint8_t *tearbuf;
 };
@@ -791,6 +792,8 @@ static void io_submit_one(struct store *s, struct sio *io)
 	} else {
 		io_uring_prep_read(sqe, s->fd, io->buf, io->len, io->off);
 	}
+	if (io->link)
+		io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
 	io_uring_sqe_set_data(sqe, io);
 	io->t_sub = norn_mono_ns();
 	s->io_inflight++;
@@ -812,6 +815,10 @@ static void io_flush(struct store *s)
 	bool any = false;
 	while (s->io_head && s->io_inflight < s->o.queue_depth) {
 		struct sio *io = s->io_head;
+		/* A linked pair goes in one submission or not at all: the
+		 * second one alone could run before the first finished. */
+		if (io->link && s->io_inflight + 1 >= s->o.queue_depth)
+			break;
 		s->io_head = io->next;
 		if (!s->io_head)
 			s->io_tail = NULL;
@@ -2515,6 +2522,10 @@ struct wgroup {
 	uint8_t *buf;
 	uint32_t pending;        /* the log write + members with data writes in flight */
 	int res;
+	/* Every member's data is in the log record: the fdatasync is linked
+	 * behind the log write (one submission, no loop round trip between
+	 * them); pending then counts the log write and the fdatasync. */
+	bool linked;
 };
 
 static void group_done(struct store *s, struct wgroup *g, int res)
@@ -2536,10 +2547,19 @@ static void group_done(struct store *s, struct wgroup *g, int res)
 	pipe_advance(s);
 }
 
+static void group_dec(struct store *s, struct wgroup *g);
+
 static void on_data_fsync(struct store *s, struct sio *io, int res)
 {
 	struct wgroup *g = io->ctx;
 	free(io);
+	if (g->linked) {
+		/* -ECANCELED when the log write failed: g->res has that. */
+		if (res < 0 && g->res >= 0)
+			g->res = res;
+		group_dec(s, g);
+		return;
+	}
 	group_done(s, g, res);
 }
 
@@ -2549,6 +2569,10 @@ static void group_dec(struct store *s, struct wgroup *g)
 	NORN_ASSERT(g->pending > 0);
 	if (--g->pending)
 		return;
+	if (g->linked) {
+		group_done(s, g, g->res);
+		return;
+	}
 	if (g->res < 0 || atomic_load(&s->failed)) {
 		group_done(s, g, g->res < 0 ? g->res : NORN_EFAILED);
 		return;
@@ -2722,6 +2746,18 @@ static bool sync_kick(struct store *s)
 	s->writes_inflight++;
 	s->groups_inflight++;
 	io_queue(s, io);
+	if (g->pending == 1) {
+		/* Only the log write: its fdatasync goes linked behind it. */
+		struct sio *f = calloc(1, sizeof(*f));
+		NORN_ASSERT(f);
+		f->fsync = true;
+		f->done = on_data_fsync;
+		f->ctx = g;
+		g->linked = true;
+		g->pending = 2;
+		io->link = true;
+		io_queue(s, f);
+	}
 	io_kick(s);
 	return true;
 }
