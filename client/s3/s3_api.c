@@ -35,6 +35,7 @@ struct s3_api {
 	const struct s3_backend_ops *ops;
 	uint64_t req_counter;
 	struct s3_md5_sched md5s;      /* MD5 of PUT bodies, many at once */
+	int md5_bodies;                /* PUT bodies being read (streams that may defer) */
 };
 
 struct qp {
@@ -90,6 +91,7 @@ struct op {
 	 * backend's piece size) that is then lent to the writer without a
 	 * copy; its MD5 is deferred (see body_chunk). */
 	struct s3_md5 md5m;
+	int md5_counted;               /* counted in api->md5_bodies */
 	struct body_chunk *chunk;      /* being filled */
 	const char *feed_p;            /* the rest of the body piece being consumed */
 	size_t feed_len;
@@ -145,19 +147,20 @@ struct op {
  *
  * A chunk is filled from the HTTP body pieces, then lent to the backend
  * (put_write_buf, which sends it to the cluster as it is) and, at the
- * same moment, queued for MD5 in api->md5s without being hashed. The
- * chunk is freed when both are done with it (refs). Hashing waits until
- * the PUT has MD5_DEFER_BYTES queued (or its body ends): by then the
- * other PUTs in progress have queued bytes too, and one drain hashes 8 or
- * 16 of them at once in SIMD lanes (s3_md5.h), at a fraction of the CPU
- * of one body at a time on this single loop thread. The digest still
- * gates everything it should: the last chunk is lent to the backend
- * only after the final digest was compared with Content-MD5, and the
- * index entry (put_commit) only follows that, so a body that fails the
- * check leaves nothing visible (its stripes are reclaimed as for any
+ * same moment, queued for MD5 in api->md5s without being hashed.
+ * The chunk is freed when both are done with it (refs). Hashing waits
+ * until every PUT body in progress (up to the SIMD lane count) has queued
+ * bytes, then runs them together, 8 or 16 per pass (md5_schedule,
+ * s3_md5.h), at a fraction of the CPU of one body at a time on this single
+ * loop thread; one body never queues more than MD5_DEFER_BYTES. The
+ * digest still gates everything it should: the last chunk is lent to the
+ * backend only after the final digest was compared with Content-MD5, and
+ * the index entry (put_commit) only follows that, so a body that fails
+ * the check leaves nothing visible (its stripes are reclaimed as for any
  * aborted PUT). */
 #define MD5_DEFER_BYTES (12u << 20)
-#define MD5_KEEP_BYTES (4u << 20)
+#define MD5_KEEP_BYTES (8u << 20)
+#define MD5_SWEEP_BYTES (6u << 20)     /* per body, on average */
 
 struct body_chunk {
 	struct s3_be_buf b;
@@ -270,6 +273,8 @@ static void op_free(struct op *o)
 	if (o->chunked_on)
 		s3_chunked_free(&o->chunked);
 	s3_md5_cancel(&o->md5m);
+	if (o->md5_counted)
+		o->api->md5_bodies--;
 	if (o->chunk)
 		chunk_unref(o->chunk);
 	s3_digest_free(&o->md5);
@@ -840,6 +845,28 @@ static void chunk_defer(struct op *o)
 	s3_md5_defer(&o->api->md5s, &o->md5m, c->data, c->b.len, c);
 }
 
+/* After a chunk was queued for MD5: once every PUT body in progress (or
+ * as many as there are lanes) has queued bytes, hash them together while
+ * at least half of them still have blocks; and never let one body queue
+ * more than MD5_DEFER_BYTES (memory). */
+static int md5_want(const struct s3_api *a)
+{
+	return NORN_MIN(a->md5s.lanes, a->md5_bodies);
+}
+
+static void md5_schedule(struct op *o)
+{
+	struct s3_api *a = o->api;
+	int want = md5_want(a);
+	if (want >= 3 && a->md5s.pend_bytes >= (uint64_t)want * MD5_SWEEP_BYTES)
+		s3_md5_sweep(&a->md5s, want * 3 / 4);
+	if (o->md5m.pend_bytes >= MD5_DEFER_BYTES) {
+		if (want >= 3)
+			s3_md5_sweep(&a->md5s, want / 2);
+		s3_md5_drain_to(&o->md5m, MD5_KEEP_BYTES, want / 2);
+	}
+}
+
 /* Lend o->chunk to the writer (the op's reference goes with it). */
 static void chunk_send(struct op *o, s3_be_done_cb cb)
 {
@@ -879,9 +906,17 @@ static void body_finish(struct op *o)
 	if (o->body_to_writer) {
 		/* The last chunk's MD5 (and any other stream's pending blocks
 		 * that can share the SIMD passes). */
+		if (o->chunk && !o->chunk->b.len) {
+			chunk_unref(o->chunk);    /* allocated for bytes that never came */
+			o->chunk = NULL;
+		}
 		if (o->chunk)
 			chunk_defer(o);
-		s3_md5_drain(&o->md5m);
+		s3_md5_drain(&o->md5m, md5_want(o->api) / 2);
+		if (o->md5_counted) {
+			o->md5_counted = 0;
+			o->api->md5_bodies--;
+		}
 		s3_md5_final(&o->md5m, o->md5_out);
 	} else if (o->md5.ctx) {
 		s3_digest_final(&o->md5, o->md5_out);
@@ -969,43 +1004,49 @@ static void body_cb(struct s3_http_req *req, int err, const char *p, size_t n, v
 	body_read_next(o);
 }
 
+/* A new o->chunk for the body bytes from offset @off on: the backend's
+ * piece size, or less when the declared length needs less. */
+static struct body_chunk *chunk_new(struct op *o, uint64_t off)
+{
+	size_t cap = o->be_ops->put_piece_bytes(o->writer, off);
+	if (o->body_expect != UINT64_MAX)
+		cap = (size_t)NORN_MIN((uint64_t)cap, o->body_expect > off ? o->body_expect - off : 65536);
+	NORN_ASSERT(cap > 0 && !o->chunk);
+	struct body_chunk *c = malloc(sizeof(*c) + cap);
+	if (!c)
+		return NULL;
+	c->b.p = c->data;
+	c->b.len = 0;
+	c->b.cap = cap;
+	c->b.release = chunk_release;
+	c->refs = 1;
+	o->chunk = c;
+	return c;
+}
+
 /* Move o->feed_p/feed_len into chunks; a full chunk goes to the writer
  * (which may make us wait for its window) and we come back here; once
  * the piece is used up, ask for the next one. The piece stays valid until
  * then (it is the HTTP layer's or o->stage's, untouched until the next
- * body read). */
+ * body read). A piece the HTTP layer read straight into the chunk
+ * (body_read_next) is already in place. */
 static void body_feed(struct op *o)
 {
 	while (o->feed_len) {
 		struct body_chunk *c = o->chunk;
-		if (!c) {
-			uint64_t off = o->body_len - o->feed_len;
-			size_t cap = o->be_ops->put_piece_bytes(o->writer, off);
-			/* A declared length: no bigger buffer than it needs. */
-			if (o->body_expect != UINT64_MAX)
-				cap = (size_t)NORN_MIN((uint64_t)cap, o->body_expect > off ?
-				                                      o->body_expect - off : 65536);
-			NORN_ASSERT(cap > 0);
-			c = o->chunk = malloc(sizeof(*c) + cap);
-			if (!c) {
-				body_fail(o, E_InternalError);
-				return;
-			}
-			c->b.p = c->data;
-			c->b.len = 0;
-			c->b.cap = cap;
-			c->b.release = chunk_release;
-			c->refs = 1;
+		if (!c && !(c = chunk_new(o, o->body_len - o->feed_len))) {
+			body_fail(o, E_InternalError);
+			return;
 		}
 		size_t take = NORN_MIN(o->feed_len, c->b.cap - c->b.len);
-		memcpy(c->data + c->b.len, o->feed_p, take);
+		if (o->feed_p != c->data + c->b.len)
+			memcpy(c->data + c->b.len, o->feed_p, take);
 		c->b.len += take;
 		o->feed_p += take;
 		o->feed_len -= take;
 		if (c->b.len == c->b.cap) {
 			chunk_defer(o);
-			if (o->md5m.pend_bytes >= MD5_DEFER_BYTES)
-				s3_md5_drain_to(&o->md5m, MD5_KEEP_BYTES);
+			md5_schedule(o);
 			chunk_send(o, body_write_cb);
 			return;
 		}
@@ -1015,6 +1056,19 @@ static void body_feed(struct op *o)
 
 static void body_read_next(struct op *o)
 {
+	/* A PUT body (not aws-chunked: that is decoded into o->stage) can be
+	 * read from the socket straight into its chunk. */
+	if (o->body_to_writer && !o->chunked_on &&
+	    (o->body_expect == UINT64_MAX || o->body_len < o->body_expect)) {
+		struct body_chunk *c = o->chunk;
+		if (!c && !(c = chunk_new(o, o->body_len))) {
+			body_fail(o, E_InternalError);
+			return;
+		}
+		NORN_ASSERT(c->b.len < c->b.cap);
+		s3_http_body_read_into(o->req, c->data + c->b.len, c->b.cap - c->b.len, body_cb, o);
+		return;
+	}
 	s3_http_body_read(o->req, body_cb, o);
 }
 
@@ -1036,6 +1090,10 @@ static void body_start(struct op *o, int to_writer, uint64_t limit, op_fn next)
 		else if (!o->chunked_on && o->req->has_content_length)
 			o->body_expect = o->req->content_length;
 		s3_md5_init(&o->md5m);
+		if (!o->md5_counted) {
+			o->md5_counted = 1;
+			o->api->md5_bodies++;
+		}
 	}
 	if ((!to_writer && s3_digest_init_md5(&o->md5)) ||
 	    (o->pmode == PL_HASH && s3_digest_init_sha256(&o->sha))) {
@@ -2975,5 +3033,11 @@ void s3_api_destroy(struct s3_api *api)
 	NLOG(S3, INFO, "body MD5 blocks: %llu in SIMD passes (%llu lane slots), %llu one stream at a time",
 	     (unsigned long long)api->md5s.simd_blocks, (unsigned long long)api->md5s.simd_slots,
 	     (unsigned long long)api->md5s.scalar_blocks);
+	char h[256];
+	size_t hl = 0;
+	for (int k = 1; k <= 16; k++)
+		hl += (size_t)snprintf(h + hl, sizeof(h) - hl, " %llu",
+		                       (unsigned long long)api->md5s.passes_by_lanes[k]);
+	NLOG(S3, INFO, "body MD5 passes by busy lanes (1..16):%s", h);
 	free(api);
 }

@@ -361,6 +361,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	r->body_bytes_in += n;
 	if (r->discard)
 		return 0;
+	if (r->into && at == r->into + r->into_len && n <= r->into_cap - r->into_len) {
+		/* read into the application's buffer (alloc_cb): in place */
+		NORN_ASSERT(r->bodyq.len == 0);
+		r->into_len += n;
+		return 0;
+	}
 	s3_buf_add(&r->bodyq, at, n);
 	return r->bodyq.err ? -1 : 0;
 }
@@ -592,6 +598,8 @@ void s3_http_body_read(struct s3_http_req *r, s3_http_body_cb cb, void *arg)
 	r->body_waiting = 1;
 	r->body_cb = cb;
 	r->body_arg = arg;
+	r->into = NULL;
+	r->into_cap = r->into_len = 0;
 	if (r->expect_continue && !r->continue_sent && !r->msg_complete) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		r->continue_sent = 1;
@@ -599,6 +607,15 @@ void s3_http_body_read(struct s3_http_req *r, s3_http_body_cb cb, void *arg)
 		r->bytes_out -= sizeof(cont) - 1;
 	}
 	schedule(r->conn);
+}
+
+void s3_http_body_read_into(struct s3_http_req *r, char *dst, size_t cap, s3_http_body_cb cb,
+                            void *arg)
+{
+	NORN_ASSERT(dst && cap > 0);
+	s3_http_body_read(r, cb, arg);
+	r->into = dst;
+	r->into_cap = cap;
 }
 
 int s3_http_req_dead(const struct s3_http_req *r)
@@ -634,6 +651,8 @@ void s3_http_end(struct s3_http_req *r)
 	r->ended = 1;
 	r->body_waiting = 0;
 	r->body_holding = 0;
+	r->into = NULL;
+	r->into_cap = r->into_len = 0;
 	access_log(r);
 	free(r->path);
 	r->path = NULL;
@@ -699,6 +718,18 @@ static void alloc_cb(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
 	struct s3_http_conn *c = h->data;
 	struct s3_http_server *s = c->srv;
+	struct s3_http_req *r = c->req;
+	(void)sugg;
+	/* A body the application wants in its own buffer: read no more than
+	 * the body's rest, so nothing but body bytes land there. */
+	if (r && r->into && r->body_waiting && !r->into_len && !r->bodyq.len && !c->stash_len &&
+	    !c->ssl && r->dispatched && !r->msg_complete && !r->discard && !r->ended &&
+	    r->has_content_length && !r->chunked_te && r->content_length > r->body_bytes_in) {
+		uint64_t left = r->content_length - r->body_bytes_in;
+		buf->base = r->into;
+		buf->len = (size_t)NORN_MIN((uint64_t)r->into_cap, left);
+		return;
+	}
 	if (s->rbuf_busy) {
 		buf->base = NULL;
 		buf->len = 0;
@@ -885,19 +916,32 @@ static void conn_pump(struct s3_http_conn *c)
 		}
 		if (r && r->body_waiting) {
 			s3_http_body_cb cb = r->body_cb;
+			NORN_ASSERT(!(r->bodyq.len && r->into_len));
 			if (r->bodyq.len > 0) {
 				r->body_waiting = 0;
 				r->body_holding = 1;
+				r->into = NULL;
 				cb(r, 0, r->bodyq.p, r->bodyq.len, r->body_arg);
+				continue;
+			}
+			if (r->into_len > 0) {
+				char *p = r->into;
+				size_t n = r->into_len;
+				r->body_waiting = 0;
+				r->into = NULL;
+				r->into_cap = r->into_len = 0;
+				cb(r, 0, p, n, r->body_arg);
 				continue;
 			}
 			if (r->msg_complete) {
 				r->body_waiting = 0;
+				r->into = NULL;
 				cb(r, 0, NULL, 0, r->body_arg);
 				continue;
 			}
 			if (r->err || c->dead) {
 				r->body_waiting = 0;
+				r->into = NULL;
 				cb(r, r->err ? r->err : -ECONNRESET, NULL, 0, r->body_arg);
 				continue;
 			}

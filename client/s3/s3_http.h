@@ -85,6 +85,8 @@ struct s3_http_req {
 	struct s3_buf bodyq;
 	s3_http_body_cb body_cb;
 	void *body_arg;
+	char *into;                 /* s3_http_body_read_into: where to read */
+	size_t into_cap, into_len;
 	int body_waiting, body_holding, msg_complete, dispatched, head_sent, ended;
 	int discard, continue_sent, err;
 };
@@ -127,6 +129,14 @@ const char *s3_http_header(const struct s3_http_req *req, const char *name);
  * end of the body, or with a negative error (peer gone: -ECONNRESET; bad
  * framing: -EBADMSG). The first call answers "Expect: 100-continue". */
 void s3_http_body_read(struct s3_http_req *req, s3_http_body_cb cb, void *arg);
+/* As s3_http_body_read, but the next piece may be read from the socket
+ * straight into @dst (up to @cap > 0 bytes): the callback's p is then @dst
+ * and no copy was made. That happens when it can (a plain-HTTP
+ * Content-Length body with no bytes already buffered); otherwise p points
+ * elsewhere as with s3_http_body_read, and @dst is untouched. @dst must
+ * stay valid until the callback. */
+void s3_http_body_read_into(struct s3_http_req *req, char *dst, size_t cap, s3_http_body_cb cb,
+                            void *arg);
 
 /* Queue the status line and headers. @extra_headers is a block of
  * "Name: value\r\n" lines (may be NULL). The server adds Date,

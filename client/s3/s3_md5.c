@@ -451,8 +451,9 @@ static void pop_seg(struct s3_md5 *m)
 {
 	struct s3_md5_seg *g = head_seg(m);
 	void *tag = g->tag;
-	NORN_ASSERT(m->pend_bytes >= g->len);
+	NORN_ASSERT(m->pend_bytes >= g->len && m->sched->pend_bytes >= g->len);
 	m->pend_bytes -= g->len;
+	m->sched->pend_bytes -= g->len;
 	g->p = NULL;
 	g->len = 0;
 	g->tag = NULL;
@@ -470,6 +471,7 @@ static void consume(struct s3_md5 *m, size_t n)
 	g->p += n;
 	g->len -= n;
 	m->pend_bytes -= n;
+	m->sched->pend_bytes -= n;
 	if (g->len == 0)
 		pop_seg(m);
 }
@@ -501,12 +503,14 @@ static size_t head_blocks(struct s3_md5 *m)
 	return head_seg(m)->len / 64;
 }
 
+static void drain_to(struct s3_md5 *m, uint64_t keep, int min_busy);
+
 void s3_md5_defer(struct s3_md5_sched *s, struct s3_md5 *m, const void *p, size_t n, void *tag)
 {
 	const uint8_t *c = p;
 	NORN_ASSERT(!m->sched || m->sched == s);
 	if (m->nseg == S3_MD5_SEGS)
-		s3_md5_drain(m);
+		drain_to(m, 0, 0);
 	m->total += n;
 	if (!m->nseg && m->tail_len) {
 		/* Pending bytes always start on a block boundary of the
@@ -530,6 +534,83 @@ void s3_md5_defer(struct s3_md5_sched *s, struct s3_md5 *m, const void *p, size_
 	g->tag = tag;
 	m->nseg++;
 	m->pend_bytes += n;
+	s->pend_bytes += n;
+}
+
+/* Fill @lane/@lb with up to s->lanes streams offering the most blocks
+ * in their head segments, @first (if not NULL) always in lane 0. Returns
+ * how many. Streams found empty on the way leave the list. */
+static int pick_lanes(struct s3_md5_sched *s, struct s3_md5 *first, struct s3_md5 *lane[16],
+                      size_t lb[16])
+{
+	int k = 0, fixed = 0;
+	if (first) {
+		lane[0] = first;
+		lb[0] = head_blocks(first);
+		k = fixed = 1;
+	}
+	if (s->lanes == 1)
+		return k;
+	struct s3_md5 *next;
+	for (struct s3_md5 *o = s->head; o; o = next) {
+		next = o->next;
+		if (o == first)
+			continue;
+		size_t ob = head_blocks(o);
+		if (!o->nseg)
+			unlink_stream(o);   /* a straddling block was all it had */
+		if (!ob)
+			continue;
+		/* insertion into the short list sorted by blocks, descending */
+		int at = k;
+		while (at > fixed && lb[at - 1] < ob)
+			at--;
+		if (at >= s->lanes)
+			continue;
+		int last = k < s->lanes ? k : s->lanes - 1;
+		for (int j = last; j > at; j--) {
+			lane[j] = lane[j - 1];
+			lb[j] = lb[j - 1];
+		}
+		lane[at] = o;
+		lb[at] = ob;
+		if (k < s->lanes)
+			k++;
+	}
+	return k;
+}
+
+/* One SIMD pass over the @k picked streams for the smallest count they
+ * offer. Streams left with nothing (but @keep_linked) leave the list. */
+static void run_pass(struct s3_md5_sched *s, struct s3_md5 *lane[16], const size_t lb[16], int k,
+                     struct s3_md5 *keep_linked)
+{
+	size_t nb = lb[0];
+	for (int i = 1; i < k; i++)
+		if (lb[i] < nb)
+			nb = lb[i];
+	NORN_ASSERT(nb > 0 && k >= 1 && k <= s->lanes);
+	uint32_t st[16][4];
+	const uint8_t *ptr[16];
+	for (int i = 0; i < k; i++) {
+		memcpy(st[i], lane[i]->h, sizeof(st[i]));
+		ptr[i] = head_seg(lane[i])->p;
+	}
+	s3_md5_blocks_multi(s->lanes, st, ptr, k, nb);
+	for (int i = 0; i < k; i++) {
+		memcpy(lane[i]->h, st[i], sizeof(st[i]));
+		consume(lane[i], nb * 64);
+		if (lane[i] != keep_linked && lane[i]->nseg == 0)
+			unlink_stream(lane[i]);
+	}
+	s->passes_by_lanes[k]++;
+	s->simd_blocks += nb * (uint64_t)k;
+	s->simd_slots += nb * (uint64_t)s->lanes;
+}
+
+static int min_lanes_of(const struct s3_md5_sched *s)
+{
+	return s->lanes == 16 ? MIN_LANES_X16 : MIN_LANES_X8;
 }
 
 /* Drain: hash @m's pending bytes down to @keep, and use the occasion.
@@ -541,62 +622,34 @@ void s3_md5_defer(struct s3_md5_sched *s, struct s3_md5 *m, const void *p, size_
  * them; a segment used up is released, and the next pass refills the
  * lanes. Passes go on past @keep while at least half the lanes are busy
  * (cheap hashing now is hashing nobody must do alone later). When fewer
- * than MIN_LANES_* streams have pending blocks, @m alone is hashed by the
- * scalar code down to @keep (an idle lane costs as much as a busy one).
+ * than @min_busy (at least MIN_LANES_*) streams have pending blocks, @m
+ * alone is hashed by the scalar code down to @keep: an idle lane costs as
+ * much as a busy one, and taking a few other streams' blocks along in a
+ * thin pass would only spend them where a fuller pass could later.
  * Every pass uses up at least one head segment, so a drain makes at most
  * (segments pending in the scheduler) passes. With @keep 0 the last bytes
  * (less than a block) move to the tail and @m has no segments left. */
-static void drain_to(struct s3_md5 *m, uint64_t keep)
+static void drain_to(struct s3_md5 *m, uint64_t keep, int min_busy)
 {
 	struct s3_md5_sched *s = m->sched;
 	if (!s)
 		return;
-	int min_lanes = s->lanes == 16 ? MIN_LANES_X16 : MIN_LANES_X8;
+	if (min_busy < min_lanes_of(s))
+		min_busy = min_lanes_of(s);
 	size_t max_passes = (s->nstreams + 1) * (S3_MD5_SEGS + 1) * 2;
 	for (size_t guard = 0;; guard++) {
 		NORN_ASSERT(guard <= max_passes);
-		size_t mb = head_blocks(m);
-		if (!mb)
+		if (!head_blocks(m))
 			break;
 		int must = m->pend_bytes > keep;
 		struct s3_md5 *lane[16];
 		size_t lb[16];
-		int k = 1;
-		lane[0] = m;
-		lb[0] = mb;
-		if (s->lanes > 1 && s->nstreams >= (size_t)min_lanes) {
-			/* The lanes - 1 other streams offering the most
-			 * blocks, by insertion into a short sorted list. */
-			struct s3_md5 *next;
-			for (struct s3_md5 *o = s->head; o; o = next) {
-				next = o->next;
-				if (o == m)
-					continue;
-				size_t ob = head_blocks(o);
-				if (!o->nseg)
-					unlink_stream(o);   /* a straddling block was all it had */
-				if (!ob)
-					continue;
-				int at = k;
-				while (at > 1 && lb[at - 1] < ob)
-					at--;
-				if (at >= s->lanes)
-					continue;
-				int last = k < s->lanes ? k : s->lanes - 1;
-				for (int j = last; j > at; j--) {
-					lane[j] = lane[j - 1];
-					lb[j] = lb[j - 1];
-				}
-				lane[at] = o;
-				lb[at] = ob;
-				if (k < s->lanes)
-					k++;
-			}
-		}
-		if (k < min_lanes || s->lanes == 1) {
+		int k = s->nstreams >= (size_t)min_busy ? pick_lanes(s, m, lane, lb) : 1;
+		if (k < min_busy || s->lanes == 1) {
 			if (!must)
 				break;
 			/* Alone: only what must be hashed now. */
+			size_t mb = head_blocks(m);
 			uint64_t need = (m->pend_bytes - keep + 63) / 64;
 			size_t nb = need < mb ? (size_t)need : mb;
 			md5_blocks(m->h, head_seg(m)->p, nb);
@@ -606,26 +659,7 @@ static void drain_to(struct s3_md5 *m, uint64_t keep)
 		}
 		if (!must && k < s->lanes / 2)
 			break;
-		size_t nb = mb;
-		for (int i = 1; i < k; i++)
-			if (lb[i] < nb)
-				nb = lb[i];
-		NORN_ASSERT(nb > 0);
-		uint32_t st[16][4];
-		const uint8_t *ptr[16];
-		for (int i = 0; i < k; i++) {
-			memcpy(st[i], lane[i]->h, sizeof(st[i]));
-			ptr[i] = head_seg(lane[i])->p;
-		}
-		s3_md5_blocks_multi(s->lanes, st, ptr, k, nb);
-		for (int i = 0; i < k; i++) {
-			memcpy(lane[i]->h, st[i], sizeof(st[i]));
-			consume(lane[i], nb * 64);
-			if (i > 0 && lane[i]->nseg == 0)
-				unlink_stream(lane[i]);
-		}
-		s->simd_blocks += nb * (uint64_t)k;
-		s->simd_slots += nb * (uint64_t)s->lanes;
+		run_pass(s, lane, lb, k, m);
 	}
 	if (keep) {
 		if (!m->nseg)
@@ -643,14 +677,34 @@ static void drain_to(struct s3_md5 *m, uint64_t keep)
 	unlink_stream(m);
 }
 
-void s3_md5_drain(struct s3_md5 *m)
+void s3_md5_sweep(struct s3_md5_sched *s, int min_busy)
 {
-	drain_to(m, 0);
+	if (s->lanes == 1)
+		return;
+	if (min_busy < min_lanes_of(s))
+		min_busy = min_lanes_of(s);
+	if (min_busy > s->lanes)
+		min_busy = s->lanes;
+	size_t max_passes = (s->nstreams + 1) * (S3_MD5_SEGS + 1) * 2;
+	for (size_t guard = 0; s->nstreams >= (size_t)min_busy; guard++) {
+		NORN_ASSERT(guard <= max_passes);
+		struct s3_md5 *lane[16];
+		size_t lb[16];
+		int k = pick_lanes(s, NULL, lane, lb);
+		if (k < min_busy)
+			break;
+		run_pass(s, lane, lb, k, NULL);
+	}
 }
 
-void s3_md5_drain_to(struct s3_md5 *m, uint64_t keep)
+void s3_md5_drain(struct s3_md5 *m, int min_busy)
 {
-	drain_to(m, keep);
+	drain_to(m, 0, min_busy);
+}
+
+void s3_md5_drain_to(struct s3_md5 *m, uint64_t keep, int min_busy)
+{
+	drain_to(m, keep, min_busy);
 }
 
 void s3_md5_cancel(struct s3_md5 *m)

@@ -61,12 +61,14 @@ typedef void (*s3_md5_seg_done_fn)(void *tag);
 struct s3_md5_sched {
 	struct s3_md5 *head;
 	size_t nstreams;            /* streams with pending bytes */
+	uint64_t pend_bytes;        /* pending bytes of all streams */
 	int lanes;                  /* 16 (AVX-512), 8 (AVX2) or 1 (scalar only) */
 	s3_md5_seg_done_fn seg_done;
 	/* Statistics: blocks hashed by SIMD passes (useful lanes only), lane
 	 * slots those passes ran (useful + idle), blocks hashed one stream at
 	 * a time. */
 	uint64_t simd_blocks, simd_slots, scalar_blocks;
+	uint64_t passes_by_lanes[17];   /* SIMD passes by busy lanes */
 };
 
 /* Start a stream. */
@@ -90,12 +92,17 @@ void s3_md5_sched_init(struct s3_md5_sched *s, int max_lanes, s3_md5_seg_done_fn
  * one seg_done(@tag) follows every defer. All streams deferred through one
  * scheduler must use that scheduler. */
 void s3_md5_defer(struct s3_md5_sched *s, struct s3_md5 *m, const void *p, size_t n, void *tag);
-/* Hash all of @m's pending bytes now (with other streams' pending blocks
- * in the same SIMD passes). Afterwards @m has no segments. */
-void s3_md5_drain(struct s3_md5 *m);
-/* Hash @m's pending bytes until at most @keep (> 0) remain pending, and
+/* Hash all of @m's pending bytes now: in SIMD passes with other streams'
+ * pending blocks while at least @min_busy streams (>= 3) have some, the
+ * rest with the scalar code. Afterwards @m has no segments. */
+void s3_md5_drain(struct s3_md5 *m, int min_busy);
+/* As s3_md5_drain until at most @keep (> 0) bytes remain pending, and
  * more while that fills most SIMD lanes. @m may keep segments. */
-void s3_md5_drain_to(struct s3_md5 *m, uint64_t keep);
+void s3_md5_drain_to(struct s3_md5 *m, uint64_t keep, int min_busy);
+/* Run SIMD passes while at least @min_busy lanes (at least 3, at most
+ * s->lanes) have pending blocks: hashing that is cheap now. No-op for a
+ * scalar scheduler. */
+void s3_md5_sweep(struct s3_md5_sched *s, int min_busy);
 /* Forget @m's pending bytes (the stream is being dropped; its digest is
  * then meaningless): seg_done for each. Safe on a stream with nothing
  * pending or never deferred to. */

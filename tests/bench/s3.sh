@@ -35,7 +35,7 @@ cleanup() {
 	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
 		wait "$pid" 2>/dev/null || true
 		# The gateway's MD5 statistics (logged at exit).
-		grep -ho "body MD5 blocks.*" "$TMP/err" "$TMP/out" 2>/dev/null | sed 's/^/gateway /' || true
+		grep -ho "body MD5 [bp].*" "$TMP/err" "$TMP/out" 2>/dev/null | sed 's/^/gateway /' || true
 	fi
 	python3 tests/lib/cluster.py stop "$TMP/cluster" >/dev/null 2>&1 || true
 	rm -rf "$TMP"

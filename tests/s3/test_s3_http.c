@@ -14,20 +14,33 @@
 struct app {
 	int requests;
 	uint64_t max_piece;
+	int into;                /* read bodies with s3_http_body_read_into */
+	uint64_t inplace_bytes;  /* body bytes that arrived in the app's buffer */
 };
 
 struct echo {
 	struct app *app;
 	uint64_t total;
+	uint64_t fnv;            /* FNV-1a of the body */
+	char buf[100003];        /* into mode: the body lands here, cyclically */
+	size_t off;
 	char out[256];
 };
+
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
 
 static void echo_body(struct s3_http_req *req, int err, const char *p, size_t n, void *arg)
 {
 	struct echo *e = arg;
 	if (err || n == 0) {
-		int len = snprintf(e->out, sizeof(e->out), "%s %s %llu%s", req->method, req->path,
-		                   (unsigned long long)e->total, req->limit ? " limited" : "");
+		int len = snprintf(e->out, sizeof(e->out), "%s %s %llu%s fnv=%016llx", req->method,
+		                   req->path, (unsigned long long)e->total, req->limit ? " limited" : "",
+		                   (unsigned long long)e->fnv);
 		s3_http_send_head(req, err ? 400 : 200, NULL, len);
 		s3_http_write_copy(req, e->out, (size_t)len);
 		free(e);
@@ -37,6 +50,18 @@ static void echo_body(struct s3_http_req *req, int err, const char *p, size_t n,
 	if (n > e->app->max_piece)
 		e->app->max_piece = n;
 	e->total += n;
+	e->fnv = fnv1a(e->fnv, p, n);
+	if (e->app->into) {
+		if (p == e->buf + e->off) {
+			CHECK(n <= sizeof(e->buf) - e->off);
+			e->app->inplace_bytes += n;
+		}
+		e->off += n;
+		if (e->off >= sizeof(e->buf) - 7)
+			e->off = 0;
+		s3_http_body_read_into(req, e->buf + e->off, sizeof(e->buf) - e->off, echo_body, e);
+		return;
+	}
 	s3_http_body_read(req, echo_body, e);
 }
 
@@ -46,7 +71,11 @@ static void on_request(void *ctx, struct s3_http_req *req)
 	struct echo *e = calloc(1, sizeof(*e));
 	a->requests++;
 	e->app = a;
-	s3_http_body_read(req, echo_body, e);
+	e->fnv = 0xcbf29ce484222325ull;
+	if (a->into)
+		s3_http_body_read_into(req, e->buf, sizeof(e->buf), echo_body, e);
+	else
+		s3_http_body_read(req, echo_body, e);
 }
 
 struct client_job {
@@ -192,6 +221,68 @@ TEST(streamed_body_in_pieces)
 	CHECK(a.max_piece <= 2 * S3_HTTP_READ_BUF_BYTES);
 }
 
+static void expect_fnv(const struct client_job *j, const char *line_prefix, const char *body,
+                       size_t n, char fill)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	if (body)
+		h = fnv1a(h, body, n);
+	for (size_t i = 0; !body && i < n; i++)
+		h = fnv1a(h, &fill, 1);
+	char want[160];
+	snprintf(want, sizeof(want), "%s fnv=%016llx", line_prefix, (unsigned long long)h);
+	CHECK(strstr(j->resp, want));
+}
+
+/* s3_http_body_read_into: pipelined requests whose bodies arrive with
+ * their headers (not in place: copied) and after them; every body intact
+ * and in order, the next request's bytes never read into a body buffer. */
+TEST(read_into_pipelined)
+{
+	for (int trickle = 0; trickle < 2; trickle++) {
+		struct app a = { .into = 1 };
+		struct client_job j;
+		memset(&j, 0, sizeof(j));
+		j.send = "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+		         "PUT /c HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n"
+		         "hello world"
+		         "GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
+		j.send_len = strlen(j.send);
+		j.want_responses = 4;     /* with the 100 Continue */
+		j.trickle = trickle;
+		run_server(&j, 0, 0, &a);
+		CHECK_EQ(a.requests, 3);
+		expect_fnv(&j, "PUT /b 5", "hello", 5, 0);
+		expect_fnv(&j, "PUT /c 11", "hello world", 11, 0);
+		expect_fnv(&j, "GET /d 0", "", 0, 0);
+		if (trickle)
+			CHECK(a.inplace_bytes > 0);
+	}
+}
+
+/* A large body read into the application's buffer: in place (no copy)
+ * for nearly all of it, intact, never more than the buffer offered. */
+TEST(read_into_big_body)
+{
+	struct app a = { .into = 1 };
+	struct client_job j;
+	char hdr[160];
+	memset(&j, 0, sizeof(j));
+	size_t len = 20u << 20;
+	snprintf(hdr, sizeof(hdr),
+	         "PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", len);
+	j.send = hdr;
+	j.send_len = strlen(hdr);
+	j.body_extra = len;
+	j.want_responses = 1;
+	run_server(&j, 0, 0, &a);
+	char want[64];
+	snprintf(want, sizeof(want), "PUT /big %zu", len);
+	expect_fnv(&j, want, NULL, len, 'x');
+	CHECK(a.inplace_bytes > len / 2);
+	CHECK(a.max_piece <= 2 * S3_HTTP_READ_BUF_BYTES);
+}
+
 TEST(header_limit)
 {
 	struct app a = { 0 };
@@ -232,5 +323,6 @@ TEST(garbage_and_rate_limit)
 	CHECK(!strstr(j.resp, "GET /2 0 limited"));
 }
 
-TEST_MAIN(TEST_ENTRY(pipelined_keepalive), TEST_ENTRY(trickled_requests), TEST_ENTRY(streamed_body_in_pieces), TEST_ENTRY(header_limit),
+TEST_MAIN(TEST_ENTRY(pipelined_keepalive), TEST_ENTRY(trickled_requests), TEST_ENTRY(streamed_body_in_pieces),
+          TEST_ENTRY(read_into_pipelined), TEST_ENTRY(read_into_big_body), TEST_ENTRY(header_limit),
           TEST_ENTRY(garbage_and_rate_limit))

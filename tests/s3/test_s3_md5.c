@@ -189,17 +189,19 @@ static void run_sched(int max_lanes, int nstreams, size_t maxlen, int rounds)
 				}
 				t->c = NULL;
 				if (!t->cancelled && t->m.pend_bytes > 60000) {
-					s3_md5_drain_to(&t->m, 20000);
+					s3_md5_drain_to(&t->m, 20000, (int)(rnd() % 10));
 					CHECK(t->m.pend_bytes <= 20000);
+				} else if (!t->cancelled && rnd() % 50 == 0) {
+					s3_md5_sweep(&s, (int)(rnd() % 12));
 				} else if (!t->cancelled && rnd() % 20 == 0) {
-					s3_md5_drain(&t->m);
+					s3_md5_drain(&t->m, 0);
 					CHECK(t->m.nseg == 0);
 				}
 			}
 			if (t->off == t->len && !t->c) {
 				if (!t->cancelled) {
 					uint8_t want[16], got[16];
-					s3_md5_drain(&t->m);
+					s3_md5_drain(&t->m, (int)(rnd() % 10));
 					CHECK(t->m.nseg == 0 && t->m.pend_bytes == 0);
 					s3_md5(t->src, t->len, want);
 					s3_md5_final(&t->m, got);
@@ -258,11 +260,11 @@ TEST(sched_edge_cases)
 	s3_md5_init(&m);
 	s3_md5_defer(&s, &m, b, 0, NULL);
 	CHECK_EQ(edge_done, 1);
-	s3_md5_drain(&m);
+	s3_md5_drain(&m, 0);
 	s3_md5_cancel(&m);
 	CHECK(s.nstreams == 0);
 	s3_md5_defer(&s, &m, b, 10, NULL);          /* pending, under a block */
-	s3_md5_drain(&m);                           /* -> tail */
+	s3_md5_drain(&m, 0);                           /* -> tail */
 	CHECK_EQ(edge_done, 2);
 	s3_md5_defer(&s, &m, b + 10, 20, NULL);     /* only completes the tail */
 	CHECK_EQ(edge_done, 3);
@@ -273,7 +275,7 @@ TEST(sched_edge_cases)
 		off += n;
 	}
 	CHECK(m.nseg <= S3_MD5_SEGS);
-	s3_md5_drain(&m);
+	s3_md5_drain(&m, 0);
 	CHECK_EQ(edge_done, 23);
 	s3_md5_update(&m, b + off, 0);
 	s3_md5_final(&m, got);
