@@ -581,6 +581,8 @@ static uint32_t pg_state(struct osd *o, struct pg *pg)
 	return st;
 }
 
+static void send_boot(struct osd *o);
+
 static void beacon_tick(uv_timer_t *t)
 {
 	struct osd *o = t->data;
@@ -590,6 +592,16 @@ static void beacon_tick(uv_timer_t *t)
 
 	if (!o->map.epoch)
 		return;
+	/* A boot the mons lost (the leader changed between its arrival and
+	 * its commit, and no later map said anything about us) goes again
+	 * while the map still has us down; a boot of an OSD already up at
+	 * the same address changes nothing at the mon. */
+	const struct osdmap_osd *me = osdmap_osd(&o->map, o->id);
+	if (o->boot_sent && me && !me->up && norn_mono_ns() - o->boot_sent_ns >= OSD_BOOT_RESEND_NS) {
+		NLOG(OSD, INFO, "still down in osdmap e%" PRIu64 " %.1f s after booting: booting again",
+		     o->map.epoch, (double)(norn_mono_ns() - o->boot_sent_ns) / 1e9);
+		send_boot(o);
+	}
 	for (uint32_t h = 0; h < OSD_PG_HASH; h++)
 		for (struct pg *pg = o->pgs[h]; pg; pg = pg->hnext)
 			if (pg->primary == o->id)
@@ -646,6 +658,7 @@ static void send_boot(struct osd *o)
 	b.have_epoch = o->map.epoch;
 	monc_osd_boot(o->mc, &b);
 	o->boot_sent = 1;
+	o->boot_sent_ns = norn_mono_ns();
 	o->booted_epoch = o->map.epoch;
 	NLOG(OSD, INFO, "osd.%d booting at %s:%d host %s (epoch %" PRIu64 ")", o->id, b.addr.host,
 	     o->port, o->host, o->map.epoch);

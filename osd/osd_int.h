@@ -29,6 +29,7 @@
 #define OSD_RECOVERY_URGENT_EXTRA 16u /* pushes for waiting client writes beyond osd_max_recovery */
 #define OSD_WAIT_MAP_MAX 65536u       /* ops parked for a newer map */
 #define OSD_SERVICE_KEYS 3
+#define OSD_BOOT_RESEND_NS 3000000000ull /* a boot still not in the map after this is sent again */
 #define OSD_PAUSED_MAX 1024           /* client connections paused by the budget */
 #define OSD_XATTR_USER_PREFIX "u."    /* client xattrs are stored as u.<name> */
 #define OSD_XATTR_VERSION "_v"        /* the object's PG version (16 bytes) */
@@ -171,6 +172,7 @@ struct osd {
 	uint32_t n_wait_map;
 	uint64_t booted_epoch;            /* epoch at our last boot message (0: none) */
 	int boot_sent;
+	uint64_t boot_sent_ns;            /* when (mono); resent while still down */
 	uv_timer_t beacon_timer, hb_timer;
 	uv_signal_t sig_term, sig_int;
 	int stopping;

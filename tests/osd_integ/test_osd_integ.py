@@ -318,9 +318,36 @@ def test_out_osd_backfills_new_member():
         print("  every PG on all 3 remaining OSDs, identical")
 
 
+def test_lost_boot_is_sent_again():
+    """An OSD whose boot the mons dropped (refused under noup here; a
+    leader change between a boot's arrival and its commit loses it the
+    same way) boots again by itself once it may: unsetting noup makes only
+    one new epoch, which an OSD waiting for a map that marks it up would
+    otherwise never act on."""
+    with cluster() as c:
+        c.create_pool("rbd", 8, 3)
+        victim = c.osd_ids[1]
+        c.kill_osd(victim)
+        c.wait_osds_up([victim], up=False, timeout=60)
+        rc, out, err = c.cli("osd", "set", "noup")
+        check(rc == 0, "osd set noup: %s" % err)
+        c.start_osd(victim)
+        time.sleep(2)
+        st = {o["osd"]: bool(o["up"]) for o in c.osdmap()["osds"]}
+        check(not st[victim], "osd.%d came up under noup" % victim)
+        rc, out, err = c.cli("osd", "unset", "noup")
+        check(rc == 0, "osd unset noup: %s" % err)
+        c.wait_osds_up([victim], timeout=20)
+        path = os.path.join(c.dir, "after-boot")
+        with open(path, "wb") as f:
+            f.write(b"x" * 10)
+        must(c, "rbd", "put", "after-boot", path)
+        print("  osd.%d up again after noup was cleared" % victim)
+
+
 TESTS = [test_put_get_sizes_and_replicas, test_malformed_frame_closes_only_that_connection,
          test_min_size_blocks_writes, test_kill_osd_during_writes, test_osd_returns_during_writes,
-         test_out_osd_backfills_new_member]
+         test_out_osd_backfills_new_member, test_lost_boot_is_sent_again]
 
 
 def main():
