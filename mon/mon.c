@@ -1870,7 +1870,8 @@ static void on_slow(uv_timer_t *t)
 		if (om->flags & OSDMAP_FLAG_NODOWN || now < oi->action_after_ns)
 			continue;
 		int mark = 0;
-		if (now - oi->last_beacon_ns > grace) {
+		/* an entry osd_info() made during this pass holds a time after @now */
+		if (now > oi->last_beacon_ns && now - oi->last_beacon_ns > grace) {
 			NLOG(MON, INFO, "osd.%u: no beacon for %" PRIu64 " ms", i,
 			     (now - oi->last_beacon_ns) / 1000000);
 			mark = 1;

@@ -345,9 +345,29 @@ def test_lost_boot_is_sent_again():
         print("  osd.%d up again after noup was cleared" % victim)
 
 
+def test_mon_restart_keeps_osds_up():
+    """Every mon killed and restarted at once while the OSDs run: the new
+    leader gives them a grace period to find it, and no live OSD is
+    marked down (each keeps its up_from)."""
+    with cluster() as c:
+        c.create_pool("rbd", 8, 3)
+        before = {o["osd"]: o["up_from"] for o in c.osdmap()["osds"]}
+        for n in c.mon_names:
+            c.kill_mon(n)
+        for n in c.mon_names:
+            c.start_mon(n)
+        c.wait_quorum()
+        time.sleep(3)
+        after = {o["osd"]: (o["up"], o["up_from"]) for o in c.osdmap()["osds"]}
+        check(all(after[i] == (1, before[i]) for i in before),
+              "OSDs marked down after a mon restart: before %s after %s" % (before, after))
+        print("  %d OSDs stayed up through a restart of every mon" % len(before))
+
+
 TESTS = [test_put_get_sizes_and_replicas, test_malformed_frame_closes_only_that_connection,
          test_min_size_blocks_writes, test_kill_osd_during_writes, test_osd_returns_during_writes,
-         test_out_osd_backfills_new_member, test_lost_boot_is_sent_again]
+         test_out_osd_backfills_new_member, test_lost_boot_is_sent_again,
+         test_mon_restart_keeps_osds_up]
 
 
 def main():
