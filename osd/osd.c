@@ -639,6 +639,14 @@ static void beacon_tick(uv_timer_t *t)
 	free(b.pgs);
 }
 
+void osd_beacon_soon(struct osd *o)
+{
+	/* a closing timer refuses the restart (UV_EINVAL): nothing to send then */
+	if (uv_timer_get_due_in(&o->beacon_timer) > OSD_BEACON_SOON_MS)
+		(void)uv_timer_start(&o->beacon_timer, beacon_tick, OSD_BEACON_SOON_MS,
+		                     o->cfg.osd_beacon_interval_ms);
+}
+
 /* ---- mon client callbacks ------------------------------------------------------- */
 
 static void send_boot(struct osd *o)

@@ -26,6 +26,7 @@
 #define OSD_PG_INFLIGHT_MAX 64u       /* ops started per PG at once */
 #define OSD_PG_QUEUE_MAX 4096u        /* ops queued per PG */
 #define OSD_KICK_BLOCKED_MAX 256u     /* objects with waiting ops one kick passes over */
+#define OSD_BEACON_SOON_MS 100u      /* osd_beacon_soon: delay (coalesces PG state changes) */
 #define OSD_RECOVERY_URGENT_EXTRA 16u /* pushes for waiting client writes beyond osd_max_recovery */
 #define OSD_WAIT_MAP_MAX 65536u       /* ops parked for a newer map */
 #define OSD_SERVICE_KEYS 3
@@ -203,6 +204,11 @@ struct msgr_conn *osd_peer_conn(struct osd *o, int32_t osd);
  * msgr_conn_close() runs no state callback). */
 void osd_conn_drop(struct msgr_conn *c);
 int osd_send_enc(struct msgr_conn *c, uint16_t type, uint64_t tid, uint64_t epoch, struct enc *e);
+/* A PG we are primary of changed state (peering ended): send the beacon
+ * with the PG stats within OSD_BEACON_SOON_MS instead of at the next
+ * osd_beacon_interval_ms, so `norn status` shows it soon (many PGs
+ * finishing together share one beacon). */
+void osd_beacon_soon(struct osd *o);
 
 /* peering.c */
 /* Start (or restart) peering of a PG we are primary of. */
@@ -220,9 +226,10 @@ void osd_handle_pg_msg(struct osd *o, struct msgr_conn *c, struct msg_in *in);
 int osd_pg_object_unrecovered(const struct pg *pg, const char *oid);
 /* A write to @oid may start now? 1: it must wait (some member is not
  * recovered for @oid and cannot be skipped); 0: it may, sending its REPOP
- * to every acting member but the @n_skip backfill targets in @skip
- * (OSDMAP_MAX_POOL_SIZE entries): their copy of @oid has not been started,
- * the backfill copies the newest state when it gets there. @has_snapc: the
+ * to every acting member but the @n_skip members in @skip
+ * (OSDMAP_MAX_POOL_SIZE entries): their copy of @oid (backfill or log
+ * recovery) has not been started, the push copies the newest state when
+ * it gets there. @has_snapc: the
  * write carries a snap context (it could create a clone). */
 int osd_pg_write_plan(struct pg *pg, const char *oid, int has_snapc, int32_t *skip, uint32_t *n_skip);
 /* A client write waits for @oid: push it (and its clones) to every

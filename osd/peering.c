@@ -133,6 +133,7 @@ struct pg_peer_state {
 	int self;                         /* index of us */
 	uint32_t inflight;                /* pulls/pushes of this PG */
 	uint64_t skipped_writes;          /* writes that skipped a member missing their object */
+	uint64_t urgent_pushes;           /* pushes started for writes that could not skip */
 	uint32_t urgent;                  /* of inflight: pushes for waiting writes */
 	uint32_t logsync_wait;
 };
@@ -1051,11 +1052,13 @@ static void go_active(struct pg *pg)
 		stray_lu[n_strays] = p->n.info.last_update;
 		strays[n_strays++] = p->osd;
 	}
-	if (pg->ps && pg->ps->skipped_writes)
+	if (pg->ps && (pg->ps->skipped_writes || pg->ps->urgent_pushes))
 		NLOG(PG, INFO, "pg %s: %" PRIu64 " writes skipped a recovering member (objects it had not "
-		     "been sent yet)", pg->cid, pg->ps->skipped_writes);
+		     "been sent yet); %" PRIu64 " pushes went first for writes that waited", pg->cid,
+		     pg->ps->skipped_writes, pg->ps->urgent_pushes);
 	osd_pg_stop_peering(pg);
 	osd_pg_kick(pg);
+	osd_beacon_soon(pg->osd);      /* active (+clean): tell the mon now */
 	for (uint32_t i = 0; i < n_strays; i++)
 		osd_stray_offer(pg, strays[i], &stray_lu[i]);
 }
@@ -1157,6 +1160,7 @@ static int push_one(struct pg *pg, struct peer_info *p, uint32_t k, struct msgr_
 	if (urgent) {
 		o->recovery_urgent++;
 		pg->ps->urgent++;
+		pg->ps->urgent_pushes++;
 	}
 	p->pushing++;
 	o->recovery_inflight++;

@@ -12,7 +12,7 @@
 #include "osd/proto_osdosd.h"
 #include "tests/harness.h"
 
-static const uint8_t DATA[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+static const uint8_t DATA[64] = "0123456789abcdefghijklmnopqrstuvwxyz";   /* zero padded */
 
 static struct osd_pg_push mk(uint64_t off, size_t len, uint64_t size)
 {
