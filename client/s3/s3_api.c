@@ -6,6 +6,9 @@
 #include "client/s3/s3_api.h"
 
 #include <ctype.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +39,8 @@ struct s3_api {
 	uint64_t req_counter;
 	struct s3_md5_sched md5s;      /* MD5 of PUT bodies, many at once */
 	int md5_bodies;                /* PUT bodies being read (streams that may defer) */
+	uint64_t chunks_live;          /* body_chunk buffers allocated */
+	int trim_state;                /* 1: chunks were freed since the last trim */
 };
 
 struct qp {
@@ -158,12 +163,14 @@ struct op {
  * the index entry (put_commit) only follows that, so a body that fails
  * the check leaves nothing visible (its stripes are reclaimed as for any
  * aborted PUT). */
-#define MD5_DEFER_BYTES (12u << 20)
-#define MD5_KEEP_BYTES (8u << 20)
-#define MD5_SWEEP_BYTES (6u << 20)     /* per body, on average */
+#define MD5_DEFER_BYTES (16u << 20)
+#define MD5_KEEP_BYTES (12u << 20)
+#define MD5_SWEEP_BYTES (8u << 20)     /* per body, on average */
+#define MD5_PENDING_MAX_BYTES (192u << 20)  /* all bodies together */
 
 struct body_chunk {
 	struct s3_be_buf b;
+	struct s3_api *api;
 	int refs;                      /* the op (while filling) / the backend, + MD5 queue */
 	char data[];
 };
@@ -171,8 +178,13 @@ struct body_chunk {
 static void chunk_unref(struct body_chunk *c)
 {
 	NORN_ASSERT(c->refs > 0);
-	if (--c->refs == 0)
-		free(c);
+	if (--c->refs)
+		return;
+	struct s3_api *a = c->api;
+	NORN_ASSERT(a->chunks_live > 0);
+	a->chunks_live--;
+	a->trim_state = 1;
+	free(c);
 }
 
 static void chunk_release(struct s3_be_buf *b)
@@ -865,6 +877,12 @@ static void md5_schedule(struct op *o)
 			s3_md5_sweep(&a->md5s, want / 2);
 		s3_md5_drain_to(&o->md5m, MD5_KEEP_BYTES, want / 2);
 	}
+	if (a->md5s.pend_bytes > MD5_PENDING_MAX_BYTES) {
+		/* many PUTs at once: hash what can share passes, then this one */
+		s3_md5_sweep(&a->md5s, 3);
+		if (a->md5s.pend_bytes > MD5_PENDING_MAX_BYTES)
+			s3_md5_drain(&o->md5m, 3);
+	}
 }
 
 /* Lend o->chunk to the writer (the op's reference goes with it). */
@@ -1019,7 +1037,9 @@ static struct body_chunk *chunk_new(struct op *o, uint64_t off)
 	c->b.len = 0;
 	c->b.cap = cap;
 	c->b.release = chunk_release;
+	c->api = o->api;
 	c->refs = 1;
+	o->api->chunks_live++;
 	o->chunk = c;
 	return c;
 }
@@ -3024,6 +3044,16 @@ int s3_api_create(const struct s3_api_config *cfg, struct s3_backend *be, struct
 	NLOG(S3, INFO, "body MD5: %d stream(s) per pass", a->md5s.lanes);
 	*out = a;
 	return 0;
+}
+
+void s3_api_tick(struct s3_api *api)
+{
+	if (api->chunks_live || !api->trim_state)
+		return;
+	api->trim_state = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 void s3_api_destroy(struct s3_api *api)

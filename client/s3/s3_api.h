@@ -34,6 +34,11 @@ struct s3_api;
 /* Create the API over @be (not owned). Returns 0 or -ENOMEM. */
 int s3_api_create(const struct s3_api_config *cfg, struct s3_backend *be, struct s3_api **out);
 void s3_api_destroy(struct s3_api *api);
+/* Call about once a second from the loop: when no PUT body buffer is
+ * alive and some were freed since the last call, hands the freed memory
+ * back to the system (malloc_trim; a burst of large PUTs leaves hundreds
+ * of MiB of free heap behind otherwise). */
+void s3_api_tick(struct s3_api *api);
 /* The s3_http_handlers.on_request entry point; @ctx is the struct s3_api. */
 void s3_api_on_request(void *ctx, struct s3_http_req *req);
 

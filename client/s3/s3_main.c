@@ -29,6 +29,8 @@
 struct s3_main {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
+	uv_timer_t tick;                /* s3_api_tick: memory back to the system when idle */
+	struct s3_api *api;
 	struct s3_http_server *srv;
 	struct s3_backend *be;
 };
@@ -45,6 +47,13 @@ static void on_signal(uv_signal_t *h, int sig)
 		m->be->ops->stop(m->be);
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
+	uv_close((uv_handle_t *)&m->tick, NULL);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct s3_main *m = t->data;
+	s3_api_tick(m->api);
 }
 
 static void usage(void)
@@ -189,6 +198,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "norn-s3: listen %s:%d: %s\n", cfg.s3_addr, (int)cfg.s3_port, uv_strerror(rc));
 		return 1;
 	}
+	m.api = api;
+	uv_timer_init(&m.loop, &m.tick);
+	m.tick.data = &m;
+	uv_timer_start(&m.tick, on_tick, 1000, 1000);
 	uv_signal_init(&m.loop, &m.sigint);
 	uv_signal_init(&m.loop, &m.sigterm);
 	m.sigint.data = m.sigterm.data = &m;
