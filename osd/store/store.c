@@ -212,6 +212,13 @@ struct ovl {
 	 * acknowledged (their omap changes answer omap reads). */
 	struct store_txn **ptx;
 	uint32_t nptx, capptx;
+	/* refs == 0: kept as a cache of the object's committed state (equal
+	 * to LMDB's), least recently used first, so the next transaction or
+	 * read on it copies the onode instead of decoding it and its block
+	 * map shards from LMDB (whose pages every commit moves). */
+	struct ovl *lru_prev, *lru_next;
+	bool cached;
+	size_t cost;
 };
 
 struct covl {
@@ -308,6 +315,8 @@ struct store {
 	uint64_t nid_next;
 	struct ovl *ovl[STORE__OVL_BUCKETS];
 	struct covl *covl;
+	struct ovl *lru_head, *lru_tail;   /* cached overlay entries (refs == 0) */
+	uint64_t lru_bytes;
 
 	/* commit thread */
 	pthread_t thr;
@@ -373,6 +382,8 @@ static void busy_put(struct store *s);
 static void maybe_finish_close(struct store *s);
 static void on_poll(uv_poll_t *h, int status, int events);
 static bool sync_kick(struct store *s);
+static void ovl_uncache(struct store *s, struct ovl *ov);
+static void pipe_advance(struct store *s);
 static void on_wal_write(struct store *s, struct sio *io, int res);
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -472,6 +483,7 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 	o->wal_groups = 4;
 	o->wal_group_txns = 0;
 	o->wal_data_max_bytes = 32768;
+	o->onode_cache_bytes = 32u << 20;
 	o->lmdb_map_bytes = 1ull << 30;
 	o->max_object_bytes = 128u << 20;
 	o->onode_shard_blocks = 64;
@@ -486,6 +498,7 @@ void store_options_init(struct store_options *o, const struct norn_config *cfg, 
 		o->wal_groups = (uint32_t)cfg->store_wal_groups;
 		o->wal_group_txns = (uint32_t)cfg->store_wal_group_txns;
 		o->wal_data_max_bytes = (uint32_t)cfg->store_wal_data_bytes;
+		o->onode_cache_bytes = cfg->store_onode_cache_bytes;
 		o->lmdb_map_bytes = cfg->store_lmdb_map_bytes;
 		o->max_object_bytes = cfg->store_max_object_bytes;
 		o->onode_shard_blocks = (uint32_t)cfg->store_onode_shard_blocks;
@@ -845,6 +858,10 @@ static void on_loop_phase(uv_handle_t *h)
 	struct store *s = h->data;
 	for (unsigned i = 0; i < 64 && s->pipe_head && sync_kick(s); i++)
 		;
+	/* After a failure sync_kick fails what waited for a log group (with
+	 * its data in the log nothing else would complete it). */
+	if (s->pipe_head && s->pipe_head->state == TS_READY)
+		pipe_advance(s);
 	if (s->flush_pending)
 		io_flush(s);
 }
@@ -2175,6 +2192,8 @@ static int txn_finish(struct store *s, struct store_txn *t)
 			ov->next = s->ovl[h];
 			s->ovl[h] = ov;
 		} else {
+			if (ov->cached)
+				ovl_uncache(s, ov);  /* in use again */
 			store__onode_free(&ov->on);
 		}
 		ov->exists = o->exists;
@@ -3516,13 +3535,8 @@ static void *commit_main(void *arg)
 
 /* ---- completions on the loop ---------------------------------------------- */
 
-static void ovl_put(struct store *s, struct ovl *ov, struct store_txn *t)
+static void ovl_free(struct store *s, struct ovl *ov)
 {
-	NORN_ASSERT(ov->refs > 0 && ov->nptx == ov->refs && ov->ptx[0] == t);
-	memmove(ov->ptx, ov->ptx + 1, (ov->nptx - 1) * sizeof(*ov->ptx));
-	ov->nptx--;
-	if (--ov->refs)
-		return;
 	uint32_t h = ovl_hash(ov->key, ov->klen);
 	for (struct ovl **pp = &s->ovl[h]; *pp; pp = &(*pp)->next)
 		if (*pp == ov) {
@@ -3532,6 +3546,59 @@ static void ovl_put(struct store *s, struct ovl *ov, struct store_txn *t)
 	store__onode_free(&ov->on);
 	free(ov->ptx);
 	free(ov);
+}
+
+static void ovl_uncache(struct store *s, struct ovl *ov)
+{
+	NORN_ASSERT(ov->cached && s->lru_bytes >= ov->cost);
+	if (ov->lru_prev)
+		ov->lru_prev->lru_next = ov->lru_next;
+	else
+		s->lru_head = ov->lru_next;
+	if (ov->lru_next)
+		ov->lru_next->lru_prev = ov->lru_prev;
+	else
+		s->lru_tail = ov->lru_prev;
+	ov->lru_prev = ov->lru_next = NULL;
+	ov->cached = false;
+	s->lru_bytes -= ov->cost;
+}
+
+/* Drop cached entries, least recently used first, down to @keep bytes. */
+static void ovl_evict(struct store *s, uint64_t keep)
+{
+	while (s->lru_head && s->lru_bytes > keep) {
+		struct ovl *ov = s->lru_head;
+		ovl_uncache(s, ov);
+		ovl_free(s, ov);
+	}
+}
+
+static void ovl_put(struct store *s, struct ovl *ov, struct store_txn *t)
+{
+	NORN_ASSERT(ov->refs > 0 && ov->nptx == ov->refs && ov->ptx[0] == t);
+	memmove(ov->ptx, ov->ptx + 1, (ov->nptx - 1) * sizeof(*ov->ptx));
+	ov->nptx--;
+	if (--ov->refs)
+		return;
+	if (!ov->exists || !s->o.onode_cache_bytes) {
+		ovl_free(s, ov);
+		return;
+	}
+	/* LMDB has every change of the object now: keep it as a cache. */
+	ov->cost = sizeof(*ov) + (size_t)ov->on.nblk * 12;
+	for (uint32_t i = 0; i < ov->on.nx; i++)
+		ov->cost += strlen(ov->on.x[i].name) + ov->on.x[i].len + 32;
+	ov->cached = true;
+	ov->lru_next = NULL;
+	ov->lru_prev = s->lru_tail;
+	if (s->lru_tail)
+		s->lru_tail->lru_next = ov;
+	else
+		s->lru_head = ov;
+	s->lru_tail = ov;
+	s->lru_bytes += ov->cost;
+	ovl_evict(s, s->o.onode_cache_bytes);
 }
 
 static void covl_put(struct store *s, const char *cid)
@@ -4849,6 +4916,7 @@ static void maybe_finish_close(struct store *s)
 	if (!atomic_load(&s->failed) && mdb_env_sync(s->env, 1))
 		NLOG(STORE, WARN, "LMDB sync at close failed (the log still has everything)");
 	release_deferred(s);
+	ovl_evict(s, 0);
 	for (uint32_t b = 0; b < STORE__OVL_BUCKETS; b++)
 		NORN_ASSERT(!s->ovl[b]);
 	if (s->rtxn)

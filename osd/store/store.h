@@ -121,6 +121,11 @@ struct store_options {
 	 * them to their blocks before the LMDB commit (store_wal_data_bytes;
 	 * 0 = never). */
 	uint32_t wal_data_max_bytes;
+	/* Onodes of objects with no transaction in flight kept in memory
+	 * (least recently used dropped first), so the next transaction or read
+	 * on a hot object does not decode it and its block map from LMDB
+	 * (store_onode_cache_bytes; 0 = none). */
+	uint64_t onode_cache_bytes;
 	uint64_t lmdb_map_bytes;     /* LMDB map size (store_lmdb_map_bytes) */
 	uint64_t max_object_bytes;   /* largest object (store_max_object_bytes) */
 	const struct norn_clock *clock; /* NULL: the system clock (mtimes) */
