@@ -3058,8 +3058,9 @@ void s3_api_tick(struct s3_api *api)
 
 void s3_api_destroy(struct s3_api *api)
 {
-	if (api->md5s.nstreams)
-		NLOG(S3, WARN, "%zu PUT bodies still hashing at exit", api->md5s.nstreams);
+	if (api->md5s.nstreams || api->chunks_live)
+		NLOG(S3, WARN, "%zu PUT bodies still hashing, %llu PUT buffers alive at exit",
+		     api->md5s.nstreams, (unsigned long long)api->chunks_live);
 	NLOG(S3, INFO, "body MD5 blocks: %llu in SIMD passes (%llu lane slots), %llu one stream at a time",
 	     (unsigned long long)api->md5s.simd_blocks, (unsigned long long)api->md5s.simd_slots,
 	     (unsigned long long)api->md5s.scalar_blocks);

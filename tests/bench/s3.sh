@@ -36,6 +36,8 @@ cleanup() {
 		wait "$pid" 2>/dev/null || true
 		# The gateway's MD5 statistics (logged at exit).
 		grep -ho "body MD5 [bp].*" "$TMP/err" "$TMP/out" 2>/dev/null | sed 's/^/gateway /' || true
+		# S3_BENCH_KEEP_LOG=FILE keeps the gateway's log.
+		[ -n "${S3_BENCH_KEEP_LOG:-}" ] && cp "$TMP/err" "$S3_BENCH_KEEP_LOG" || true
 	fi
 	python3 tests/lib/cluster.py stop "$TMP/cluster" >/dev/null 2>&1 || true
 	rm -rf "$TMP"

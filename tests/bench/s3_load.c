@@ -219,7 +219,10 @@ static void *run(void *arg)
 		}
 		ok = ok && read_response(fd, rb, 65536, &rlen, &status) == 0;
 		if (!ok || status != 200) {
-			w->errors++;
+			if (w->errors++ < 2)
+				fprintf(stderr, "s3_load: client %d: %s %s: %s (status %d)\n", w->id,
+				        c->put ? "PUT" : "GET", key, ok ? "error answer" : "connection failed",
+				        status);
 			if (!ok) {
 				close(fd);
 				rlen = 0;
