@@ -3247,6 +3247,8 @@ static int commit_batch(struct store *s, struct store_txn *h, bool from_log, uin
 		rc = mdb_put(w, s->db_super, &k, &v, 0);
 	}
 	if (rc) {
+		if (rc > 0)
+			NLOG(STORE, ERR, "LMDB update: %s (%d)", mdb_strerror(rc), rc);
 		mdb_txn_abort(w);
 		set_failed(s, from_log && rc == NORN_ECORRUPT ? "log replay (allocator mismatch)"
 		                                              : "LMDB update", rc < 0 ? rc : mdb_err(rc));
@@ -3261,6 +3263,7 @@ static int commit_batch(struct store *s, struct store_txn *h, bool from_log, uin
 	}
 	rc = mdb_txn_commit(w);
 	if (rc) {
+		NLOG(STORE, ERR, "LMDB commit: %s (%d)", mdb_strerror(rc), rc);
 		set_failed(s, "LMDB commit", mdb_err(rc));
 		return NORN_EFAILED;
 	}
