@@ -101,6 +101,10 @@
 #define PEER_RETRY_NS 1000000000ull
 #define PEER_INCOMPLETE_RETRY_NS 5000000000ull
 #define LOG_TXN_OPS 1500u
+/* Pulls move whole objects (up to store_max_object_bytes each): at most
+ * this many in flight per OSD whatever osd_max_recovery says (pushes go in
+ * pieces, so their memory is osd_max_recovery x osd_recovery_piece_bytes) */
+#define PULLS_MAX 4u
 
 struct peer_info {
 	struct store_names names;         /* our own object list (self only) */
@@ -1311,7 +1315,7 @@ static void peering_advance(struct pg *pg)
 			return;
 		struct msgr_conn *c = osd_peer_conn(o, a->osd);
 		/* not throttled: client ops of this PG wait for our own pulls */
-		while (c && me->next < me->n_missing && o->recovery_inflight < limit) {
+		while (c && me->next < me->n_missing && o->recovery_inflight < NORN_MIN(limit, PULLS_MAX)) {
 			const char *oid = me->missing[me->next++];
 			struct osd_pg_msg m = { .pool = pg->id.pool, .seed = pg->id.seed,
 			                        .epoch = pg->peer_epoch, .oid = oid, .oid_len = strlen(oid) };
