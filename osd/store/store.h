@@ -126,6 +126,10 @@ struct store_options {
 	 * on a hot object does not decode it and its block map from LMDB
 	 * (store_onode_cache_bytes; 0 = none). */
 	uint64_t onode_cache_bytes;
+	/* Keep large write buffers in malloc's heap instead of a fresh mapping
+	 * per buffer (store_heap_buffers; a process-wide mallopt, default off:
+	 * see store_malloc_tune in store.c). */
+	int heap_buffers;
 	uint64_t lmdb_map_bytes;     /* LMDB map size (store_lmdb_map_bytes) */
 	uint64_t max_object_bytes;   /* largest object (store_max_object_bytes) */
 	const struct norn_clock *clock; /* NULL: the system clock (mtimes) */

@@ -193,6 +193,8 @@ int main(int argc, char **argv)
 		o.commit_wait_us = (uint32_t)atoi(getenv("BENCH_COMMIT_WAIT_US"));
 	if (getenv("BENCH_BATCH_MAX"))
 		o.commit_batch_max = (uint32_t)atoi(getenv("BENCH_BATCH_MAX"));
+	if (getenv("BENCH_HEAP_BUFFERS"))
+		o.heap_buffers = atoi(getenv("BENCH_HEAP_BUFFERS")) != 0;
 	if (getenv("BENCH_WAL_DATA"))
 		o.wal_data_max_bytes = (uint32_t)atoi(getenv("BENCH_WAL_DATA"));
 	if (getenv("BENCH_GROUP_TXNS"))
