@@ -1463,7 +1463,9 @@ void osd_peering_tick(struct osd *o)
 			}
 			if (pg->peering == PG_PEER_PULL || pg->peering == PG_PEER_PUSH)
 				peering_advance(pg);
-			if (now - pg->peer_started_ns > 30000000000ull && now - pg->query_sent_ns > 30000000000ull) {
+			/* send_queries() above may have stamped query_sent_ns after @now */
+			if (now - pg->peer_started_ns > 30000000000ull && now > pg->query_sent_ns &&
+			    now - pg->query_sent_ns > 30000000000ull) {
 				/* stuck (a lost message): start over */
 				NLOG(PG, WARN, "pg %s: peering stuck in phase %d for 30 s: restarting", pg->cid,
 				     pg->peering);
