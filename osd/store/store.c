@@ -402,12 +402,76 @@ static int grow_(void **arr, uint32_t *cap, size_t item)
 	return 0;
 }
 
+/* Large write copies (a 4 MiB object's data, held from the transaction's
+ * preparation to its acknowledgement) are allocated and freed for every
+ * write; glibc maps each one fresh, and faulting in and zeroing its 1,024
+ * pages cost more CPU than the rest of the write (3-5 ms per 4 MiB
+ * object). Freed ones wait here, pages still mapped, for the next write
+ * of the same size: a bounded cache (STORE__BIGBUF_CACHE_BYTES per
+ * process), not the whole heap kept at its peak as store_heap_buffers
+ * does. Only the write copies (op->a of an aligned write) come back here;
+ * any other buffer is an ordinary free(). */
+#define BIGBUF_MIN (1u << 20)
+#define BIGBUF_SLOTS 16u
+#define STORE__BIGBUF_CACHE_BYTES (32u << 20)
+static struct {
+	pthread_mutex_t mu;
+	void *p[BIGBUF_SLOTS];
+	size_t len[BIGBUF_SLOTS];
+	unsigned n;
+	size_t bytes;
+} bigbufs = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
 static void *blk_alloc(size_t nblocks)
 {
 	void *p = NULL;
-	if (posix_memalign(&p, BLK, nblocks ? nblocks * BLK : BLK))
+	size_t len = nblocks ? nblocks * BLK : BLK;
+	if (len >= BIGBUF_MIN) {
+		pthread_mutex_lock(&bigbufs.mu);
+		for (unsigned i = 0; i < bigbufs.n; i++)
+			if (bigbufs.len[i] == len) {
+				p = bigbufs.p[i];
+				bigbufs.bytes -= len;
+				bigbufs.n--;
+				bigbufs.p[i] = bigbufs.p[bigbufs.n];
+				bigbufs.len[i] = bigbufs.len[bigbufs.n];
+				break;
+			}
+		pthread_mutex_unlock(&bigbufs.mu);
+		if (p)
+			return p;
+	}
+	if (posix_memalign(&p, BLK, len))
 		return NULL;
 	return p;
+}
+
+/* Free a buffer of @len bytes from blk_alloc(). */
+static void blk_free_len(void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (len >= BIGBUF_MIN) {
+		pthread_mutex_lock(&bigbufs.mu);
+		if (bigbufs.n < BIGBUF_SLOTS && bigbufs.bytes + len <= STORE__BIGBUF_CACHE_BYTES) {
+			bigbufs.p[bigbufs.n] = p;
+			bigbufs.len[bigbufs.n++] = len;
+			bigbufs.bytes += len;
+			p = NULL;
+		}
+		pthread_mutex_unlock(&bigbufs.mu);
+	}
+	free(p);
+}
+
+/* Free an op's data copy (back to the cache when it is a write copy). */
+static void op_free_a(struct top *op)
+{
+	if (op->aligned)
+		blk_free_len(op->a, op->alen);
+	else
+		free(op->a);
+	op->a = NULL;
 }
 
 static void set_failed(struct store *s, const char *what, int err)
@@ -999,7 +1063,7 @@ static void pend_remove(struct store *s, struct store_txn *t)
 		t->wsegs[i].buf = NULL;
 	}
 	for (uint32_t i = 0; i < t->nops; i++) {
-		free(t->ops[i].a);
+		op_free_a(&t->ops[i]);
 		free(t->ops[i].b);
 		t->ops[i].a = t->ops[i].b = NULL;
 	}
@@ -1143,7 +1207,7 @@ void store_txn_free(struct store_txn *t)
 	if (t->pend)
 		pend_remove(t->s, t);   /* frees the data buffers too */
 	for (uint32_t i = 0; i < t->nops; i++) {
-		free(t->ops[i].a);
+		op_free_a(&t->ops[i]);
 		free(t->ops[i].b);
 	}
 	free(t->ops);
@@ -2992,7 +3056,7 @@ static void pipe_advance(struct store *s)
 			t->wsegs[i].buf = NULL;
 		}
 		for (uint32_t i = 0; i < t->nops && !t->pend; i++) {
-			free(t->ops[i].a);
+			op_free_a(&t->ops[i]);
 			free(t->ops[i].b);
 			t->ops[i].a = t->ops[i].b = NULL;
 		}
