@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 BUILD=$(realpath "${BUILD:-build}")
 SECS=${1:-${CLIENT_BENCH_SECONDS:-10}}
-STORE_SIZE=${STORE_SIZE:-3G}
+STORE_SIZE=${STORE_SIZE:-8G}
 cmake --build "$BUILD" --target norn norn-mon norn-osd norn-store -j 2 >/dev/null
 NORN=$BUILD/tools/norn
 DIR=$(mktemp -d "${CLIENT_BENCH_DIR:-/var/tmp}/norn-client-bench.XXXXXX")
