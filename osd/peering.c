@@ -666,6 +666,20 @@ static void push_msg_free(void *arg, int status)
 	free(m);
 }
 
+/* Encode a store listing as a PUSH key/value list (empty when the listing
+ * failed, @rc != 0), and free it. */
+static void kv_list_put(struct enc *e, int rc, struct store_kvs *kv)
+{
+	if (rc) {
+		osd_kv_list_begin(e, 0);
+		return;
+	}
+	osd_kv_list_begin(e, (uint32_t)kv->n);
+	for (size_t i = 0; i < kv->n; i++)
+		osd_kv_list_add(e, kv->v[i].key, kv->v[i].klen, kv->v[i].val, kv->v[i].vlen);
+	store_kvs_free(kv);
+}
+
 /* Read the object (or one piece of it) and send it as a PUSH. */
 static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
 {
@@ -705,22 +719,9 @@ static void push_read_cb(void *arg, int err, uint8_t *buf, size_t len)
 		p.off = x->off;
 		p.size = x->piece ? x->size : len;
 		if (x->off == 0) {
-			if (store_getxattrs(o->store, cid, x->oid, &kv) == 0) {
-				osd_kv_list_begin(&xe, (uint32_t)kv.n);
-				for (size_t i = 0; i < kv.n; i++)
-					osd_kv_list_add(&xe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-				store_kvs_free(&kv);
-			} else {
-				osd_kv_list_begin(&xe, 0);
-			}
-			if (store_omap_list(o->store, cid, x->oid, NULL, 0, NULL, 0, 1u << 20, &kv) == 0) {
-				osd_kv_list_begin(&oe, (uint32_t)kv.n);
-				for (size_t i = 0; i < kv.n; i++)
-					osd_kv_list_add(&oe, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-				store_kvs_free(&kv);
-			} else {
-				osd_kv_list_begin(&oe, 0);
-			}
+			kv_list_put(&xe, store_getxattrs(o->store, cid, x->oid, &kv), &kv);
+			kv_list_put(&oe, store_omap_list(o->store, cid, x->oid, NULL, 0, NULL, 0, 1u << 20, &kv),
+			            &kv);
 			p.xattrs = xe.buf;
 			p.xattrs_len = xe.len;
 			p.omap = oe.buf;

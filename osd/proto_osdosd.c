@@ -27,6 +27,22 @@ int osd_repop_encode(struct enc *e, const struct osd_repop *r)
 	return enc_error(e);
 }
 
+/* A struct ended at @t whose last field's bytes continue past the encoder
+ * as a separate iovec of @tail_len bytes (sent uncopied): grow the
+ * struct's body length to cover them. */
+static int struct_covers_tail(struct enc *e, size_t t, size_t tail_len)
+{
+	if (enc_error(e))
+		return enc_error(e);
+	uint32_t body = norn_get_le32(e->buf + t);
+	if ((uint64_t)body + tail_len > UINT32_MAX) {
+		e->err = -EOVERFLOW;
+		return enc_error(e);
+	}
+	norn_put_le32(e->buf + t, (uint32_t)(body + tail_len));
+	return 0;
+}
+
 int osd_repop_encode_split(struct enc *e, const struct osd_repop *r, size_t tail_len)
 {
 	size_t t = enc_struct_begin(e, 1, 1);
@@ -41,16 +57,7 @@ int osd_repop_encode_split(struct enc *e, const struct osd_repop *r, size_t tail
 	enc_u32(e, (uint32_t)(r->ops_len + tail_len));
 	enc_bytes(e, r->ops, r->ops_len);
 	enc_struct_end(e, t);
-	if (enc_error(e))
-		return enc_error(e);
-	/* the struct's body also covers the tail */
-	uint32_t body = norn_get_le32(e->buf + t);
-	if ((uint64_t)body + tail_len > UINT32_MAX) {
-		e->err = -EOVERFLOW;
-		return enc_error(e);
-	}
-	norn_put_le32(e->buf + t, (uint32_t)(body + tail_len));
-	return 0;
+	return struct_covers_tail(e, t, tail_len);
 }
 
 int osd_repop_decode(struct osd_repop *r, const void *buf, size_t len)
@@ -276,18 +283,7 @@ static int push_encode(struct enc *e, const struct osd_pg_push *p, size_t tail_l
 	enc_u32(e, (uint32_t)dlen);
 	enc_bytes(e, p->data, p->data_len);
 	enc_struct_end(e, t);
-	if (enc_error(e))
-		return enc_error(e);
-	if (tail_len) {
-		/* the struct's body also covers the tail */
-		uint32_t body = norn_get_le32(e->buf + t);
-		if ((uint64_t)body + tail_len > UINT32_MAX) {
-			e->err = -EOVERFLOW;
-			return enc_error(e);
-		}
-		norn_put_le32(e->buf + t, (uint32_t)(body + tail_len));
-	}
-	return 0;
+	return struct_covers_tail(e, t, tail_len);
 }
 
 int osd_pg_push_encode(struct enc *e, const struct osd_pg_push *p)

@@ -2219,6 +2219,21 @@ static void writer_flush(struct s3_be_writer *w)
 	w->inflight_bytes += a->len;
 }
 
+/* Bytes were taken: answer now, or once the chunks in flight fall under
+ * the window (or with the writer's error). */
+static void put_accepted(struct s3_be_writer *w, s3_be_done_cb cb, void *arg)
+{
+	if (w->err) {
+		cb(arg, w->err);
+		return;
+	}
+	if (w->inflight_bytes > w->be->window) {
+		w->wait_cb = cb;
+		w->wait_arg = arg;
+		return;
+	}
+	cb(arg, 0);
+}
 
 static void nb_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_done_cb cb, void *arg)
 {
@@ -2246,16 +2261,7 @@ static void nb_put_write(struct s3_be_writer *w, const void *p, size_t n, s3_be_
 		if (w->cur_len == w->cur_cap)
 			writer_flush(w);
 	}
-	if (w->err) {
-		cb(arg, w->err);
-		return;
-	}
-	if (w->inflight_bytes > be->window) {
-		w->wait_cb = cb;
-		w->wait_arg = arg;
-		return;
-	}
-	cb(arg, 0);
+	put_accepted(w, cb, arg);
 }
 
 /* The chunk size at object offset @off: up to NB_CHUNK_MAX, never across
@@ -2273,7 +2279,6 @@ static size_t nb_put_piece_bytes(struct s3_be_writer *w, uint64_t off)
 static void nb_put_write_buf(struct s3_be_writer *w, struct s3_be_buf *b, s3_be_done_cb cb,
                              void *arg)
 {
-	struct nb *be = w->be;
 	NORN_ASSERT(!w->wait_cb && !w->committing && b->len <= b->cap);
 	size_t want = nb_put_piece_bytes(w, w->cur_off);
 	if (w->cur || w->err || b->len == 0 || b->len > want || w->aborted) {
@@ -2292,16 +2297,7 @@ static void nb_put_write_buf(struct s3_be_writer *w, struct s3_be_buf *b, s3_be_
 	w->accepted += b->len;
 	if (b->len == want)
 		writer_flush(w);
-	if (w->err) {
-		cb(arg, w->err);
-		return;
-	}
-	if (w->inflight_bytes > be->window) {
-		w->wait_cb = cb;
-		w->wait_arg = arg;
-		return;
-	}
-	cb(arg, 0);
+	put_accepted(w, cb, arg);
 }
 
 /* Open: a part upload must exist. */
